@@ -1,0 +1,322 @@
+"""Audio features: the newest audio window in, one frozen AudioFeatures out.
+
+Runs on the render thread, once per frame (DESIGN §1). Live, the window comes
+from the ring buffer; offline, frame n sees the window ending at n / fps
+seconds of the file (DESIGN §2, `window_ending_at`). Both go through the same
+FeatureExtractor, so the live look and the offline render match.
+
+Every time constant is in seconds and applied as `a = 1 - exp(-dt / tau)`, so
+the look does not change with the frame rate.
+
+The features (all in [0, 1] except `time`):
+- bass / mid / treble: RMS level of the band (bass 20-250 Hz, mid 250-4000 Hz,
+  treble 4-16 kHz) from a Hann-windowed rfft, scaled by Parseval so a sine of
+  amplitude A reads A/sqrt(2) whatever the FFT size. Auto-gained, smoothed.
+- centroid: magnitude-weighted mean frequency, as a log-frequency position
+  between 20 Hz (0) and Nyquist (1); a 200 Hz tone sits near 0.3, 8 kHz near 0.85.
+- rolloff: the frequency below which `rolloff_fraction` of the power lies,
+  normalised the same way. Both are smoothed, not auto-gained.
+- flux: positive spectral flux, the mean per-bin rise of the compressed
+  magnitude (decades above `spectrum_floor_db`) since the previous snapshot.
+  Auto-gained, smoothed.
+- beat: a pulse, 1.0 at a detected onset, decaying with `beat_release`. An
+  onset is a positive flux in the kick band (`beat_hz`) above an adaptive
+  threshold (exponential mean + beat_k * std over ~`beat_history` seconds) and
+  above `beat_min_flux`, at least `beat_refractory` seconds after the last one.
+- rms: RMS of the window, auto-gained, smoothed.
+- time: a motion clock in seconds advancing at dt * (time_base + time_energy *
+  rms), so the picture moves faster when the music is louder and slowly in
+  silence. Unbounded, never auto-gained.
+
+Auto-gain divides a level by its running peak (the peak jumps up at once and
+decays with `gain_decay`), never by less than `gain_floor`, so a quiet room and
+a loud club both use the full range but near-silence is not blown up into
+noise. Smoothing rises with `attack` and falls with `release`. Below
+`silence_db` (window RMS, dBFS) the gate holds every target at 0, so the
+features ease to 0 with the release time: silence looks calm, not noisy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+FEATURE_NAMES = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "time", "beat", "rms")
+
+_REFERENCE_RATES = (44100, 48000)  # rates the default window size is chosen for
+_MIN_HZ = 20.0  # bottom of the centroid / rolloff scale and of the flux band
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFeatures:
+    """One frame's audio features: an immutable snapshot the generator and shaders read."""
+
+    bass: float
+    mid: float
+    treble: float
+    centroid: float
+    rolloff: float
+    flux: float
+    time: float
+    beat: float
+    rms: float
+
+    def vector(self) -> np.ndarray:
+        """float32 (9,) in FEATURE_NAMES order: the CPPN's audio input."""
+        return np.array([getattr(self, name) for name in FEATURE_NAMES], dtype=np.float32)
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in FEATURE_NAMES}
+
+    @classmethod
+    def silent(cls, time: float = 0.0) -> "AudioFeatures":
+        return cls(bass=0.0, mid=0.0, treble=0.0, centroid=0.0, rolloff=0.0, flux=0.0,
+                   time=float(time), beat=0.0, rms=0.0)
+
+
+@dataclass
+class FeatureConfig:
+    """Feature extractor settings. All times in seconds; levels as noted."""
+
+    window: int = 2048  # FFT size at 44.1/48 kHz (~43 ms); other rates scale it to the same duration
+    bass_hz: tuple[float, float] = (20.0, 250.0)
+    mid_hz: tuple[float, float] = (250.0, 4000.0)
+    treble_hz: tuple[float, float] = (4000.0, 16000.0)
+    beat_hz: tuple[float, float] = (30.0, 150.0)  # kick fundamentals: where onsets are looked for
+    rolloff_fraction: float = 0.85
+    attack: float = 0.01  # smoothing when a feature rises
+    release: float = 0.15  # smoothing when it falls (and the silence gate's ease to 0)
+    gain_decay: float = 8.0  # auto-gain running peak decay
+    gain_floor: float = 10 ** (-50 / 20)  # linear RMS (-50 dBFS): the smallest level that reads as 1.0
+    flux_floor: float = 0.05  # same for flux (mean decades of rise per bin per snapshot)
+    spectrum_floor_db: float = -80.0  # magnitudes below this count as nothing in the flux
+    silence_db: float = -60.0  # gate on the window RMS (dBFS)
+    beat_release: float = 0.15  # beat pulse decay
+    beat_history: float = 1.0  # memory of the adaptive onset threshold
+    beat_k: float = 1.5  # threshold = mean + beat_k * std of recent kick-band flux
+    beat_min_flux: float = 0.1  # absolute floor under the threshold, so a steady tone never fires
+    beat_refractory: float = 0.1  # shortest time between two onsets
+    time_base: float = 0.25  # motion clock speed in silence (seconds per second)
+    time_energy: float = 1.0  # extra speed at full rms
+
+    def __post_init__(self):
+        for name in ("attack", "release", "gain_decay", "gain_floor", "flux_floor", "beat_release",
+                     "beat_history", "beat_refractory"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"FeatureConfig.{name} must be a positive number of seconds/level, got {value!r}")
+        if not (isinstance(self.window, int) and self.window >= 64):
+            raise ValueError(f"FeatureConfig.window must be an int >= 64 samples, got {self.window!r}")
+        if not 0.0 < self.rolloff_fraction < 1.0:
+            raise ValueError(f"FeatureConfig.rolloff_fraction must be in (0, 1), got {self.rolloff_fraction!r}")
+        for name in ("bass_hz", "mid_hz", "treble_hz", "beat_hz"):
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo < hi:
+                raise ValueError(f"FeatureConfig.{name} must be (low, high) Hz with 0 <= low < high, got {(lo, hi)!r}")
+
+
+def window_size_for_rate(window: int, sample_rate: int) -> int:
+    """FFT size giving the same duration as `window` samples at 44.1/48 kHz (kept as is there)."""
+    if _REFERENCE_RATES[0] <= sample_rate <= _REFERENCE_RATES[1]:
+        return window
+    return max(64, 2 * round(window * sample_rate / (2 * _REFERENCE_RATES[1])))  # even, for a clean rfft
+
+
+def window_ending_at(samples: np.ndarray, end: int, size: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The offline clock's window (DESIGN §2): samples[end - size:end] as float32 (size,).
+
+    Positions before the start or past the end of `samples` read as zeros, so
+    frame 0 sees silence before the music, exactly as the live ring does.
+    """
+    if out is None:
+        out = np.empty(size, dtype=np.float32)
+    lo, hi = end - size, end
+    src_lo, src_hi = max(lo, 0), min(hi, len(samples))
+    out[:] = 0.0
+    if src_hi > src_lo:
+        out[src_lo - lo:src_hi - lo] = samples[src_lo:src_hi]
+    return out
+
+
+def _bins(freqs_hz: tuple[float, float], bin_hz: float, n_bins: int) -> slice:
+    """rfft bins covering [lo, hi] Hz, at least one, never DC, clipped to the spectrum."""
+    lo = min(max(1, math.ceil(freqs_hz[0] / bin_hz)), n_bins - 1)
+    hi = min(max(lo + 1, math.floor(freqs_hz[1] / bin_hz) + 1), n_bins)
+    return slice(lo, hi)
+
+
+class FeatureExtractor:
+    """Runs on the render thread, once per frame. Turns the newest audio window into one frozen AudioFeatures.
+
+    `config` is the resolved config: its `window` is the FFT size actually used
+    at this sample rate, the length to ask the ring for.
+    """
+
+    _SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms")
+    _GAINED = ("bass", "mid", "treble", "flux", "rms")
+
+    def __init__(self, sample_rate: int, config: FeatureConfig | None = None):
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        config = config or FeatureConfig()
+        self.config = dataclasses.replace(config, window=window_size_for_rate(config.window, sample_rate))
+        self.sample_rate = int(sample_rate)
+        n = self.config.window
+        n_bins = n // 2 + 1
+        bin_hz = sample_rate / n
+
+        # Everything per-frame works in these preallocated buffers; only rfft allocates.
+        self._frame = np.zeros(n, dtype=np.float32)
+        self._windowed = np.zeros(n, dtype=np.float32)
+        self._hann = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)  # periodic Hann
+        self._mag = np.zeros(n_bins, dtype=np.float32)
+        self._power = np.zeros(n_bins, dtype=np.float32)
+        self._comp = np.zeros(n_bins, dtype=np.float32)
+        self._prev_comp = np.zeros(n_bins, dtype=np.float32)
+        self._rise = np.zeros(n_bins, dtype=np.float32)
+        self._cumsum = np.zeros(n_bins, dtype=np.float64)
+        self._freqs = (np.arange(n_bins) * bin_hz).astype(np.float32)
+
+        # Parseval: band power sum * this = mean square of the band's signal, whatever n is.
+        self._power_scale = 2.0 / (n * float(np.sum(self._hann.astype(np.float64) ** 2)))
+        # Magnitude scale putting a full-scale sine's peak at 1, then relative to the floor.
+        floor = 10 ** (self.config.spectrum_floor_db / 20)
+        self._comp_scale = 2.0 / float(np.sum(self._hann, dtype=np.float64)) / floor
+
+        nyquist = sample_rate / 2
+        self._band = {name: _bins(getattr(self.config, f"{name}_hz"), bin_hz, n_bins)
+                      for name in ("bass", "mid", "treble", "beat")}
+        self._full = _bins((_MIN_HZ, nyquist), bin_hz, n_bins)
+        self._log_span = math.log(nyquist / _MIN_HZ)
+        self._silence = 10 ** (self.config.silence_db / 20)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all history (peaks, smoothing, onsets, motion clock), as if just constructed."""
+        self._smooth = dict.fromkeys(self._SMOOTHED, 0.0)
+        self._peak = {name: (self.config.flux_floor if name == "flux" else self.config.gain_floor)
+                      for name in self._GAINED}
+        self._prev_comp[:] = 0.0
+        self._have_prev = False  # the first snapshot has nothing to measure flux against
+        self._clock = 0.0  # seconds of snapshots seen, for the refractory time
+        self._last_onset = -math.inf
+        self._onset_mean = 0.0
+        self._onset_var = 0.0
+        self._pulse = 0.0
+        self._motion = 0.0
+
+    def snapshot(self, window: np.ndarray, dt: float) -> AudioFeatures:
+        """Features of `window` (newest mono float32 samples, ideally config.window long).
+
+        `dt` is the seconds since the previous snapshot; non-finite or absurd
+        values are clamped so a hiccup never blows up the smoothing. A shorter
+        window is zero-padded at the front, a longer one uses its newest samples;
+        NaN/Inf samples count as silence. Must only be called from one thread.
+        """
+        cfg = self.config
+        dt = float(dt)
+        dt = 1 / 60 if not math.isfinite(dt) else min(max(dt, 1e-4), 0.5)
+        self._clock += dt
+        mean_square = self._load(window)
+        rms_raw = math.sqrt(mean_square)
+        gated = rms_raw < self._silence
+
+        # Spectrum, into preallocated buffers.
+        np.multiply(self._frame, self._hann, out=self._windowed)
+        spectrum = np.fft.rfft(self._windowed)
+        np.abs(spectrum, out=self._mag, casting="same_kind")
+        np.multiply(self._mag, self._mag, out=self._power)
+
+        # Compressed magnitude (decades above the floor) and its positive change.
+        np.multiply(self._mag, self._comp_scale, out=self._comp)
+        np.maximum(self._comp, 1.0, out=self._comp)
+        np.log10(self._comp, out=self._comp)
+        np.subtract(self._comp, self._prev_comp, out=self._rise)
+        np.maximum(self._rise, 0.0, out=self._rise)
+        self._comp, self._prev_comp = self._prev_comp, self._comp  # swap: no copy
+        have_prev, self._have_prev = self._have_prev, True
+        flux = float(self._rise[self._full].mean()) if have_prev else 0.0
+        kick_flux = float(self._rise[self._band["beat"]].mean()) if have_prev else 0.0
+
+        levels = {name: math.sqrt(float(self._power[self._band[name]].sum()) * self._power_scale)
+                  for name in ("bass", "mid", "treble")}
+        levels["flux"] = flux
+        levels["rms"] = rms_raw
+
+        # Auto-gain: peaks decay in seconds; the gate keeps silence from raising them.
+        decay = math.exp(-dt / cfg.gain_decay)
+        targets = dict.fromkeys(self._SMOOTHED, 0.0)
+        for name in self._GAINED:
+            floor = cfg.flux_floor if name == "flux" else cfg.gain_floor
+            peak = max(self._peak[name] * decay, floor)
+            if not gated:
+                peak = max(peak, levels[name])
+                targets[name] = min(levels[name] / peak, 1.0)
+            self._peak[name] = peak
+        if not gated:
+            targets["centroid"], targets["rolloff"] = self._shape()
+
+        # Asymmetric smoothing: rise with attack, fall (and ease into silence) with release.
+        a_up = 1.0 - math.exp(-dt / cfg.attack)
+        a_down = 1.0 - math.exp(-dt / cfg.release)
+        for name, target in targets.items():
+            current = self._smooth[name]
+            self._smooth[name] = current + (a_up if target > current else a_down) * (target - current)
+
+        self._pulse *= math.exp(-dt / cfg.beat_release)
+        if not gated and have_prev:
+            self._detect_onset(kick_flux, dt)
+
+        s = self._smooth
+        self._motion += dt * (cfg.time_base + cfg.time_energy * s["rms"])
+        return AudioFeatures(bass=s["bass"], mid=s["mid"], treble=s["treble"], centroid=s["centroid"],
+                             rolloff=s["rolloff"], flux=s["flux"], time=self._motion, beat=self._pulse,
+                             rms=s["rms"])
+
+    def _load(self, window: np.ndarray) -> float:
+        """Copy the newest samples into the frame buffer; returns their mean square."""
+        n = len(self._frame)
+        window = np.asarray(window, dtype=np.float32).reshape(-1)
+        k = min(len(window), n)
+        self._frame[:n - k] = 0.0
+        if k:
+            self._frame[n - k:] = window[len(window) - k:]
+        mean_square = float(np.dot(self._frame, self._frame)) / n
+        if not math.isfinite(mean_square):  # corrupt input: treat the bad samples as silence
+            np.nan_to_num(self._frame, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            np.clip(self._frame, -1e3, 1e3, out=self._frame)  # huge finite values would overflow the square
+            mean_square = float(np.dot(self._frame, self._frame)) / n
+        return mean_square
+
+    def _shape(self) -> tuple[float, float]:
+        """(centroid, rolloff) as log-frequency positions between 20 Hz and Nyquist."""
+        full = self._full
+        mag, power = self._mag[full], self._power[full]
+        total = float(mag.sum())
+        if total <= 0.0:
+            return 0.0, 0.0
+        centroid_hz = float(np.dot(self._freqs[full], mag)) / total
+        cum = self._cumsum[:full.stop - full.start]
+        np.cumsum(power, out=cum)
+        k = int(np.searchsorted(cum, self.config.rolloff_fraction * cum[-1]))
+        rolloff_hz = float(self._freqs[full.start + min(k, len(cum) - 1)])
+        return self._log_position(centroid_hz), self._log_position(rolloff_hz)
+
+    def _log_position(self, hz: float) -> float:
+        return min(max(math.log(max(hz, _MIN_HZ) / _MIN_HZ) / self._log_span, 0.0), 1.0)
+
+    def _detect_onset(self, kick_flux: float, dt: float) -> None:
+        """Fire the beat pulse on a kick-band flux peak above the adaptive threshold."""
+        cfg = self.config
+        threshold = max(self._onset_mean + cfg.beat_k * math.sqrt(self._onset_var), cfg.beat_min_flux)
+        if kick_flux > threshold and self._clock - self._last_onset >= cfg.beat_refractory:
+            self._pulse = 1.0
+            self._last_onset = self._clock
+        # Exponentially weighted mean and variance: ~beat_history seconds of memory at any frame rate.
+        a = 1.0 - math.exp(-dt / cfg.beat_history)
+        d = kick_flux - self._onset_mean
+        self._onset_mean += a * d
+        self._onset_var = (1.0 - a) * (self._onset_var + a * d * d)

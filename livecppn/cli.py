@@ -1,0 +1,144 @@
+"""The `livecppn` command and its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+log = logging.getLogger("livecppn")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}") from None
+    if not (16 <= w <= 16384 and 16 <= h <= 16384):
+        raise argparse.ArgumentTypeError(f"size {text!r} out of range (16..16384 on each side)")
+    return w, h
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="livecppn",
+        description="A real-time visual instrument: a CPPN driven by the music and your controllers.",
+    )
+    p.add_argument("--version", action="version", version=f"livecppn {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    live = sub.add_parser(
+        "live", help="run the show: listen, render, display",
+        description="Open a window showing a style that moves with the music. "
+                    "Keys: F fullscreen, H HUD, Esc or Q quit.",
+    )
+    live.add_argument("--style", type=Path, metavar="PATH",
+                      help="style file (.safetensors); default: the shipped default style")
+    live.add_argument("--audio", metavar="FILE_OR_DEVICE",
+                      help="audio input: an audio file (wav, mp3, flac, ...) played in real time, "
+                           "an input device index or name (exact, then substring match), "
+                           "'synthetic' for the built-in beat, or 'default' (the default input; "
+                           "falls back to the synthetic beat when there is none). Default: default")
+    live.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH",
+                      help="window size in pixels (default 1280x720)")
+    live.add_argument("--fullscreen", action="store_true",
+                      help="start fullscreen on --monitor at its native mode (F toggles)")
+    live.add_argument("--monitor", type=int, default=0, metavar="N",
+                      help="monitor index for fullscreen (see `livecppn devices`; default 0)")
+    live.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda", "glsl"),
+                      help="where the network runs (default auto: the best available here)")
+    live.add_argument("--internal", type=parse_size, metavar="WxH",
+                      help="internal render resolution, upscaled for display "
+                           "(default: measured at start-up to hold 30 fps on this machine)")
+    live.add_argument("--no-vsync", action="store_true", help="do not wait for the display's refresh")
+    live.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (H toggles)")
+    live.add_argument("--headless", action="store_true",
+                      help="render in a hidden window (or EGL without a display) for --frames frames")
+    live.add_argument("--frames", type=positive_int, metavar="N", help="stop after N frames")
+    live.add_argument("--report", type=Path, metavar="OUT.json",
+                      help="write a JSON report (fps, frame times, backend, resolution, parameters)")
+    live.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: all)")
+
+    sub.add_parser("devices", help="list audio devices and monitors",
+                   description="List audio input/output devices and the monitors glfw can see.")
+    return p
+
+
+def cmd_live(args) -> int:
+    from .audio.sources import AudioError
+    from .live import LiveOptions, run_live
+    from .render.backends import BackendError
+    from .render.window import WindowError
+
+    if args.headless and args.frames is None:
+        log.error("--headless needs --frames N (there is no window to close)")
+        return 2
+    opts = LiveOptions(
+        style=args.style, audio=args.audio, size=args.size, fullscreen=args.fullscreen,
+        monitor=args.monitor, headless=args.headless, frames=args.frames, report=args.report,
+        backend=args.backend, internal=args.internal, vsync=not args.no_vsync, hud=not args.no_hud,
+        threads=args.threads,
+    )
+    try:
+        report = run_live(opts)
+    except (AudioError, BackendError, WindowError) as e:
+        log.error("%s", e)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    log.info("%d frames, %.1f fps, frame p50 %.1f ms p99 %.1f ms, backend %s, internal %dx%d",
+             report["frames"], report["fps"], report["frame_ms"]["p50"], report["frame_ms"]["p99"],
+             report["backend"], *report["internal_resolution"])
+    return 0
+
+
+def cmd_devices(_args) -> int:
+    from .audio.sources import list_devices
+
+    print("Audio devices:")
+    try:
+        for d in list_devices():
+            print(f"  [{d['index']:>2}] {d['name']}  (in {d['max_input_channels']}, "
+                  f"out {d['max_output_channels']}, {d['default_sample_rate']:.0f} Hz)")
+    except Exception as e:  # noqa: BLE001 - report and keep listing the rest
+        print(f"  (cannot list audio devices: {e})")
+    print("Monitors:")
+    try:
+        import glfw
+
+        from .render.window import list_monitors
+        if glfw.init():
+            for m in list_monitors():
+                print(f"  [{m['index']}] {m['name']}  {m['width']}x{m['height']} @ {m['refresh']} Hz")
+            glfw.terminate()
+        else:
+            print("  (no display)")
+    except Exception as e:  # noqa: BLE001
+        print(f"  (cannot list monitors: {e})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return {"live": cmd_live, "devices": cmd_devices}[args.command](args)

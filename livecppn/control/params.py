@@ -1,0 +1,97 @@
+"""The parameter registry and bus (DESIGN §7).
+
+Each controllable value is declared once here: name, range, default, unit,
+smoothing time and description. Controllers (keys now; MIDI and OSC later) put
+`(name, value)` events on one control queue; the render thread drains it once
+per frame in `ParamBus.step(dt)` and gets one frozen `Params` snapshot, with
+each value slewed toward its target over its smoothing time (in seconds, so
+the feel does not change with the frame rate).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    minimum: float
+    maximum: float
+    default: float
+    unit: str
+    smoothing: float  # seconds; 0 = jump
+    description: str
+
+    def clamp(self, value: float) -> float:
+        return min(self.maximum, max(self.minimum, value))
+
+
+REGISTRY: tuple[ParamSpec, ...] = (
+    ParamSpec("brightness", 0.0, 2.0, 1.0, "×", 0.05, "Master brightness applied by the display shader."),
+    ParamSpec("audio_gain", 0.0, 4.0, 1.0, "×", 0.10, "Reactivity: scales the audio features fed to the network."),
+    ParamSpec("time_speed", 0.0, 4.0, 1.0, "×", 0.25, "How fast the network's time input advances."),
+    ParamSpec("blackout", 0.0, 1.0, 0.0, "", 0.05, "Fade the output to black (1 = black)."),
+)
+SPECS = MappingProxyType({s.name: s for s in REGISTRY})
+
+
+@dataclass(frozen=True)
+class Params:
+    """One frame's parameter values (immutable; safe to hand to any stage)."""
+
+    values: MappingProxyType
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.values)
+
+
+class ParamBus:
+    """Control queue + slewed values. `set()` is safe from any thread; `step()` is render-thread only."""
+
+    def __init__(self, specs: tuple[ParamSpec, ...] = REGISTRY):
+        self.specs = {s.name: s for s in specs}
+        self._queue: queue.SimpleQueue[tuple[str, float]] = queue.SimpleQueue()
+        self._target = {s.name: s.default for s in specs}
+        self._value = dict(self._target)
+        self.rejected: list[str] = []  # messages for the HUD/log; the show goes on
+
+    def set(self, name: str, value: float) -> None:
+        self._queue.put((name, value))
+
+    def step(self, dt: float) -> Params:
+        """Drain the queue, slew toward targets, return this frame's snapshot. Once per frame."""
+        while True:
+            try:
+                name, value = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            spec = self.specs.get(name)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if spec is None or not math.isfinite(value):
+                self.rejected.append(f"ignored control {name!r} = {value!r}")
+                continue
+            self._target[name] = spec.clamp(value)
+        for name, spec in self.specs.items():
+            target, current = self._target[name], self._value[name]
+            if spec.smoothing <= 0 or dt <= 0:
+                self._value[name] = target if spec.smoothing <= 0 else current
+            else:
+                a = 1.0 - math.exp(-dt / spec.smoothing)
+                self._value[name] = current + (target - current) * a
+        return Params(MappingProxyType(dict(self._value)))
+
+    def snapshot(self) -> Params:
+        return Params(MappingProxyType(dict(self._value)))

@@ -1,0 +1,265 @@
+"""`livecppn live`: the frame loop (DESIGN §1), wiring audio, control, model and render.
+
+The render thread (this one) owns the GL context. Each frame it takes one
+snapshot of audio features (from the newest audio window) and one of the
+parameters, renders the CPPN through the chosen backend, composites, draws the
+HUD and swaps. Nothing is queued between stages: every frame uses the newest
+audio, so latency cannot build up.
+
+The show must go on (DESIGN §8): a bad style file falls back to the default
+style, a missing input device to the synthetic beat, a dying audio source to
+silence. Only a broken GL context or a quit ends the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import moderngl
+import numpy as np
+import torch
+
+from . import paths
+from .audio.features import FEATURE_NAMES, FeatureExtractor
+from .audio.sources import open_source
+from .control.params import ParamBus
+from .model.default_style import make_default_style
+from .model.style import Style, StyleError, load_style
+from .render.backends import calibrate_internal_size, create_backend, fit_aspect
+from .render.compositor import Compositor
+from .render.gl import gl_info
+from .render.hud import Hud
+from .render.window import OffscreenSurface, Window, WindowError
+
+log = logging.getLogger("livecppn")
+
+TARGET_FPS = 30.0  # the cpu backend's auto internal size aims for this on the machine it runs on
+CPPN_BUDGET = 0.5  # share of the frame the CPPN may take; the rest is features, upload, display, HUD
+STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
+
+
+@dataclass
+class LiveOptions:
+    style: Path | None = None
+    audio: str | None = None
+    size: tuple[int, int] = (1280, 720)
+    fullscreen: bool = False
+    monitor: int = 0
+    headless: bool = False
+    frames: int | None = None  # stop after this many frames (None: until quit)
+    report: Path | None = None
+    backend: str = "auto"
+    internal: tuple[int, int] | None = None  # None: chosen by calibration
+    vsync: bool = True
+    hud: bool = True
+    threads: int | None = None
+
+
+@dataclass
+class FrameStats:
+    frame_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))
+    cppn_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))
+    all_frame_ms: list = field(default_factory=list)
+    all_cppn_ms: list = field(default_factory=list)
+
+    def add(self, frame_ms: float, cppn_ms: float) -> None:
+        self.frame_ms.append(frame_ms)
+        self.cppn_ms.append(cppn_ms)
+        self.all_frame_ms.append(frame_ms)
+        self.all_cppn_ms.append(cppn_ms)
+
+
+def percentiles(values) -> dict[str, float]:
+    if not len(values):
+        return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    a = np.asarray(values, dtype=np.float64)
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"mean": round(float(a.mean()), 3), "p50": round(float(p50), 3), "p90": round(float(p90), 3),
+            "p99": round(float(p99), 3), "max": round(float(a.max()), 3)}
+
+
+def load_style_or_default(path: Path | None, warnings: list[str]) -> Style:
+    """The asked-for style, else the shipped default, else the default built in memory."""
+    for candidate in ([path] if path else []) + [paths.default_style_path()]:
+        try:
+            return load_style(candidate)
+        except StyleError as e:
+            log.error("%s; %s", e, "using the default style" if candidate == path else "building it in memory")
+            warnings.append(str(e))
+    return make_default_style()
+
+
+def open_surface(opts: LiveOptions, warnings: list[str]):
+    """A glfw window (hidden when headless); headless with no display falls back to EGL."""
+    try:
+        return Window(opts.size, fullscreen=opts.fullscreen, monitor=opts.monitor,
+                      visible=not opts.headless, vsync=opts.vsync and not opts.headless), None
+    except WindowError as e:
+        if not opts.headless:
+            raise
+        msg = f"no window ({e}); rendering headless through EGL"
+        log.warning(msg)
+        warnings.append(msg)
+        ctx = moderngl.create_standalone_context(require=330, backend="egl")
+        return OffscreenSurface(opts.size), ctx
+
+
+def run_live(opts: LiveOptions) -> dict:
+    """Run the show until quit (or opts.frames); return the report (also written to opts.report)."""
+    warnings: list[str] = []
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    torch.set_grad_enabled(False)
+
+    style = load_style_or_default(opts.style, warnings)
+    source = open_source(opts.audio)  # falls back to the synthetic beat when there is no input at all
+    surface, ctx = open_surface(opts, warnings)
+    try:
+        ctx = ctx or moderngl.create_context(require=330)
+        report = _loop(opts, ctx, surface, style, source, warnings)
+    finally:
+        source.stop()
+        surface.close()
+    if opts.report:
+        opts.report.parent.mkdir(parents=True, exist_ok=True)
+        opts.report.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, warnings: list[str]) -> dict:
+    out_w, out_h = surface.framebuffer_size
+    aspect = out_w / max(1, out_h)
+
+    # Backend + internal resolution.
+    calibration = None
+    backend = create_backend(opts.backend, ctx, style, opts.internal or fit_aspect(90, aspect))
+    if opts.internal is None:
+        budget = 1000.0 / TARGET_FPS * CPPN_BUDGET
+        internal, calibration = calibrate_internal_size(backend.generator, aspect, budget, max_height=out_h)
+    else:
+        internal = opts.internal
+    pixel_budget = internal[0] * internal[1]  # kept when the window changes shape
+    backend.generator.resize(*internal)
+    backend.sink.resize(*internal)
+
+    compositor = Compositor(ctx, out_w, out_h)
+    hud = Hud(ctx)
+    hud.visible = opts.hud
+    bus = ParamBus()
+    extractor = FeatureExtractor(source.sample_rate)
+    window_buf = np.zeros(extractor.config.window, dtype=np.float32)
+    stats = FrameStats()
+    source.start()
+    log.info("livecppn live: style %r, audio %s, backend %s, internal %dx%d, output %dx%d, GL %s",
+             style.name, source.name, backend.name, *internal, out_w, out_h, gl_info(ctx)["renderer"])
+
+    source_failed_logged = False
+    t_net = 0.0
+    frames = 0
+    features = None
+    params = bus.snapshot()
+    start = last = time.perf_counter()
+    while opts.frames is None or frames < opts.frames:
+        now = time.perf_counter()
+        dt = min(max(now - last, 1e-4), 0.25)  # a stall must not make smoothing or time jump
+        last = now
+
+        for action in surface.poll():
+            if action == "quit":
+                surface_quit = True
+                break
+            if action == "fullscreen":
+                surface.toggle_fullscreen()
+            elif action == "hud":
+                hud.visible = not hud.visible
+        else:
+            surface_quit = False
+        if surface_quit or surface.should_close():
+            break
+
+        if surface.resized:
+            surface.resized = False
+            out_w, out_h = surface.framebuffer_size
+            if out_w > 0 and out_h > 0:
+                compositor.resize(out_w, out_h)
+                h = max(1, round(math.sqrt(pixel_budget * out_h / out_w)))
+                internal = fit_aspect(min(h, out_h), out_w / out_h)
+                backend.generator.resize(*internal)
+                backend.sink.resize(*internal)
+
+        if source.failed and not source_failed_logged:
+            source_failed_logged = True
+            msg = f"audio source {source.name} stopped: {source.failed}; continuing in silence"
+            log.error(msg)
+            warnings.append(msg)
+
+        # One snapshot of parameters and one of audio features per frame.
+        params = bus.step(dt)
+        source.ring.latest(len(window_buf), out=window_buf)
+        features = extractor.snapshot(window_buf, dt)
+        t_net += dt * params.time_speed
+        audio = features.vector() * np.float32(params.audio_gain)
+
+        t0 = time.perf_counter()
+        image = backend.generator.render(t_net, audio)
+        cppn_ms = (time.perf_counter() - t0) * 1000
+        backend.sink.upload(image)
+        compositor.draw(backend.sink.texture, params)
+        if isinstance(surface, Window):
+            compositor.present(ctx.screen)
+            if hud.visible:
+                hud.update_text(_hud_lines(stats, backend.name, style, source, internal, warnings))
+                levels = features.vector().copy()
+                levels[FEATURE_NAMES.index("time")] = features.time % 1.0
+                hud.draw(ctx.screen, levels)
+        surface.swap()
+        err = ctx.error
+        if err != "GL_NO_ERROR":
+            raise RuntimeError(f"OpenGL error in the frame loop: {err}")
+        frames += 1
+        stats.add((time.perf_counter() - now) * 1000, cppn_ms)
+
+    elapsed = time.perf_counter() - start
+    ctx.finish()
+    return {
+        "frames": frames,
+        "seconds": round(elapsed, 3),
+        "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "frame_ms": percentiles(stats.all_frame_ms),
+        "cppn_ms": percentiles(stats.all_cppn_ms),
+        "backend": backend.name,
+        "device": str(backend.generator.device),
+        "dtype": str(backend.generator.dtype).replace("torch.", ""),
+        "internal_resolution": list(internal),
+        "output_resolution": [out_w, out_h],
+        "calibration": calibration,
+        "style": style.name,
+        "style_path": str(style.path) if style.path else None,
+        "audio_source": source.name,
+        "audio_seconds": round(source.position(), 3),
+        "params": {k: round(v, 6) for k, v in params.as_dict().items()},
+        "features": {k: round(v, 6) for k, v in features.as_dict().items()} if features else None,
+        "gl": gl_info(ctx),
+        "torch_threads": torch.get_num_threads(),
+        "warnings": warnings,
+    }
+
+
+def _hud_lines(stats: FrameStats, backend: str, style: Style, source, internal, warnings) -> list[str]:
+    ft = percentiles(stats.frame_ms)
+    fps = 1000.0 / ft["mean"] if ft["mean"] else 0.0
+    lines = [
+        f"{fps:5.1f} fps   frame p50 {ft['p50']:.1f} ms  p99 {ft['p99']:.1f} ms",
+        f"backend {backend}   internal {internal[0]}x{internal[1]}",
+        f"style {style.name}",
+        f"audio {source.name}",
+    ]
+    if warnings:
+        lines.append(f"! {warnings[-1][:52]}")
+    return lines

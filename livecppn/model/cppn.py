@@ -1,0 +1,175 @@
+"""The CPPN: pixel coordinates + time + audio features in, colour out (DESIGN §4).
+
+Inputs per pixel, in this order: x, y (scaled to [-pi, pi] on the short side,
+aspect-correct), radius (optional), time, then the audio feature vector scaled
+by the style's audio scale. Hidden layers each apply one activation; the output
+is RGB through a sigmoid.
+
+The first layer is linear in its inputs, so it splits into a per-pixel part
+(x, y, r: constant for a resolution, cached by the caller) and a per-frame
+bias (time, audio). Per frame that leaves one add plus the hidden layers.
+
+The model knows nothing of GL, audio devices or training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+
+N_AUDIO = 9  # the seed's feature vector: see livecppn.audio.features.FEATURE_NAMES
+
+
+def gaussian(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-x * x)
+
+
+ACTIVATIONS = {
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tanh": torch.tanh,
+    "gaussian": gaussian,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "identity": lambda x: x,
+}
+
+
+@dataclass
+class CPPNConfig:
+    """Everything needed to rebuild the network; stored whole in a style file."""
+
+    layers: int = 4  # hidden layers, each followed by its activation
+    width: int = 128
+    activations: tuple[str, ...] = ("sin", "cos", "gaussian", "tanh")  # one per hidden layer
+    use_radius: bool = True
+    n_audio: int = N_AUDIO
+    audio_scale: float = 1.0  # audio features are multiplied by this before the first layer
+    init_gain: float = 5.0  # Xavier gain; the seed's winner used 5
+
+    def __post_init__(self) -> None:
+        self.activations = tuple(self.activations)
+        problems = []
+        if not 1 <= self.layers <= 16:
+            problems.append(f"layers must be 1..16, got {self.layers}")
+        if not 1 <= self.width <= 1024:
+            problems.append(f"width must be 1..1024, got {self.width}")
+        if len(self.activations) != self.layers:
+            problems.append(
+                f"need one activation per hidden layer ({self.layers}), got {len(self.activations)}"
+            )
+        unknown = [a for a in self.activations if a not in ACTIVATIONS]
+        if unknown:
+            problems.append(f"unknown activation(s) {unknown}; known: {sorted(ACTIVATIONS)}")
+        if not 0 <= self.n_audio <= 64:
+            problems.append(f"n_audio must be 0..64, got {self.n_audio}")
+        if not math.isfinite(self.audio_scale):
+            problems.append(f"audio_scale must be finite, got {self.audio_scale}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def n_pixel_inputs(self) -> int:
+        return 3 if self.use_radius else 2
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_pixel_inputs + 1 + self.n_audio  # + time
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["activations"] = list(self.activations)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CPPNConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown architecture keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def coordinate_grid(width: int, height: int, use_radius: bool = True) -> torch.Tensor:
+    """Pixel centres as (H*W, 2 or 3): x, y in [-pi, pi] on the short side, aspect-correct.
+
+    Row 0 is the top of the image; y grows downwards, so images read back from
+    GL (bottom-up) must be flipped before comparing.
+    """
+    short = min(width, height)
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5 - width / 2) * (2 * math.pi / short)
+    ys = (torch.arange(height, dtype=torch.float32) + 0.5 - height / 2) * (2 * math.pi / short)
+    y, x = torch.meshgrid(ys, xs, indexing="ij")  # (H, W)
+    cols = [x.reshape(-1), y.reshape(-1)]
+    if use_radius:
+        cols.append(torch.sqrt(x * x + y * y).reshape(-1))
+    return torch.stack(cols, dim=1)  # (H*W, 2|3)
+
+
+class CPPN(nn.Module):
+    def __init__(self, config: CPPNConfig):
+        super().__init__()
+        self.config = config
+        dims = [config.n_inputs] + [config.width] * config.layers
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.out = nn.Linear(config.width, 3)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        for lin in [*self.hidden, self.out]:
+            # Xavier normal with a large gain: the seed found gain 5 gives rich
+            # structure with periodic activations; biases start at zero.
+            std = self.config.init_gain * math.sqrt(2.0 / (lin.in_features + lin.out_features))
+            with torch.no_grad():
+                lin.weight.normal_(0.0, std, generator=generator)
+                lin.bias.zero_()
+
+    def frame_inputs(self, t: float | torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """(time, audio * audio_scale) as one (1 + n_audio,) vector."""
+        w = self.hidden[0].weight
+        t = torch.as_tensor(t, dtype=w.dtype, device=w.device).reshape(1)
+        audio = audio.to(dtype=w.dtype, device=w.device).reshape(-1) * self.config.audio_scale
+        return torch.cat([t, audio])
+
+    def forward(self, coords: torch.Tensor, t: float | torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Reference forward pass, unsplit. coords (N, 2|3) → RGB (N, 3) in [0, 1]."""
+        frame = self.frame_inputs(t, audio).expand(coords.shape[0], -1)  # (N, 1 + n_audio)
+        h = torch.cat([coords.to(frame.dtype), frame], dim=1)  # (N, n_inputs)
+        for lin, name in zip(self.hidden, self.config.activations):
+            h = ACTIVATIONS[name](lin(h))
+        return torch.sigmoid(self.out(h))
+
+    # --- split first layer -------------------------------------------------
+
+    def pixel_part(self, coords: torch.Tensor) -> torch.Tensor:
+        """First layer's per-pixel term (N, width), bias included. Cache it per resolution."""
+        first = self.hidden[0]
+        k = self.config.n_pixel_inputs
+        return coords.to(first.weight.dtype) @ first.weight[:, :k].T + first.bias
+
+    def frame_bias(self, t: float | torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """First layer's per-frame term (width,): time and audio."""
+        first = self.hidden[0]
+        k = self.config.n_pixel_inputs
+        return first.weight[:, k:] @ self.frame_inputs(t, audio)
+
+    def forward_split(self, pixel_part: torch.Tensor, frame_bias: torch.Tensor) -> torch.Tensor:
+        """Same result as forward(), from a cached pixel_part. (N, width) → (N, 3)."""
+        names = self.config.activations
+        h = ACTIVATIONS[names[0]](pixel_part + frame_bias)
+        for lin, name in zip(self.hidden[1:], names[1:]):
+            h = ACTIVATIONS[name](lin(h))
+        return torch.sigmoid(self.out(h))
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build(config: CPPNConfig, seed: int = 0) -> CPPN:
+    """A freshly initialised CPPN; the same seed gives the same weights on any machine."""
+    model = CPPN(config)
+    model.reset_parameters(torch.Generator().manual_seed(seed))
+    return model

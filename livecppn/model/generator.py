@@ -1,0 +1,69 @@
+"""The generator: one style's CPPN evaluated for every pixel of a frame.
+
+Owned by the render thread. It sees only the frame's inputs (time and the
+audio feature vector, already shaped by the parameters) and returns an RGBA
+uint8 image on its own device; a texture sink puts that image into GL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .cppn import CPPN, coordinate_grid
+from .style import Style
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    # Live inference is fp16 on CUDA and fp32 on CPU (DESIGN §4).
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+class Generator:
+    """Renders a style at a fixed internal resolution; call resize() to change it."""
+
+    def __init__(self, style: Style, width: int, height: int, device: str | torch.device = "cpu",
+                 dtype: torch.dtype | None = None):
+        self.device = torch.device(device)
+        self.dtype = dtype or default_dtype(self.device)
+        self.style = style
+        self.model: CPPN = style.build_model().to(self.device, self.dtype)
+        self.width = self.height = 0
+        self.resize(width, height)
+
+    def resize(self, width: int, height: int) -> None:
+        if (width, height) == (self.width, self.height):
+            return
+        self.width, self.height = width, height
+        coords = coordinate_grid(width, height, self.model.config.use_radius).to(self.device, self.dtype)
+        with torch.inference_mode():
+            self._pixel_part = self.model.pixel_part(coords)  # (H*W, width), cached per resolution
+        # Output image, alpha fixed at 255; written in place every frame.
+        self._rgba = torch.full((height, width, 4), 255, dtype=torch.uint8, device=self.device)
+        self._scaled = torch.empty((height * width, 3), dtype=self.dtype, device=self.device)
+
+    def set_style(self, style: Style) -> None:
+        """Swap the network (between frames). The pixel cache is rebuilt for the new weights."""
+        self.style = style
+        self.model = style.build_model().to(self.device, self.dtype)
+        w, h = self.width, self.height
+        self.width = self.height = 0
+        self.resize(w, h)
+
+    @torch.inference_mode()
+    def render(self, t: float, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """RGBA uint8 (H, W, 4), row 0 at the top. The tensor is reused: copy before the next call."""
+        audio = torch.as_tensor(audio, dtype=self.dtype)
+        bias = self.model.frame_bias(t, audio.to(self.device))
+        rgb = self.model.forward_split(self._pixel_part, bias)  # (H*W, 3) in [0, 1]
+        # round to nearest: x*255 + 0.5, truncated by the uint8 copy
+        torch.addcmul(torch.full_like(rgb[:1], 0.5), rgb, torch.full_like(rgb[:1], 255.0), out=self._scaled)
+        self._rgba.view(-1, 4)[:, :3].copy_(self._scaled)
+        return self._rgba
+
+    def render_float(self, t: float, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Reference path for tests: the unsplit forward pass, RGB float (H, W, 3)."""
+        with torch.inference_mode():
+            coords = coordinate_grid(self.width, self.height, self.model.config.use_radius)
+            rgb = self.model(coords.to(self.device, self.dtype), t, torch.as_tensor(audio))
+        return rgb.reshape(self.height, self.width, 3)

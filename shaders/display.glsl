@@ -1,0 +1,21 @@
+// Display: samples the generator's texture (any internal resolution) and
+// upscales it to the output framebuffer, applying master brightness and
+// blackout. One full-screen triangle, no vertex buffer.
+#if defined VERTEX_SHADER
+out vec2 uv;
+void main() {
+    vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);  // (0,0) (2,0) (0,2)
+    uv = p;
+    gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+#elif defined FRAGMENT_SHADER
+in vec2 uv;
+out vec4 color;
+uniform sampler2D frame;     // row 0 of the uploaded image is its top
+uniform float brightness;    // x
+uniform float blackout;      // 0 = picture, 1 = black
+void main() {
+    vec3 rgb = texture(frame, vec2(uv.x, 1.0 - uv.y)).rgb;
+    color = vec4(rgb * brightness * (1.0 - blackout), 1.0);
+}
+#endif
