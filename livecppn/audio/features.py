@@ -89,6 +89,7 @@ class FeatureConfig:
     rolloff_fraction: float = 0.85
     attack: float = 0.01  # smoothing when a feature rises
     release: float = 0.15  # smoothing when it falls (and the silence gate's ease to 0)
+    gain_attack: float = 0.1  # auto-gain running peak rise
     gain_decay: float = 8.0  # auto-gain running peak decay
     gain_floor: float = 10 ** (-50 / 20)  # linear RMS (-50 dBFS): the smallest level that reads as 1.0
     flux_floor: float = 0.05  # same for flux (mean decades of rise per bin per snapshot)
@@ -96,14 +97,14 @@ class FeatureConfig:
     silence_db: float = -60.0  # gate on the window RMS (dBFS)
     beat_release: float = 0.15  # beat pulse decay
     beat_history: float = 1.0  # memory of the adaptive onset threshold
-    beat_k: float = 1.5  # threshold = mean + beat_k * std of recent kick-band flux
-    beat_min_flux: float = 0.1  # absolute floor under the threshold, so a steady tone never fires
+    beat_k: float = 2.0  # threshold = mean + beat_k * std of recent kick-band flux
+    beat_min_flux: float = 0.3  # absolute floor under the threshold, so a steady tone never fires
     beat_refractory: float = 0.1  # shortest time between two onsets
     time_base: float = 0.25  # motion clock speed in silence (seconds per second)
     time_energy: float = 1.0  # extra speed at full rms
 
     def __post_init__(self):
-        for name in ("attack", "release", "gain_decay", "gain_floor", "flux_floor", "beat_release",
+        for name in ("attack", "release", "gain_attack", "gain_decay", "gain_floor", "flux_floor", "beat_release",
                      "beat_history", "beat_refractory"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -248,12 +249,14 @@ class FeatureExtractor:
 
         # Auto-gain: peaks decay in seconds; the gate keeps silence from raising them.
         decay = math.exp(-dt / cfg.gain_decay)
+        a_gain = 1.0 - math.exp(-dt / cfg.gain_attack)
         targets = dict.fromkeys(self._SMOOTHED, 0.0)
         for name in self._GAINED:
             floor = cfg.flux_floor if name == "flux" else cfg.gain_floor
             peak = max(self._peak[name] * decay, floor)
             if not gated:
-                peak = max(peak, levels[name])
+                if levels[name] > peak:  # rise in time, not at once: one sampled transient must not set the scale
+                    peak += a_gain * (levels[name] - peak)
                 targets[name] = min(levels[name] / peak, 1.0)
             self._peak[name] = peak
         if not gated:

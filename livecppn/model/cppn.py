@@ -37,6 +37,18 @@ ACTIVATIONS = {
     "identity": lambda x: x,
 }
 
+# The same functions, computed in place on a preallocated buffer (the live
+# generator's per-frame path allocates nothing).
+INPLACE_ACTIVATIONS = {
+    "sin": torch.sin_,
+    "cos": torch.cos_,
+    "tanh": torch.tanh_,
+    "gaussian": lambda x: x.square_().neg_().exp_(),
+    "sigmoid": torch.sigmoid_,
+    "relu": torch.relu_,
+    "identity": lambda x: x,
+}
+
 
 @dataclass
 class CPPNConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .cppn import CPPN, coordinate_grid
+from .cppn import CPPN, INPLACE_ACTIVATIONS, coordinate_grid
 from .style import Style
 
 
@@ -38,9 +38,17 @@ class Generator:
         coords = coordinate_grid(width, height, self.model.config.use_radius).to(self.device, self.dtype)
         with torch.inference_mode():
             self._pixel_part = self.model.pixel_part(coords)  # (H*W, width), cached per resolution
-        # Output image, alpha fixed at 255; written in place every frame.
+        # Work buffers and the output image (alpha fixed at 255), reused every frame.
+        n, w = height * width, self.model.config.width
+        self._h = [torch.empty((n, w), dtype=self.dtype, device=self.device) for _ in range(2)]
+        self._rgb = torch.empty((n, 3), dtype=self.dtype, device=self.device)
         self._rgba = torch.full((height, width, 4), 255, dtype=torch.uint8, device=self.device)
-        self._scaled = torch.empty((height * width, 3), dtype=self.dtype, device=self.device)
+        self._prepare_weights()
+
+    def _prepare_weights(self) -> None:
+        # Transposed, contiguous copies so each layer is one addmm into a buffer.
+        self._hidden_t = [lin.weight.T.contiguous() for lin in self.model.hidden[1:]]
+        self._out_t = self.model.out.weight.T.contiguous()
 
     def set_style(self, style: Style) -> None:
         """Swap the network (between frames). The pixel cache is rebuilt for the new weights."""
@@ -53,12 +61,21 @@ class Generator:
     @torch.inference_mode()
     def render(self, t: float, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
         """RGBA uint8 (H, W, 4), row 0 at the top. The tensor is reused: copy before the next call."""
-        audio = torch.as_tensor(audio, dtype=self.dtype)
-        bias = self.model.frame_bias(t, audio.to(self.device))
-        rgb = self.model.forward_split(self._pixel_part, bias)  # (H*W, 3) in [0, 1]
-        # round to nearest: x*255 + 0.5, truncated by the uint8 copy
-        torch.addcmul(torch.full_like(rgb[:1], 0.5), rgb, torch.full_like(rgb[:1], 255.0), out=self._scaled)
-        self._rgba.view(-1, 4)[:, :3].copy_(self._scaled)
+        m = self.model
+        names = m.config.activations
+        audio = torch.as_tensor(audio, dtype=self.dtype).to(self.device, non_blocking=True)
+        src, dst = self._h
+        # First layer: cached per-pixel part + this frame's bias (time, audio).
+        torch.add(self._pixel_part, m.frame_bias(t, audio), out=src)  # (N, width)
+        INPLACE_ACTIVATIONS[names[0]](src)
+        for lin, w_t, name in zip(m.hidden[1:], self._hidden_t, names[1:]):
+            torch.addmm(lin.bias, src, w_t, out=dst)  # (N, width)
+            INPLACE_ACTIVATIONS[name](dst)
+            src, dst = dst, src
+        rgb = torch.addmm(m.out.bias, src, self._out_t, out=self._rgb).sigmoid_()  # (N, 3) in [0, 1]
+        # Round to nearest (x * 255 + 0.5, truncated by the uint8 copy).
+        rgb.mul_(255.0).add_(0.5)
+        self._rgba.view(-1, 4)[:, :3].copy_(rgb)
         return self._rgba
 
     def render_float(self, t: float, audio: np.ndarray | torch.Tensor) -> torch.Tensor:

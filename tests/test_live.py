@@ -1,0 +1,96 @@
+"""End to end: `livecppn live --headless` on real GL with the synthetic beat, and the CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from livecppn.model.style import save_style
+from livecppn.model.default_style import make_default_style
+
+FEATURES = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "time", "beat", "rms")
+
+
+def run_cli(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "livecppn", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_headless_120_frames_writes_a_valid_report(tmp_path):
+    report_path = tmp_path / "out" / "report.json"
+    proc = run_cli("live", "--headless", "--frames", "120", "--audio", "synthetic",
+                   "--size", "640x360", "--report", str(report_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["frames"] == 120
+    assert report["fps"] > 0
+    for key in ("mean", "p50", "p90", "p99", "max"):
+        assert report["frame_ms"][key] > 0
+    assert report["frame_ms"]["p50"] <= report["frame_ms"]["p99"] <= report["frame_ms"]["max"]
+    assert report["backend"] == "cpu"
+    w, h = report["internal_resolution"]
+    assert 0 < h <= 360 and abs(w / h - 640 / 360) < 0.05
+    assert report["output_resolution"] == [640, 360]
+    assert report["style"] == "default"
+    assert report["audio_source"].startswith("synthetic")
+    assert report["audio_seconds"] > 0.5  # the source ran alongside the frames
+    assert set(report["params"]) >= {"brightness", "audio_gain", "time_speed", "blackout"}
+    assert set(report["features"]) == set(FEATURES)
+    # the synthetic beat is loud: the last frame's features are not silence
+    assert report["features"]["rms"] > 0.05
+    assert "llvmpipe" in report["gl"]["renderer"].lower() or report["gl"]["renderer"]
+    assert report["calibration"]["chosen"] == [w, h]
+
+
+def test_fixed_internal_resolution_and_custom_style(tmp_path):
+    style_path = save_style(make_default_style(seed=3), tmp_path / "mine.safetensors")
+    report_path = tmp_path / "r.json"
+    proc = run_cli("live", "--headless", "--frames", "10", "--audio", "synthetic", "--size", "320x180",
+                   "--internal", "64x36", "--style", str(style_path), "--report", str(report_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["internal_resolution"] == [64, 36]
+    assert report["calibration"] is None
+    assert report["style_path"] == str(style_path)
+
+
+def test_corrupt_style_falls_back_to_default_and_the_show_goes_on(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"definitely not a style")
+    report_path = tmp_path / "r.json"
+    proc = run_cli("live", "--headless", "--frames", "5", "--audio", "synthetic", "--size", "320x180",
+                   "--internal", "64x36", "--style", str(bad), "--report", str(report_path))
+    assert proc.returncode == 0, proc.stderr
+    assert str(bad) in proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["style"] == "default"
+    assert any(str(bad) in w for w in report["warnings"])
+
+
+def test_headless_needs_frames():
+    proc = run_cli("live", "--headless")
+    assert proc.returncode == 2
+    assert "--frames" in proc.stderr
+
+
+def test_unknown_device_is_a_clear_error():
+    proc = run_cli("live", "--headless", "--frames", "2", "--audio", "no-such-device-xyz")
+    assert proc.returncode == 1
+    assert "no-such-device-xyz" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["live", "--help"], ["devices", "--help"]])
+def test_help_explains_every_flag(args):
+    proc = run_cli(*args)
+    assert proc.returncode == 0
+    assert "usage: livecppn" in proc.stdout
+    if args[0] == "live":
+        for flag in ("--style", "--audio", "--fullscreen", "--monitor", "--size", "--headless",
+                     "--frames", "--report", "--backend", "--internal"):
+            assert flag in proc.stdout
+
+
+def test_bad_size_is_refused():
+    proc = run_cli("live", "--size", "big")
+    assert proc.returncode == 2
+    assert "WIDTHxHEIGHT" in proc.stderr
