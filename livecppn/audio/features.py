@@ -97,6 +97,7 @@ class FeatureConfig:
     silence_db: float = -60.0  # gate on the window RMS (dBFS)
     beat_release: float = 0.15  # beat pulse decay
     beat_history: float = 1.0  # memory of the adaptive onset threshold
+    beat_range_db: float = 30.0  # the kick band counts only within this range below its running peak
     beat_k: float = 2.0  # threshold = mean + beat_k * std of recent kick-band flux
     beat_min_flux: float = 0.3  # absolute floor under the threshold, so a steady tone never fires
     beat_refractory: float = 0.1  # shortest time between two onsets
@@ -178,14 +179,18 @@ class FeatureExtractor:
         self._comp = np.zeros(n_bins, dtype=np.float32)
         self._prev_comp = np.zeros(n_bins, dtype=np.float32)
         self._rise = np.zeros(n_bins, dtype=np.float32)
+        n_kick = len(range(n_bins)[_bins(self.config.beat_hz, bin_hz, n_bins)])
+        self._kick_now, self._kick_prev, self._kick_tmp = (np.zeros(n_kick, dtype=np.float32) for _ in range(3))
         self._cumsum = np.zeros(n_bins, dtype=np.float64)
         self._freqs = (np.arange(n_bins) * bin_hz).astype(np.float32)
 
         # Parseval: band power sum * this = mean square of the band's signal, whatever n is.
         self._power_scale = 2.0 / (n * float(np.sum(self._hann.astype(np.float64) ** 2)))
         # Magnitude scale putting a full-scale sine's peak at 1, then relative to the floor.
-        floor = 10 ** (self.config.spectrum_floor_db / 20)
-        self._comp_scale = 2.0 / float(np.sum(self._hann, dtype=np.float64)) / floor
+        self._floor = 10 ** (self.config.spectrum_floor_db / 20)
+        self._mag_scale = 2.0 / float(np.sum(self._hann, dtype=np.float64))
+        self._comp_scale = self._mag_scale / self._floor
+        self._beat_range = 10 ** (-self.config.beat_range_db / 20)
 
         nyquist = sample_rate / 2
         self._band = {name: _bins(getattr(self.config, f"{name}_hz"), bin_hz, n_bins)
@@ -201,6 +206,7 @@ class FeatureExtractor:
         self._peak = {name: (self.config.flux_floor if name == "flux" else self.config.gain_floor)
                       for name in self._GAINED}
         self._prev_comp[:] = 0.0
+        self._kick_prev[:] = 0.0
         self._have_prev = False  # the first snapshot has nothing to measure flux against
         self._clock = 0.0  # seconds of snapshots seen, for the refractory time
         self._last_onset = -math.inf
@@ -240,7 +246,6 @@ class FeatureExtractor:
         self._comp, self._prev_comp = self._prev_comp, self._comp  # swap: no copy
         have_prev, self._have_prev = self._have_prev, True
         flux = float(self._rise[self._full].mean()) if have_prev else 0.0
-        kick_flux = float(self._rise[self._band["beat"]].mean()) if have_prev else 0.0
 
         levels = {name: math.sqrt(float(self._power[self._band[name]].sum()) * self._power_scale)
                   for name in ("bass", "mid", "treble")}
@@ -270,6 +275,7 @@ class FeatureExtractor:
             self._smooth[name] = current + (a_up if target > current else a_down) * (target - current)
 
         self._pulse *= math.exp(-dt / cfg.beat_release)
+        kick_flux = self._kick_flux()
         if not gated and have_prev:
             self._detect_onset(kick_flux, dt)
 
@@ -311,6 +317,26 @@ class FeatureExtractor:
     def _log_position(self, hz: float) -> float:
         return min(max(math.log(max(hz, _MIN_HZ) / _MIN_HZ) / self._log_span, 0.0), 1.0)
 
+    def _kick_flux(self) -> float:
+        """Mean rise (decades) of the kick-band magnitudes since the last snapshot.
+
+        Magnitudes are floored at beat_range_db below the bass band's running
+        peak, so a faint click between kicks (a hat's edge, rumble) cannot make
+        a large log rise out of near-nothing; only rises that matter next to the
+        kicks count.
+        """
+        ref = max(self._floor, self._peak["bass"] * self._beat_range)
+        now, prev, tmp = self._kick_now, self._kick_prev, self._kick_tmp
+        np.multiply(self._mag[self._band["beat"]], self._mag_scale, out=now)
+        np.maximum(prev, ref, out=tmp)
+        np.log10(tmp, out=tmp)
+        np.maximum(now, ref, out=prev)  # prev is consumed: reuse it for this frame's floored, logged values
+        np.log10(prev, out=prev)
+        np.subtract(prev, tmp, out=tmp)
+        np.maximum(tmp, 0.0, out=tmp)
+        np.copyto(prev, now)  # raw magnitudes, floored against next frame's reference
+        return float(tmp.mean())
+
     def _detect_onset(self, kick_flux: float, dt: float) -> None:
         """Fire the beat pulse on a kick-band flux peak above the adaptive threshold."""
         cfg = self.config
@@ -318,8 +344,9 @@ class FeatureExtractor:
         if kick_flux > threshold and self._clock - self._last_onset >= cfg.beat_refractory:
             self._pulse = 1.0
             self._last_onset = self._clock
-        # Exponentially weighted mean and variance: ~beat_history seconds of memory at any frame rate.
+        # Exponentially weighted mean and variance (~beat_history seconds of memory at any frame rate)
+        # of the flux clipped at the threshold, so the kicks themselves do not raise the bar they must clear.
         a = 1.0 - math.exp(-dt / cfg.beat_history)
-        d = kick_flux - self._onset_mean
+        d = min(kick_flux, threshold) - self._onset_mean
         self._onset_mean += a * d
         self._onset_var = (1.0 - a) * (self._onset_var + a * d * d)

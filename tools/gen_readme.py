@@ -1,0 +1,69 @@
+"""Regenerate the README's generated sections from their one declaration.
+
+The parameter table comes from livecppn.control.params.REGISTRY and the CLI
+reference from the argparse parser. Usage: python tools/gen_readme.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from livecppn.cli import build_parser  # noqa: E402
+from livecppn.control.params import REGISTRY  # noqa: E402
+
+
+def param_table() -> str:
+    rows = ["| name | range | default | unit | smoothing | what it does |", "| --- | --- | --- | --- | --- | --- |"]
+    for s in REGISTRY:
+        rows.append(f"| `{s.name}` | {s.minimum:g} – {s.maximum:g} | {s.default:g} | {s.unit or '–'} "
+                    f"| {s.smoothing:g} s | {s.description} |")
+    return "\n".join(rows)
+
+
+def cli_reference() -> str:
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: fix it so the output is stable
+    parser = build_parser()
+    parts = ["```text", parser.format_help().rstrip(), "```"]
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        parts += ["", f"`livecppn {name}`:", "", "```text", p.format_help().rstrip(), "```"]
+    return "\n".join(parts)
+
+
+SECTIONS = {"params": param_table, "cli": cli_reference}
+
+
+def render(text: str) -> str:
+    for key, fn in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- generated:{key} -->\n).*?(<!-- /generated:{key} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md: missing the <!-- generated:{key} --> markers")
+        text = pattern.sub(lambda m: m.group(1) + fn() + "\n" + m.group(2), text)
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail if README.md is out of date")
+    args = ap.parse_args()
+    readme = ROOT / "README.md"
+    old = readme.read_text()
+    new = render(old)
+    if args.check:
+        if new != old:
+            print("README.md is out of date: run python tools/gen_readme.py")
+            return 1
+        return 0
+    readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
