@@ -160,6 +160,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
              style.name, source.name, backend.name, *internal, out_w, out_h, gl_info(ctx)["renderer"])
 
     source_failed_logged = False
+    gl_errors: dict[str, int] = {}
     t_net = 0.0
     frames = 0
     features = None
@@ -212,16 +213,22 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         backend.sink.upload(image)
         compositor.draw(backend.sink.texture, params)
         if isinstance(surface, Window):
-            compositor.present(ctx.screen)
+            compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
                 hud.update_text(_hud_lines(stats, backend.name, style, source, internal, warnings))
                 levels = features.vector().copy()
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
-                hud.draw(ctx.screen, levels)
+                hud.draw(ctx.screen, (out_w, out_h), levels)
         surface.swap()
         err = ctx.error
         if err != "GL_NO_ERROR":
-            raise RuntimeError(f"OpenGL error in the frame loop: {err}")
+            # Not fatal (a lost context fails loudly in the calls themselves):
+            # log each kind once, count them, keep playing.
+            gl_errors[err] = gl_errors.get(err, 0) + 1
+            if gl_errors[err] == 1:
+                msg = f"OpenGL error {err} in frame {frames}; continuing"
+                log.error(msg)
+                warnings.append(msg)
         frames += 1
         stats.add((time.perf_counter() - now) * 1000, cppn_ms)
 
@@ -246,6 +253,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "params": {k: round(v, 6) for k, v in params.as_dict().items()},
         "features": {k: round(v, 6) for k, v in features.as_dict().items()} if features else None,
         "gl": gl_info(ctx),
+        "gl_errors": gl_errors,
         "torch_threads": torch.get_num_threads(),
         "warnings": warnings,
     }

@@ -82,7 +82,7 @@ def test_hud_draws_over_the_screen(ctx, gl_window):
     hud.update_text(["60.0 fps", "backend cpu"], force=True)
     fbo = ctx.framebuffer(color_attachments=[ctx.texture((640, 360), 4)])
     fbo.clear(0.0, 0.0, 0.0, 1.0)
-    hud.draw(fbo, np.linspace(0, 1, 9).astype(np.float32))
+    hud.draw(fbo, (640, 360), np.linspace(0, 1, 9).astype(np.float32))
     pixels = np.frombuffer(fbo.read(components=3), np.uint8).reshape(360, 640, 3)[::-1]
     panel = pixels[12:130, 12:352]
     assert panel.max() > 200, "text should be drawn"
@@ -98,3 +98,31 @@ def test_shader_errors_name_the_file(ctx, tmp_path, monkeypatch):
         load_program(ctx, "broken")
     with pytest.raises(ShaderError, match="missing.glsl"):
         load_program(ctx, "missing")
+
+
+def test_present_fills_the_window_after_a_resize(ctx, gl_window):
+    import glfw
+
+    gen = Generator(make_default_style(), 64, 36)
+    small, picture = render_through_gl(ctx, gen, 0.0, np.zeros(9, np.float32), (64, 36))
+    comp = Compositor(ctx, 64, 36)
+    sink = PBOSink(ctx, 64, 36)
+    sink.upload(gen.render(0.0, np.zeros(9, np.float32)).clone())
+    comp.draw(sink.texture, ParamBus().snapshot())
+    glfw.set_window_size(gl_window.handle, 400, 250)
+    for _ in range(20):  # the X server applies the resize asynchronously
+        gl_window.poll()
+        if gl_window.framebuffer_size == (400, 250):
+            break
+    size = gl_window.framebuffer_size
+    assert size == (400, 250)
+    gl_window.swap()  # Mesa resizes the window's drawable at the next swap
+    comp.present(ctx.screen, size)
+    shown = np.frombuffer(ctx.screen.read(viewport=(0, 0, *size), components=3), np.uint8)
+    shown = shown.reshape(size[1], size[0], 3)[::-1]
+    # the whole window shows the picture, corner to corner
+    assert np.abs(shown[0, 0].astype(int) - picture[0, 0].astype(int)).max() <= 3
+    assert np.abs(shown[-1, -1].astype(int) - picture[-1, -1].astype(int)).max() <= 3
+    assert np.abs(shown.mean((0, 1)) - picture.mean((0, 1))).max() < 4
+    glfw.set_window_size(gl_window.handle, 320, 180)
+    gl_window.poll()

@@ -47,6 +47,7 @@ import numpy as np
 FEATURE_NAMES = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "time", "beat", "rms")
 
 _REFERENCE_RATES = (44100, 48000)  # rates the default window size is chosen for
+_KICK_HISTORY = 32  # kick-band spectra kept for the onset lag (enough for beat_lag at 1000 fps)
 _MIN_HZ = 20.0  # bottom of the centroid / rolloff scale and of the flux band
 
 
@@ -97,16 +98,17 @@ class FeatureConfig:
     silence_db: float = -60.0  # gate on the window RMS (dBFS)
     beat_release: float = 0.15  # beat pulse decay
     beat_history: float = 1.0  # memory of the adaptive onset threshold
+    beat_lag: float = 0.025  # onsets compare the kick band with its spectrum this long ago
     beat_range_db: float = 30.0  # the kick band counts only within this range below its running peak
     beat_k: float = 2.0  # threshold = mean + beat_k * std of recent kick-band flux
-    beat_min_flux: float = 0.3  # absolute floor under the threshold, so a steady tone never fires
+    beat_min_flux: float = 0.5  # absolute floor under the threshold, so a steady tone never fires
     beat_refractory: float = 0.1  # shortest time between two onsets
     time_base: float = 0.25  # motion clock speed in silence (seconds per second)
     time_energy: float = 1.0  # extra speed at full rms
 
     def __post_init__(self):
         for name in ("attack", "release", "gain_attack", "gain_decay", "gain_floor", "flux_floor", "beat_release",
-                     "beat_history", "beat_refractory"):
+                     "beat_history", "beat_refractory", "beat_lag"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"FeatureConfig.{name} must be a positive number of seconds/level, got {value!r}")
@@ -180,7 +182,11 @@ class FeatureExtractor:
         self._prev_comp = np.zeros(n_bins, dtype=np.float32)
         self._rise = np.zeros(n_bins, dtype=np.float32)
         n_kick = len(range(n_bins)[_bins(self.config.beat_hz, bin_hz, n_bins)])
-        self._kick_now, self._kick_prev, self._kick_tmp = (np.zeros(n_kick, dtype=np.float32) for _ in range(3))
+        self._kick_now, self._kick_ref, self._kick_tmp = (np.zeros(n_kick, dtype=np.float32) for _ in range(3))
+        # Recent kick-band magnitudes and their times: onsets compare with the spectrum beat_lag seconds
+        # ago, not one frame ago, so a kick's rise reads the same at 24 fps and at 144 fps.
+        self._kick_hist = np.zeros((_KICK_HISTORY, n_kick), dtype=np.float32)
+        self._kick_times = np.zeros(_KICK_HISTORY)
         self._cumsum = np.zeros(n_bins, dtype=np.float64)
         self._freqs = (np.arange(n_bins) * bin_hz).astype(np.float32)
 
@@ -206,7 +212,8 @@ class FeatureExtractor:
         self._peak = {name: (self.config.flux_floor if name == "flux" else self.config.gain_floor)
                       for name in self._GAINED}
         self._prev_comp[:] = 0.0
-        self._kick_prev[:] = 0.0
+        self._kick_times[:] = -math.inf
+        self._kick_head = 0
         self._have_prev = False  # the first snapshot has nothing to measure flux against
         self._clock = 0.0  # seconds of snapshots seen, for the refractory time
         self._last_onset = -math.inf
@@ -318,23 +325,38 @@ class FeatureExtractor:
         return min(max(math.log(max(hz, _MIN_HZ) / _MIN_HZ) / self._log_span, 0.0), 1.0)
 
     def _kick_flux(self) -> float:
-        """Mean rise (decades) of the kick-band magnitudes since the last snapshot.
+        """Mean rise (decades) of the kick-band magnitudes over the last ~beat_lag seconds.
 
         Magnitudes are floored at beat_range_db below the bass band's running
         peak, so a faint click between kicks (a hat's edge, rumble) cannot make
         a large log rise out of near-nothing; only rises that matter next to the
         kicks count.
         """
-        ref = max(self._floor, self._peak["bass"] * self._beat_range)
-        now, prev, tmp = self._kick_now, self._kick_prev, self._kick_tmp
+        now, ref, tmp = self._kick_now, self._kick_ref, self._kick_tmp
         np.multiply(self._mag[self._band["beat"]], self._mag_scale, out=now)
-        np.maximum(prev, ref, out=tmp)
+        # The newest stored spectrum at least beat_lag old (or the oldest kept, at absurd frame rates).
+        cutoff, k, found = self._clock - self.config.beat_lag, self._kick_head, False
+        for _ in range(_KICK_HISTORY):
+            k = (k - 1) % _KICK_HISTORY
+            if self._kick_times[k] <= cutoff:
+                found = True
+                break
+        if not found:
+            k = self._kick_head  # the oldest slot
+        older = self._kick_hist[k]
+        usable = math.isfinite(self._kick_times[k])
+        self._kick_hist[self._kick_head] = now
+        self._kick_times[self._kick_head] = self._clock
+        self._kick_head = (self._kick_head + 1) % _KICK_HISTORY
+        if not usable:
+            return 0.0
+        floor = max(self._floor, self._peak["bass"] * self._beat_range)
+        np.maximum(older, floor, out=ref)
+        np.log10(ref, out=ref)
+        np.maximum(now, floor, out=tmp)
         np.log10(tmp, out=tmp)
-        np.maximum(now, ref, out=prev)  # prev is consumed: reuse it for this frame's floored, logged values
-        np.log10(prev, out=prev)
-        np.subtract(prev, tmp, out=tmp)
+        np.subtract(tmp, ref, out=tmp)
         np.maximum(tmp, 0.0, out=tmp)
-        np.copyto(prev, now)  # raw magnitudes, floored against next frame's reference
         return float(tmp.mean())
 
     def _detect_onset(self, kick_flux: float, dt: float) -> None:

@@ -184,11 +184,11 @@ def _beat_loop(sample_rate: int, bpm: float) -> np.ndarray:
     t = env_t(min(0.35, 0.9 * beat))  # kick: ~55 Hz sine with a fast pitch drop from ~150 Hz
     freq = 55.0 + 95.0 * np.exp(-t / 0.03)
     kick = 0.9 * np.sin(2 * np.pi * np.cumsum(freq) / sr) * np.exp(-t / 0.15) * (1 - np.exp(-t / 0.001))
-    t = env_t(0.05)  # closed hi-hat: noise with everything below 7 kHz removed, short decay
-    spectrum = np.fft.rfft(rng.standard_normal(len(t)))
+    t = env_t(0.05)  # closed hi-hat: a short noise burst, high-passed after the envelope so no click is left
+    spectrum = np.fft.rfft(rng.standard_normal(len(t)) * np.exp(-t / 0.012) * (1 - np.exp(-t / 0.0005)))
     spectrum[: int(7000 * len(t) / sr)] = 0
     noise = np.fft.irfft(spectrum, len(t))
-    hat = 0.25 * noise / np.max(np.abs(noise)) * np.exp(-t / 0.012)
+    hat = 0.25 * noise / np.max(np.abs(noise))
 
     t = env_t(0.9 * beat)  # bass: re-struck on every beat, with the kick, fading out before the next
     bass_env = (1 - np.exp(-t / 0.005)) * np.exp(-t / 0.4) * np.clip((0.9 * beat - t) / 0.02, 0, 1)
@@ -254,7 +254,7 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
                 chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))  # flush
     except av.FFmpegError as e:
-        raise AudioError(f"audio file {path!r}: cannot decode: {e}") from e
+        raise AudioError(f"audio file {path!r}: cannot decode: {getattr(e, 'strerror', None) or e}") from e
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     if not len(samples):
         raise AudioError(f"audio file {path!r}: decoded no audio samples")
@@ -275,10 +275,6 @@ class FileSource(_PacedPlayer):
         super().__init__(f"file: {os.path.basename(os.fspath(path))}", samples, rate, loop)
         self.path = os.fspath(path)
         self.samples = samples
-
-    @property
-    def duration(self) -> float:
-        return len(self.samples) / self.sample_rate
 
 
 # --- devices -------------------------------------------------------------------------------------
@@ -302,19 +298,15 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def _pyaudio():
+def _portaudio():
+    """(the pyaudio module, a new PyAudio instance: terminate() it when done)."""
     try:
         import pyaudio
     except ImportError as e:
         raise AudioError(f"device capture needs PyAudio and PortAudio (pip install pyaudio): {e}") from e
-    return pyaudio
-
-
-def _new_pyaudio():
-    pyaudio = _pyaudio()
     with _quiet_stderr():
         try:
-            return pyaudio.PyAudio()
+            return pyaudio, pyaudio.PyAudio()
         except Exception as e:
             raise AudioError(f"PortAudio failed to start: {e}") from e
 
@@ -332,28 +324,23 @@ def _devices(pa) -> list[dict]:
 
 def list_devices() -> list[dict]:
     """All PortAudio devices: index, name, max_input_channels, max_output_channels, default_sample_rate."""
-    pa = _new_pyaudio()
+    _, pa = _portaudio()
     try:
         return _devices(pa)
     finally:
         pa.terminate()
 
 
-def _describe_inputs(inputs: list[dict]) -> str:
-    if not inputs:
-        return "there are no input devices (is a sound server running?)"
-    return "available input devices: " + ", ".join(f"{d['index']}: {d['name']}" for d in inputs)
-
-
 def _resolve_device(pa, device: int | str | None) -> dict:
     """The input device for `device`: an index, a name (exact, case-insensitive, then substring), or None."""
     inputs = [d for d in _devices(pa) if d["max_input_channels"] > 0]
+    available = ("available input devices: " + ", ".join(f"{d['index']}: {d['name']}" for d in inputs)
+                 if inputs else "there are no input devices (is a sound server running?)")
     if device is None:
         try:
-            index = int(pa.get_default_input_device_info()["index"])
-        except (OSError, IOError) as e:
-            raise AudioError(f"no default input device ({e}); {_describe_inputs(inputs)}") from e
-        device = index
+            device = int(pa.get_default_input_device_info()["index"])
+        except OSError as e:  # PyAudio's "No Default Input Device Available"
+            raise AudioError(f"no default input device; {available}") from e
     if isinstance(device, str) and device.strip().isdigit():
         device = int(device)
     if isinstance(device, int):
@@ -365,7 +352,7 @@ def _resolve_device(pa, device: int | str | None) -> dict:
                    or [d for d in inputs if wanted in d["name"].lower()])
         what = f"input device {device!r}"
     if not matches:
-        raise AudioError(f"{what} not found; {_describe_inputs(inputs)}")
+        raise AudioError(f"{what} not found; {available}")
     return matches[0]
 
 
@@ -383,8 +370,7 @@ class DeviceSource(AudioSource):
     STARTUP_SECONDS = 10.0  # sound servers can take a few seconds to deliver the first block
 
     def __init__(self, device: int | str | None = None, sample_rate: int | None = None, block: int = 256):
-        pyaudio = _pyaudio()
-        self._pa = _new_pyaudio()
+        pyaudio, self._pa = _portaudio()
         self._stream = None
         self._watchdog: threading.Thread | None = None
         self._stopping = threading.Event()

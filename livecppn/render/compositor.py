@@ -20,6 +20,8 @@ class Compositor:
         self.ctx = ctx
         self.display = load_program(ctx, "display")
         self.vao = ctx.vertex_array(self.display, [])
+        self.present_program = load_program(ctx, "present")
+        self.present_vao = ctx.vertex_array(self.present_program, [])
         self.fbo: moderngl.Framebuffer | None = None
         self.resize(width, height)
 
@@ -34,7 +36,10 @@ class Compositor:
         if self.fbo is not None:
             self.fbo.color_attachments[0].release()
             self.fbo.release()
-        self.fbo = self.ctx.framebuffer(color_attachments=[self.ctx.texture((width, height), 4)])
+        picture = self.ctx.texture((width, height), 4)
+        picture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        picture.repeat_x = picture.repeat_y = False  # clamp: edges must not blend with the opposite edge
+        self.fbo = self.ctx.framebuffer(color_attachments=[picture])
 
     def draw(self, frame: moderngl.Texture, params: Params) -> None:
         """Render the output picture into the offscreen framebuffer. Once per frame."""
@@ -46,9 +51,19 @@ class Compositor:
         self.display["blackout"].value = params.blackout
         self.vao.render(moderngl.TRIANGLES, vertices=3)
 
-    def present(self, screen: moderngl.Framebuffer) -> None:
-        """Copy the output picture to the window's framebuffer (scaled if sizes differ)."""
-        self.ctx.copy_framebuffer(screen, self.fbo)
+    def present(self, screen: moderngl.Framebuffer, size: tuple[int, int]) -> None:
+        """Draw the output picture over the window's framebuffer of `size` pixels.
+
+        The size comes from the window: moderngl's screen object keeps the size
+        it had when the context was created, so it cannot be trusted after a
+        resize or a fullscreen switch.
+        """
+        screen.use()
+        screen.viewport = (0, 0, *size)
+        self.ctx.disable(moderngl.BLEND)
+        self.fbo.color_attachments[0].use(location=0)
+        self.present_program["picture"].value = 0
+        self.present_vao.render(moderngl.TRIANGLES, vertices=3)
 
     def read(self) -> np.ndarray:
         """The output picture as RGB uint8 (H, W, 3), row 0 at the top. Stalls the GPU: tests and tools only."""

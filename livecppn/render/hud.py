@@ -50,12 +50,13 @@ class Hud:
             draw.text((8 + i * PANEL_SIZE[0] / 9, labels_y), label, font=self.font, fill=(160, 200, 160, 255))
         self.texture.write(img.tobytes())
 
-    def draw(self, screen: moderngl.Framebuffer, levels: np.ndarray) -> None:
-        """Overlay the HUD on the window's framebuffer (after the picture is presented)."""
+    def draw(self, target: moderngl.Framebuffer, size: tuple[int, int], levels: np.ndarray) -> None:
+        """Overlay the HUD on a framebuffer of `size` pixels (after the picture is presented)."""
         if not self.visible:
             return
-        screen.use()
-        w, h = screen.size
+        target.use()
+        w, h = size
+        target.viewport = (0, 0, w, h)
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         self.program["viewport"].value = (w, h)
