@@ -32,11 +32,11 @@ start_pulseaudio() {
         _started_pulse=1
         for _ in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
     fi
-    pactl list short sinks | grep -q livecppn_null ||
-        pactl load-module module-null-sink sink_name=livecppn_null sink_properties=device.description=livecppn_null >/dev/null
-    pactl set-default-sink livecppn_null
-    pactl set-default-source livecppn_null.monitor
-    echo "services: PulseAudio with null sink livecppn_null"
+    pactl list short sinks | grep -q livecppn_test ||
+        pactl load-module module-null-sink sink_name=livecppn_test sink_properties=device.description=livecppn_test >/dev/null
+    pactl set-default-sink livecppn_test
+    pactl set-default-source livecppn_test.monitor
+    echo "services: PulseAudio with null sink livecppn_test"
 }
 
 start_services() {

@@ -20,20 +20,26 @@ The features (all in [0, 1] except `time`):
   magnitude (decades above `spectrum_floor_db`) since the previous snapshot.
   Auto-gained, smoothed.
 - beat: a pulse, 1.0 at a detected onset, decaying with `beat_release`. An
-  onset is a positive flux in the kick band (`beat_hz`) above an adaptive
-  threshold (exponential mean + beat_k * std over ~`beat_history` seconds) and
-  above `beat_min_flux`, at least `beat_refractory` seconds after the last one.
+  onset is a rise of the kick band (`beat_hz`) over the last `beat_lag`
+  seconds (not one frame, so it reads the same at any frame rate), measured in
+  decades above a floor `beat_range_db` below the bass peak (faint clicks
+  between kicks do not count), that clears an adaptive threshold (exponential
+  mean + beat_k * std over ~`beat_history` seconds, and at least
+  `beat_min_flux`), at least `beat_refractory` seconds after the last onset.
 - rms: RMS of the window, auto-gained, smoothed.
 - time: a motion clock in seconds advancing at dt * (time_base + time_energy *
   rms), so the picture moves faster when the music is louder and slowly in
   silence. Unbounded, never auto-gained.
 
-Auto-gain divides a level by its running peak (the peak jumps up at once and
-decays with `gain_decay`), never by less than `gain_floor`, so a quiet room and
-a loud club both use the full range but near-silence is not blown up into
-noise. Smoothing rises with `attack` and falls with `release`. Below
-`silence_db` (window RMS, dBFS) the gate holds every target at 0, so the
-features ease to 0 with the release time: silence looks calm, not noisy.
+Auto-gain divides a level by its running peak (rising with `gain_attack`, so
+one transient caught by a frame does not set the scale, decaying with
+`gain_decay`), never by less than `gain_floor`, and clamps to 1, so a quiet
+room and a loud club both use the full range but near-silence is not blown up
+into noise. Each band has its own peak, so each reads as "loud for this
+band" (a pure tone's leakage into a neighbouring band can read high too).
+Smoothing rises with `attack` and falls with `release`. Below `silence_db`
+(window RMS, dBFS) the gate holds every target at 0, so the features ease to
+0 with the release time: silence looks calm, not noisy.
 """
 
 from __future__ import annotations
@@ -343,16 +349,15 @@ class FeatureExtractor:
                 break
         if not found:
             k = self._kick_head  # the oldest slot
-        older = self._kick_hist[k]
         usable = math.isfinite(self._kick_times[k])
+        floor = max(self._floor, self._peak["bass"] * self._beat_range)
+        np.maximum(self._kick_hist[k], floor, out=ref)  # read before the slot may be overwritten below
+        np.log10(ref, out=ref)
         self._kick_hist[self._kick_head] = now
         self._kick_times[self._kick_head] = self._clock
         self._kick_head = (self._kick_head + 1) % _KICK_HISTORY
         if not usable:
             return 0.0
-        floor = max(self._floor, self._peak["bass"] * self._beat_range)
-        np.maximum(older, floor, out=ref)
-        np.log10(ref, out=ref)
         np.maximum(now, floor, out=tmp)
         np.log10(tmp, out=tmp)
         np.subtract(tmp, ref, out=tmp)

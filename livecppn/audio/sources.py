@@ -1,7 +1,7 @@
 """Audio sources: where the ring buffer's samples come from (DESIGN §1, §8).
 
-- DeviceSource: a PortAudio input (PyAudio, callback mode). The callback only
-  copies the block into the ring and returns.
+- DeviceSource (devices.py): a PortAudio input (PyAudio, callback mode). The
+  callback only copies the block into the ring and returns.
 - FileSource: a decoded file played into the ring at wall-clock pace.
 - SyntheticSource: a built-in, deterministic 120 BPM beat, so `livecppn live`
   always has something to react to, even on a machine with no input at all.
@@ -16,74 +16,21 @@ does no work and needs neither.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-import sys
 import threading
 import time
 
 import numpy as np
 
-from .ring import RingBuffer
+from .base import AudioError, AudioSource
+from .devices import DeviceSource, list_devices  # noqa: F401 - part of this module's interface
 
 log = logging.getLogger("livecppn.audio")
 
-RING_SECONDS = 4.0  # history each source keeps; the features need ~43 ms, tempo tracking a few seconds
 BLOCK_SECONDS = 0.01  # block size of the paced (file, synthetic) players
 MAX_LAG_SECONDS = 0.25  # a paced player further behind than this skips ahead instead of bursting
-
-
-class AudioError(Exception):
-    """An audio source cannot be opened; the message names the file or device and the problem."""
-
-
-class AudioSource:
-    """Base class: a named producer of samples into `ring`, at `sample_rate` frames per second."""
-
-    name: str
-    sample_rate: int
-    ring: RingBuffer
-
-    def __init__(self, name: str, sample_rate: int, channels: int = 1):
-        self.name = name
-        self.sample_rate = int(sample_rate)
-        self.ring = RingBuffer(max(1, int(RING_SECONDS * self.sample_rate)), channels)
-        self._failed: str | None = None
-
-    def start(self) -> None:
-        """Begin delivering audio into the ring (returns at once; the work runs on the source's thread)."""
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        """Stop delivering; idempotent, joins threads, closes streams."""
-        raise NotImplementedError
-
-    def position(self) -> float:
-        """Seconds of audio delivered to the ring so far (frames_written / sample_rate)."""
-        return self.ring.frames_written / self.sample_rate
-
-    @property
-    def failed(self) -> str | None:
-        """None while healthy; a message once the source has died. Cheap: poll it every frame."""
-        return self._failed
-
-    def _fail(self, message: str) -> None:
-        # The first failure wins; the live loop logs it once and shows it in the HUD (DESIGN §8).
-        if self._failed is None:
-            self._failed = message
-            log.debug("audio source %s failed: %s", self.name, message)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} {self.sample_rate} Hz>"
 
 
 class _PacedPlayer(AudioSource):
@@ -249,10 +196,12 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
                 raise AudioError(f"audio file {path!r}: has no audio stream")
             stream = container.streams.audio[0]
             rate = int(stream.rate or stream.codec_context.sample_rate)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            # Planar float at the file's own layout, then the channel mean: the same mixdown as the
+            # ring applies to a live stereo input (ffmpeg's own mono downmix is 3 dB hotter).
+            resampler = av.AudioResampler(format="fltp", rate=rate)
             for frame in container.decode(stream):
-                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))  # flush
+                chunks.extend(f.to_ndarray().mean(axis=0) for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray().mean(axis=0) for f in resampler.resample(None))  # flush
     except av.FFmpegError as e:
         raise AudioError(f"audio file {path!r}: cannot decode: {getattr(e, 'strerror', None) or e}") from e
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
@@ -277,184 +226,15 @@ class FileSource(_PacedPlayer):
         self.samples = samples
 
 
-# --- devices -------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C-level stderr: PortAudio's ALSA/JACK probes print pages of harmless errors
-    while enumerating or opening devices. Only used around those calls, never while streaming."""
-    try:
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        yield
-        return
-    sys.stderr.flush()
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _portaudio():
-    """(the pyaudio module, a new PyAudio instance: terminate() it when done)."""
-    try:
-        import pyaudio
-    except ImportError as e:
-        raise AudioError(f"device capture needs PyAudio and PortAudio (pip install pyaudio): {e}") from e
-    with _quiet_stderr():
-        try:
-            return pyaudio, pyaudio.PyAudio()
-        except Exception as e:
-            raise AudioError(f"PortAudio failed to start: {e}") from e
-
-
-def _devices(pa) -> list[dict]:
-    out = []
-    for i in range(pa.get_device_count()):
-        info = pa.get_device_info_by_index(i)
-        out.append({"index": i, "name": str(info["name"]),
-                    "max_input_channels": int(info["maxInputChannels"]),
-                    "max_output_channels": int(info["maxOutputChannels"]),
-                    "default_sample_rate": float(info["defaultSampleRate"])})
-    return out
-
-
-def list_devices() -> list[dict]:
-    """All PortAudio devices: index, name, max_input_channels, max_output_channels, default_sample_rate."""
-    _, pa = _portaudio()
-    try:
-        return _devices(pa)
-    finally:
-        pa.terminate()
-
-
-def _resolve_device(pa, device: int | str | None) -> dict:
-    """The input device for `device`: an index, a name (exact, case-insensitive, then substring), or None."""
-    inputs = [d for d in _devices(pa) if d["max_input_channels"] > 0]
-    available = ("available input devices: " + ", ".join(f"{d['index']}: {d['name']}" for d in inputs)
-                 if inputs else "there are no input devices (is a sound server running?)")
-    if device is None:
-        try:
-            device = int(pa.get_default_input_device_info()["index"])
-        except OSError as e:  # PyAudio's "No Default Input Device Available"
-            raise AudioError(f"no default input device; {available}") from e
-    if isinstance(device, str) and device.strip().isdigit():
-        device = int(device)
-    if isinstance(device, int):
-        matches = [d for d in inputs if d["index"] == device]
-        what = f"input device {device}"
-    else:
-        wanted = device.strip().lower()
-        matches = ([d for d in inputs if d["name"].lower() == wanted]
-                   or [d for d in inputs if wanted in d["name"].lower()])
-        what = f"input device {device!r}"
-    if not matches:
-        raise AudioError(f"{what} not found; {available}")
-    return matches[0]
-
-
-class DeviceSource(AudioSource):
-    """A PortAudio input stream (PyAudio callback mode, float32) feeding the ring.
-
-    `device`: index, name (exact match first, case-insensitive, then substring)
-    or None for the default input. Channels = min(device inputs, 2); the rate
-    is the device's default unless given. Raises AudioError, naming the device
-    and listing the inputs, if it cannot be found or opened. A watchdog thread
-    sets `failed` if the stream ends (device vanished) or stops delivering.
-    """
-
-    STALL_SECONDS = 5.0  # no new audio for this long after it had been flowing: the device is gone
-    STARTUP_SECONDS = 10.0  # sound servers can take a few seconds to deliver the first block
-
-    def __init__(self, device: int | str | None = None, sample_rate: int | None = None, block: int = 256):
-        pyaudio, self._pa = _portaudio()
-        self._stream = None
-        self._watchdog: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._closed = False
-        self.name, channels, rate = f"device {device!r}", None, None  # for errors before the device is known
-        try:
-            info = _resolve_device(self._pa, device)
-            channels = max(1, min(info["max_input_channels"], 2))
-            rate = int(sample_rate or round(info["default_sample_rate"]))
-            super().__init__(f"device {info['index']}: {info['name']}", rate, channels)
-            self._continue, self._abort = pyaudio.paContinue, pyaudio.paAbort
-            with _quiet_stderr():
-                self._stream = self._pa.open(format=pyaudio.paFloat32, channels=channels, rate=rate, input=True,
-                                             input_device_index=info["index"], frames_per_buffer=int(block),
-                                             stream_callback=self._callback, start=False)
-        except AudioError:
-            self._pa.terminate()
-            raise
-        except Exception as e:  # PortAudio reports through OSError / ValueError
-            self._pa.terminate()
-            raise AudioError(f"cannot open input {self.name} ({channels} ch, {rate} Hz): {e}") from e
-
-    def _callback(self, in_data, frame_count, time_info, status):
-        """Runs on the audio thread: copy and return. No FFT, no allocation, no logging."""
-        if self._failed is not None:
-            return None, self._abort  # declared dead: the ring stops growing, as promised
-        self.ring.write(np.frombuffer(in_data, dtype=np.float32))
-        return None, self._continue
-
-    def start(self) -> None:
-        if self._closed or self._watchdog is not None:
-            return
-        try:
-            self._stream.start_stream()
-        except Exception as e:  # the show goes on in silence
-            self._fail(f"cannot start input stream: {e}")
-            return
-        self._watchdog = threading.Thread(target=self._watch, name=f"livecppn-audio watchdog {self.name}",
-                                          daemon=True)
-        self._watchdog.start()
-
-    def _watch(self) -> None:
-        """Runs on the watchdog thread: notices a stream that ended or stalled."""
-        last_written, last_change = self.ring.frames_written, time.monotonic()
-        while not self._stopping.wait(0.1):
-            try:
-                active = self._stream.is_active()
-            except Exception:
-                active = False
-            if not active:
-                self._fail("the input stream stopped (device disconnected?)")
-                return
-            written, now = self.ring.frames_written, time.monotonic()
-            if written != last_written:
-                last_written, last_change = written, now
-            elif now - last_change > (self.STALL_SECONDS if written else self.STARTUP_SECONDS):
-                self._fail(f"no audio from the device for {now - last_change:.0f} s (device disconnected?)")
-                return
-
-    def stop(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._stopping.set()
-        if self._watchdog is not None:
-            self._watchdog.join()
-        try:
-            with _quiet_stderr():
-                self._stream.stop_stream()
-                self._stream.close()
-        except Exception as e:  # a vanished device may refuse to close cleanly; nothing left to do
-            log.debug("closing %s: %s", self.name, e)
-        self._pa.terminate()
-
-
 def open_source(spec: str | None) -> AudioSource:
-    """The CLI's --audio: None/"default" → default input, "synthetic" → built-in beat,
+    """The CLI's --audio: None/""/"default" → default input, "synthetic" → built-in beat,
     an existing file → FileSource, anything else → a device index or name.
 
     With no usable default input, logs one warning and returns SyntheticSource():
     the show must always run. A named device or file that cannot be opened raises AudioError.
     """
-    key = spec.strip().lower() if spec is not None else "default"
-    if key == "default":
+    key = spec.strip().lower() if spec is not None else ""
+    if key in ("", "default"):
         try:
             return DeviceSource(None)
         except AudioError as e:
