@@ -94,3 +94,40 @@ def test_bad_size_is_refused():
     proc = run_cli("live", "--size", "big")
     assert proc.returncode == 2
     assert "WIDTHxHEIGHT" in proc.stderr
+
+
+def test_file_source_drives_the_show(tmp_path):
+    import wave
+
+    import numpy as np
+
+    sr = 44100
+    tone = (0.5 * np.sin(2 * np.pi * 60 * np.arange(3 * sr) / sr) * 32767).astype("<i2")
+    path = tmp_path / "bass.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(tone.tobytes())
+    report_path = tmp_path / "r.json"
+    proc = run_cli("live", "--headless", "--frames", "60", "--audio", str(path), "--size", "320x180",
+                   "--internal", "64x36", "--report", str(report_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["audio_source"] == "file: bass.wav"
+    assert report["features"]["bass"] > 0.5 > report["features"]["treble"]
+
+
+def test_default_input_through_pulseaudio(tmp_path):
+    import os
+    import shutil
+
+    reachable = shutil.which("pactl") and subprocess.run(["pactl", "info"], capture_output=True).returncode == 0
+    if not reachable:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("no PulseAudio server (tools/test.sh starts one)")
+    report_path = tmp_path / "r.json"
+    proc = run_cli("live", "--headless", "--frames", "20", "--size", "320x180", "--internal", "64x36",
+                   "--report", str(report_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["audio_source"].startswith("device "), report["audio_source"]

@@ -59,8 +59,10 @@ class Window:
         glfw.swap_interval(1 if vsync else 0)
         self.actions: list[str] = []
         self.resized = False
+        # Resizes are noticed by comparing sizes in poll(): glfw's size
+        # callback does not fire for hidden (unmapped) windows on X11.
+        self._last_size = self.framebuffer_size
         glfw.set_key_callback(self.handle, self._on_key)
-        glfw.set_framebuffer_size_callback(self.handle, self._on_resize)
         self.fullscreen = False
         if fullscreen:
             self.set_fullscreen(True)
@@ -68,9 +70,6 @@ class Window:
     def _on_key(self, _win, key, _scancode, action, _mods) -> None:
         if action == glfw.PRESS and key in KEY_ACTIONS:
             self.actions.append(KEY_ACTIONS[key])
-
-    def _on_resize(self, _win, _w, _h) -> None:
-        self.resized = True
 
     def _monitor(self):
         monitors = glfw.get_monitors() or []
@@ -114,8 +113,12 @@ class Window:
         return bool(glfw.window_should_close(self.handle))
 
     def poll(self) -> list[str]:
-        """Process window events; return the key actions since the last poll."""
+        """Process window events; return the key actions since the last poll. Sets `resized`."""
         glfw.poll_events()
+        size = self.framebuffer_size
+        if size != self._last_size:
+            self._last_size = size
+            self.resized = True
         actions, self.actions = self.actions, []
         return actions
 
