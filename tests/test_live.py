@@ -131,3 +131,17 @@ def test_default_input_through_pulseaudio(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(report_path.read_text())
     assert report["audio_source"].startswith("device "), report["audio_source"]
+
+
+def test_headless_without_any_display_renders_through_egl(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    report_path = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "livecppn", "live", "--headless", "--frames", "10", "--audio",
+                           "synthetic", "--size", "320x180", "--internal", "64x36", "--report", str(report_path)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["frames"] == 10
+    assert any("EGL" in w for w in report["warnings"])

@@ -20,8 +20,6 @@ class Compositor:
         self.ctx = ctx
         self.display = load_program(ctx, "display")
         self.vao = ctx.vertex_array(self.display, [])
-        self.present_program = load_program(ctx, "present")
-        self.present_vao = ctx.vertex_array(self.present_program, [])
         self.fbo: moderngl.Framebuffer | None = None
         self.resize(width, height)
 
@@ -45,10 +43,14 @@ class Compositor:
         """Render the output picture into the offscreen framebuffer. Once per frame."""
         self.fbo.use()
         self.ctx.disable(moderngl.BLEND)
-        frame.use(location=0)
+        self._pass(frame, flip_y=True, brightness=params.brightness, blackout=params.blackout)
+
+    def _pass(self, texture: moderngl.Texture, flip_y: bool, brightness: float = 1.0, blackout: float = 0.0) -> None:
+        texture.use(location=0)
         self.display["frame"].value = 0
-        self.display["brightness"].value = params.brightness
-        self.display["blackout"].value = params.blackout
+        self.display["flip_y"].value = flip_y
+        self.display["brightness"].value = brightness
+        self.display["blackout"].value = blackout
         self.vao.render(moderngl.TRIANGLES, vertices=3)
 
     def present(self, screen: moderngl.Framebuffer, size: tuple[int, int]) -> None:
@@ -61,9 +63,7 @@ class Compositor:
         screen.use()
         screen.viewport = (0, 0, *size)
         self.ctx.disable(moderngl.BLEND)
-        self.fbo.color_attachments[0].use(location=0)
-        self.present_program["picture"].value = 0
-        self.present_vao.render(moderngl.TRIANGLES, vertices=3)
+        self._pass(self.fbo.color_attachments[0], flip_y=False)
 
     def read(self) -> np.ndarray:
         """The output picture as RGB uint8 (H, W, 3), row 0 at the top. Stalls the GPU: tests and tools only."""
