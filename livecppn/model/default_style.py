@@ -24,7 +24,7 @@ OUT_GAIN = 0.7
 # First-layer column gains for the per-frame inputs: time, then the 9 features
 # (bass, mid, treble, centroid, rolloff, flux, time, beat, rms).
 TIME_GAIN = 0.35
-AUDIO_GAINS = (1.6, 0.9, 0.7, 0.5, 0.3, 0.9, 0.15, 1.4, 1.0)
+AUDIO_GAINS = (1.6, 0.9, 0.7, 0.5, 0.3, 0.9, 0.15, 0.8, 1.0)
 # A palette without a palette mode: the three output rows share one direction
 # (a luminance-like ramp from deep violet to hot pink and white), plus a little
 # of their own random direction for hue play.
@@ -35,7 +35,7 @@ HUE_PLAY = 0.35
 
 def make_default_style(seed: int = SEED) -> Style:
     config = CPPNConfig(layers=4, width=128, activations=("sin", "cos", "gaussian", "tanh"),
-                        use_radius=True, audio_scale=1.0, init_gain=5.0)
+                        use_radius=True, audio_scale=0.35, init_gain=5.0)
     model = build(config, seed=seed)
     k = config.n_pixel_inputs
     with torch.no_grad():
