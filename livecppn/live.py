@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +113,21 @@ def open_surface(opts: LiveOptions, warnings: list[str]):
         return OffscreenSurface(opts.size), ctx
 
 
+@contextmanager
+def quit_on_signals(stop: threading.Event):
+    """Ctrl-C and SIGTERM end the show like Q does: the loop finishes the frame,
+    the report is written, audio and window are closed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_live(opts: LiveOptions) -> dict:
     """Run the show until quit (or opts.frames); return the report (also written to opts.report)."""
     warnings: list[str] = []
@@ -120,9 +138,11 @@ def run_live(opts: LiveOptions) -> dict:
     style = load_style_or_default(opts.style, warnings)
     source = open_source(opts.audio)  # falls back to the synthetic beat when there is no input at all
     surface, ctx = open_surface(opts, warnings)
+    stop = threading.Event()
     try:
         ctx = ctx or moderngl.create_context(require=330)
-        report = _loop(opts, ctx, surface, style, source, warnings)
+        with quit_on_signals(stop):
+            report = _loop(opts, ctx, surface, style, source, warnings, stop)
     finally:
         source.stop()
         surface.close()
@@ -132,7 +152,8 @@ def run_live(opts: LiveOptions) -> dict:
     return report
 
 
-def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, warnings: list[str]) -> dict:
+def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, warnings: list[str],
+          stop: threading.Event) -> dict:
     out_w, out_h = surface.framebuffer_size
     aspect = out_w / max(1, out_h)
 
@@ -181,7 +202,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 hud.visible = not hud.visible
         else:
             surface_quit = False
-        if surface_quit or surface.should_close():
+        if surface_quit or surface.should_close() or stop.is_set():
             break
 
         if surface.resized:

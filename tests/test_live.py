@@ -145,3 +145,26 @@ def test_headless_without_any_display_renders_through_egl(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["frames"] == 10
     assert any("EGL" in w for w in report["warnings"])
+
+
+def test_sigterm_ends_the_show_cleanly_and_writes_the_report(tmp_path):
+    import signal
+    import time
+
+    report_path = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "livecppn", "live", "--headless", "--frames", "100000",
+                             "--audio", "synthetic", "--size", "320x180", "--internal", "64x36",
+                             "--report", str(report_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "livecppn live:" in line:  # the loop has started
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    report = json.loads(report_path.read_text())
+    assert 0 < report["frames"] < 100000
