@@ -3,7 +3,7 @@
 import glfw
 import pytest
 
-from livecppn.render.window import KEY_ACTIONS, Window, list_monitors
+from livecppn.render.window import KEY_ACTIONS, list_monitors
 
 
 @pytest.fixture
