@@ -48,10 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--style", type=Path, metavar="PATH",
                       help="style file (.safetensors); default: the shipped default style")
     live.add_argument("--audio", metavar="FILE_OR_DEVICE",
-                      help="audio input: an audio file (wav, mp3, flac, ...) played in real time, "
-                           "an input device index or name (exact, then substring match), "
-                           "'synthetic' for the built-in beat, or 'default' (the default input; "
-                           "falls back to the synthetic beat when there is none). Default: default")
+                      help="audio input: an audio file (wav, mp3, flac, ...) played to the speakers and "
+                           "analysed in sync; an input device index or name (exact, then substring match; "
+                           "see `livecppn devices`); 'loopback' for what this computer is playing; "
+                           "'synthetic' for the built-in beat; or 'default' (the default input; falls back "
+                           "to the synthetic beat when there is none). Default: default")
+    live.add_argument("--mute", action="store_true",
+                      help="with an audio file: analyse it without playing it to the speakers")
+    live.add_argument("--audio-block", type=positive_int, default=256, metavar="N",
+                      help="capture block size in samples (default 256; smaller is lower latency)")
     live.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH",
                       help="window size in pixels (default 1280x720)")
     live.add_argument("--fullscreen", action="store_true",
@@ -74,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", help="list audio devices and monitors",
                    description="List audio input/output devices and the monitors glfw can see.")
+
+    analyze = sub.add_parser(
+        "analyze", help="run the live audio analyser over a file and write what it saw",
+        description="Feed an audio file through the same analyser `livecppn live` uses, frame by frame "
+                    "as live (not a whole-file algorithm), and write per-frame features, onset times "
+                    "and tempo as JSON.",
+    )
+    analyze.add_argument("file", type=Path, help="audio file (wav, mp3, flac, ...)")
+    analyze.add_argument("--json", type=Path, metavar="OUT.json", help="write the analysis here")
+    analyze.add_argument("--fps", type=float, default=60.0, help="analysis frame rate (default 60)")
     return p
 
 
@@ -87,7 +102,8 @@ def cmd_live(args) -> int:
         log.error("--headless needs --frames N (there is no window to close)")
         return 2
     opts = LiveOptions(
-        style=args.style, audio=args.audio, size=args.size, fullscreen=args.fullscreen,
+        style=args.style, audio=args.audio, mute=args.mute, audio_block=args.audio_block,
+        size=args.size, fullscreen=args.fullscreen,
         monitor=args.monitor, headless=args.headless, frames=args.frames, report=args.report,
         backend=args.backend, internal=args.internal, vsync=not args.no_vsync, hud=not args.no_hud,
         threads=args.threads,
@@ -108,13 +124,22 @@ def cmd_live(args) -> int:
 def cmd_devices(_args) -> int:
     from .audio.sources import list_devices
 
-    print("Audio devices:")
     try:
-        for d in list_devices():
-            print(f"  [{d['index']:>2}] {d['name']}  (in {d['max_input_channels']}, "
-                  f"out {d['max_output_channels']}, {d['default_sample_rate']:.0f} Hz)")
+        devices = list_devices()
     except Exception as e:  # noqa: BLE001 - report and keep listing the rest
-        print(f"  (cannot list audio devices: {e})")
+        devices = None
+        print(f"Audio devices: (cannot list: {e})")
+    if devices is not None:
+        for title, key, flag in (("Audio inputs", "max_input_channels", "default_input"),
+                                 ("Audio outputs", "max_output_channels", "default_output")):
+            print(f"{title}:")
+            rows = [d for d in devices if d[key] > 0]
+            for d in rows:
+                mark = "*" if d.get(flag) else " "
+                print(f" {mark}[{d['index']:>2}] {d['name']}  ({d[key]} ch, {d['default_sample_rate']:.0f} Hz)")
+            if not rows:
+                print("   (none)")
+        print("  * = default. `--audio loopback` captures what this computer plays.")
     print("Monitors:")
     try:
         import glfw
@@ -131,6 +156,26 @@ def cmd_devices(_args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from .audio.sources import AudioError
+    from .offline.analyze import analyze_file, write_analysis
+
+    if not args.fps > 0:
+        log.error("--fps must be positive, got %s", args.fps)
+        return 2
+    try:
+        result = analyze_file(args.file, fps=args.fps)
+    except AudioError as e:
+        log.error("%s", e)
+        return 1
+    if args.json:
+        write_analysis(result, args.json)
+    print(f"{args.file}: {result['duration']:.2f} s at {result['sample_rate']} Hz, {len(result['frames'])} frames, "
+          f"{len(result['onsets'])} onsets, {result['bpm']:.1f} BPM (median of 2nd half "
+          f"{result['bpm_median_second_half']:.1f}), {result['beat_count']} beats")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -139,4 +184,4 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return {"live": cmd_live, "devices": cmd_devices}[args.command](args)
+    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze}[args.command](args)

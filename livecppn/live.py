@@ -29,7 +29,9 @@ import numpy as np
 import torch
 
 from . import paths
-from .audio.features import FEATURE_NAMES, FeatureExtractor
+from .jsonable import rounded
+from .audio.analyzer import Analyzer
+from .audio.features import FEATURE_NAMES
 from .audio.sources import open_source
 from .control.params import ParamBus
 from .model.default_style import make_default_style
@@ -51,6 +53,8 @@ STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
 class LiveOptions:
     style: Path | None = None
     audio: str | None = None
+    mute: bool = False  # a file source is analysed without playing it
+    audio_block: int = 256  # device capture block (samples)
     size: tuple[int, int] = (1280, 720)
     fullscreen: bool = False
     monitor: int = 0
@@ -136,7 +140,8 @@ def run_live(opts: LiveOptions) -> dict:
     torch.set_grad_enabled(False)
 
     style = load_style_or_default(opts.style, warnings)
-    source = open_source(opts.audio)  # falls back to the synthetic beat when there is no input at all
+    # falls back to the synthetic beat when there is no input at all
+    source = open_source(opts.audio, mute=opts.mute, block=opts.audio_block)
     surface, ctx = open_surface(opts, warnings)
     stop = threading.Event()
     try:
@@ -173,14 +178,13 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     hud = Hud(ctx)
     hud.visible = opts.hud
     bus = ParamBus()
-    extractor = FeatureExtractor(source.sample_rate)
-    window_buf = np.zeros(extractor.config.window, dtype=np.float32)
+    analyzer = Analyzer(source.sample_rate)
     stats = FrameStats()
     source.start()
     log.info("livecppn live: style %r, audio %s, backend %s, internal %dx%d, output %dx%d, GL %s",
              style.name, source.name, backend.name, *internal, out_w, out_h, gl_info(ctx)["renderer"])
 
-    source_failed_logged = False
+    source_failure: str | None = None
     gl_errors: dict[str, int] = {}
     t_net = 0.0
     frames = 0
@@ -200,6 +204,10 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 surface.toggle_fullscreen()
             elif action == "hud":
                 hud.visible = not hud.visible
+            elif action == "tap":
+                analyzer.tap()
+            elif action == "tap_clear":
+                analyzer.clear_tap()
         else:
             surface_quit = False
         if surface_quit or surface.should_close() or stop.is_set():
@@ -215,16 +223,20 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 backend.generator.resize(*internal)
                 backend.sink.resize(*internal)
 
-        if source.failed and not source_failed_logged:
-            source_failed_logged = True
-            msg = f"audio source {source.name} stopped: {source.failed}; continuing in silence"
-            log.error(msg)
+        failed = source.failed
+        if bool(failed) != bool(source_failure):  # log each change once: lost, then back (DESIGN §8)
+            if failed:
+                msg = f"audio source {source.name} stopped: {failed}; continuing in silence"
+                log.error(msg)
+            else:
+                msg = f"audio source {source.name} is back"
+                log.warning(msg)
             warnings.append(msg)
+            source_failure = failed
 
         # One snapshot of parameters and one of audio features per frame.
         params = bus.step(dt)
-        source.ring.latest(len(window_buf), out=window_buf)
-        features = extractor.snapshot(window_buf, dt)
+        features = analyzer.update(source.ring, dt)  # never waits for audio
         t_net += dt * params.time_speed
         audio = features.vector() * np.float32(params.audio_gain)
 
@@ -236,7 +248,8 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         if isinstance(surface, Window):
             compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
-                hud.update_text(_hud_lines(stats, backend.name, style, source, internal, warnings))
+                hud.update_text(_hud_lines(stats, backend.name, style, source, analyzer, features, internal,
+                                           warnings))
                 levels = features.vector().copy()
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
                 hud.draw(ctx.screen, (out_w, out_h), levels)
@@ -271,8 +284,9 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "style_path": str(style.path) if style.path else None,
         "audio_source": source.name,
         "audio_seconds": round(source.position(), 3),
-        "params": {k: round(v, 6) for k, v in params.as_dict().items()},
-        "features": {k: round(v, 6) for k, v in features.as_dict().items()} if features else None,
+        "audio": audio_status(source, analyzer, features),
+        "params": rounded(params.as_dict()),
+        "features": rounded(features.as_dict()) if features else None,
         "gl": gl_info(ctx),
         "gl_errors": gl_errors,
         "torch_threads": torch.get_num_threads(),
@@ -280,14 +294,35 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     }
 
 
-def _hud_lines(stats: FrameStats, backend: str, style: Style, source, internal, warnings) -> list[str]:
+def audio_status(source, analyzer: Analyzer, features) -> dict:
+    """The audio side's health and tempo, for the report and the HUD."""
+    return {
+        "status": getattr(source, "status", "ok") if not source.failed else f"lost: {source.failed}",
+        "overflows": int(getattr(source, "overflows", 0)),
+        "reconnects": int(getattr(source, "reconnects", 0)),
+        "skipped_frames": analyzer.skipped_frames,
+        "onsets": len(analyzer.onsets),
+        "bpm": round(features.bpm, 2) if features else 0.0,
+        "tempo_source": features.tempo_source if features else "none",
+        "beat_count": features.beat_count if features else 0,
+    }
+
+
+def _hud_lines(stats: FrameStats, backend: str, style: Style, source, analyzer: Analyzer, features,
+               internal, warnings) -> list[str]:
     ft = percentiles(stats.frame_ms)
     fps = 1000.0 / ft["mean"] if ft["mean"] else 0.0
+    audio = audio_status(source, analyzer, features)
+    beat_in_bar = int(features.bar_phase * 4) + 1 if features else 0
+    tempo = (f"{audio['bpm']:5.1f} BPM ({audio['tempo_source']})  beat {beat_in_bar}/4"
+             if audio["bpm"] > 0 else "tempo: listening")
+    health = audio["status"] + (f"  overflows {audio['overflows']}" if audio["overflows"] else "")
     lines = [
         f"{fps:5.1f} fps   frame p50 {ft['p50']:.1f} ms  p99 {ft['p99']:.1f} ms",
         f"backend {backend}   internal {internal[0]}x{internal[1]}",
         f"style {style.name}",
         f"audio {source.name}",
+        f"  {health}   {tempo}",
     ]
     if warnings:
         lines.append(f"! {warnings[-1][:52]}")

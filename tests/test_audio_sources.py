@@ -15,7 +15,8 @@ default source: the null sink's monitor. The `pulse` fixture below never starts 
 loads the null sink and sets the defaults itself if they are missing, and puts back what it
 changed. With no server reachable (`pactl info` fails) the device tests fail when $CI is set
 and are skipped otherwise. The vanishing-device test runs its own private server on its own
-socket and kills it.
+socket, kills it, and starts it again. Loopback, rates, file playback, overflows and unloading
+a sink are in tests/test_audio_devices.py.
 """
 
 import json
@@ -37,6 +38,9 @@ from livecppn.audio.sources import (AudioError, DeviceSource, FileSource, Synthe
 
 REPO = Path(__file__).resolve().parents[1]
 SINK = "livecppn_test"
+# A process with this env reaches no sound server (nor someone else's JACK server, nor starts one).
+NO_SOUND_SERVER = {"PULSE_SERVER": "unix:/nonexistent/livecppn-no-server",
+                   "JACK_DEFAULT_SERVER": "livecppn-no-server", "JACK_NO_START_SERVER": "1"}
 
 
 def require(ok: bool, why: str) -> None:
@@ -102,7 +106,7 @@ def test_wav_decodes_to_mono_at_its_own_rate(tmp_path):
     assert rate == 22050 and samples.dtype == np.float32 and samples.shape == (22050,)
     assert dominant_hz(samples, rate) == pytest.approx(440, abs=3)
     assert np.sqrt(np.mean(samples ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
-    source = FileSource(path)
+    source = FileSource(path, play=False)
     assert source.sample_rate == 22050 and source.name == "file: tone.wav" and len(source.samples) == 22050
 
 
@@ -133,7 +137,7 @@ def test_missing_and_garbage_files_raise_audio_error_naming_the_path(tmp_path):
 
 def test_file_tone_through_source_and_features_moves_bass(tmp_path):
     sr = 44100
-    source = FileSource(write_wav(tmp_path / "hum.wav", sine(60, 2.0, sr), sr))
+    source = FileSource(write_wav(tmp_path / "hum.wav", sine(60, 2.0, sr), sr), play=False)
     started = time.monotonic()
     with source:
         frames = pump(source, 1.0)
@@ -148,7 +152,7 @@ def test_file_source_loops_or_finishes(tmp_path):
     sr = 8000
     short = sine(300, 0.1, sr)
     path = write_wav(tmp_path / "short.wav", short, sr)
-    looping, once = FileSource(path, loop=True), FileSource(path, loop=False)
+    looping, once = FileSource(path, loop=True, play=False), FileSource(path, loop=False, play=False)
     with looping, once:
         time.sleep(0.35)
     assert once.finished and once.ring.frames_written == len(short)
@@ -212,7 +216,7 @@ source = open_source(None)
 print(json.dumps({"inputs": len(inputs), "type": type(source).__name__, "records": records}))
 """
     pytest.importorskip("pyaudio")
-    env = dict(os.environ, PULSE_SERVER="unix:/nonexistent/livecppn-no-server", PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), **NO_SOUND_SERVER)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -296,7 +300,18 @@ def test_devices_are_found_by_index_exact_name_and_substring(pulse):
         DeviceSource(9999)
 
 
-def test_loopback_capture_of_a_tone_moves_its_band(pulse, tmp_path):
+@pytest.fixture
+def private_monitor(pulse, monkeypatch):
+    """A null sink of this test's own, whose monitor the default input records (PULSE_SOURCE, read
+    by libpulse for every new stream), so parallel runs playing into the shared sink don't leak in."""
+    sink = f"livecppn_capture_{os.getpid()}"
+    module = pactl("load-module", "module-null-sink", f"sink_name={sink}").stdout.strip()
+    monkeypatch.setenv("PULSE_SOURCE", f"{sink}.monitor")
+    yield sink
+    pactl("unload-module", module, check=False)
+
+
+def test_capture_of_a_tone_through_the_pulse_device_moves_its_band(private_monitor, tmp_path):
     sr = 44100
     wav = write_wav(tmp_path / "tone.wav", sine(1000, 2.0, sr), sr)
     source = DeviceSource(pulse_device_name())
@@ -307,7 +322,7 @@ def test_loopback_capture_of_a_tone_moves_its_band(pulse, tmp_path):
         time.sleep(0.2)
         silence = source.ring.latest(4096)
         assert np.sqrt(np.mean(silence ** 2)) < 1e-3  # the null sink is quiet before we play
-        player = subprocess.Popen(["paplay", f"--device={pulse}", str(wav)])
+        player = subprocess.Popen(["paplay", f"--device={private_monitor}", str(wav)])
         fe = FeatureExtractor(source.sample_rate)
         window = np.empty(fe.config.window, dtype=np.float32)
         last, end, heard_at, f = time.monotonic(), time.monotonic() + 8, None, None
@@ -336,35 +351,54 @@ VANISH_SCRIPT = """
 import json, sys, time
 from livecppn.audio.sources import DeviceSource
 source = DeviceSource("pulse")
+ring = source.ring
 source.start()
 end = time.monotonic() + 10
-while source.ring.frames_written == 0 and time.monotonic() < end:
+while ring.frames_written == 0 and time.monotonic() < end:
     time.sleep(0.02)
-print("flowing" if source.ring.frames_written else "silent", flush=True)
+print("flowing" if ring.frames_written else "silent", flush=True)
 sys.stdin.readline()  # the parent kills the server, then says so
 end = time.monotonic() + 15
 while source.failed is None and time.monotonic() < end:
     time.sleep(0.02)
-written = source.ring.frames_written
-time.sleep(0.3)
-grew = source.ring.frames_written - written
+written = ring.frames_written
+time.sleep(1.5)  # a reconnect attempt or so happens meanwhile, and fails: no server
+grew = ring.frames_written - written
+print(json.dumps({"failed": source.failed, "status": source.status, "grew": grew}), flush=True)
+sys.stdin.readline()  # the parent starts the server again, then says so
+end = time.monotonic() + 20
+while (source.failed is not None or ring.frames_written == written) and time.monotonic() < end:
+    time.sleep(0.02)
+print(json.dumps({"failed": source.failed, "status": source.status, "reconnects": source.reconnects,
+                  "same_ring": source.ring is ring, "grew": ring.frames_written - written}), flush=True)
 source.stop()
-print(json.dumps({"failed": source.failed, "grew": grew}), flush=True)
 """
 
 
-def test_vanishing_device_sets_failed_and_the_ring_stops(tmp_path):
+def start_private_pulse(sock, env):
+    return subprocess.Popen(
+        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+         "-L", f"module-native-protocol-unix socket={sock} auth-anonymous=1",
+         "-L", "module-null-sink sink_name=vanishing"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_vanishing_device_sets_failed_stops_the_ring_and_reconnects_when_back(tmp_path):
     require(shutil.which("pulseaudio") is not None, "pulseaudio not installed")
     pytest.importorskip("pyaudio")
     sock = tmp_path / "native"
     env = dict(os.environ, HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path), PULSE_SERVER=f"unix:{sock}",
                PYTHONPATH=str(REPO))
-    server = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-         "-L", f"module-native-protocol-unix socket={sock} auth-anonymous=1",
-         "-L", "module-null-sink sink_name=vanishing"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_private_pulse(sock, env)
     child = None
+
+    def tell_and_read(timeout):
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        ready, _, _ = select.select([child.stdout], [], [], timeout)
+        assert ready, "the capturing process hung"
+        return json.loads(child.stdout.readline())
+
     try:
         require(wait_for(lambda: pulse_reachable(env), 10), "a private PulseAudio server did not start")
         child = subprocess.Popen([sys.executable, "-c", VANISH_SCRIPT], env=env, text=True,
@@ -373,13 +407,14 @@ def test_vanishing_device_sets_failed_and_the_ring_stops(tmp_path):
         assert ready and child.stdout.readline().strip() == "flowing"
         server.kill()  # the device vanishes mid-stream
         server.wait()
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        ready, _, _ = select.select([child.stdout], [], [], 30)
-        assert ready, "the capturing process hung after its device vanished"
-        result = json.loads(child.stdout.readline())
-        assert result["failed"], result
-        assert result["grew"] == 0, result
+        lost = tell_and_read(30)
+        assert lost["failed"] and lost["status"] == f"lost: {lost['failed']}; retrying", lost
+        assert lost["grew"] == 0, lost
+        server = start_private_pulse(sock, env)  # ... and comes back
+        assert wait_for(lambda: pulse_reachable(env), 10)
+        back = tell_and_read(40)
+        assert back["failed"] is None and back["status"] == "reconnected" and back["reconnects"] == 1, back
+        assert back["same_ring"] and back["grew"] > 0, back
         assert child.wait(timeout=10) == 0
     finally:
         for proc in (child, server):

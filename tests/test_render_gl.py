@@ -84,9 +84,9 @@ def test_hud_draws_over_the_screen(ctx, gl_window):
     fbo.clear(0.0, 0.0, 0.0, 1.0)
     hud.draw(fbo, (640, 360), np.linspace(0, 1, 9).astype(np.float32))
     pixels = np.frombuffer(fbo.read(components=3), np.uint8).reshape(360, 640, 3)[::-1]
-    panel = pixels[12:130, 12:352]
+    panel = pixels[12:146, 12:372]
     assert panel.max() > 200, "text should be drawn"
-    meters = pixels[130:186, 12:352]
+    meters = pixels[146:202, 12:372]
     assert meters[..., 1].max() > 150, "lit meter bars should be drawn"
     assert pixels[300:, 400:].max() == 0, "nothing outside the HUD"
 

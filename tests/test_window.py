@@ -50,13 +50,14 @@ def test_missing_monitor_falls_back_to_the_primary(window, caplog):
 
 def test_keys_map_to_actions(gl_window):
     # the key callback as glfw calls it: F, H, Esc and Q are actions; other keys are ignored
-    for key, action in [(glfw.KEY_F, "fullscreen"), (glfw.KEY_H, "hud"), (glfw.KEY_ESCAPE, "quit"), (glfw.KEY_Q, "quit")]:
-        gl_window._on_key(gl_window.handle, key, 0, glfw.PRESS, 0)
+    for key, mods, action in [(glfw.KEY_F, 0, "fullscreen"), (glfw.KEY_H, 0, "hud"), (glfw.KEY_ESCAPE, 0, "quit"),
+                              (glfw.KEY_Q, 0, "quit"), (glfw.KEY_T, 0, "tap"), (glfw.KEY_T, glfw.MOD_SHIFT, "tap_clear")]:
+        gl_window._on_key(gl_window.handle, key, 0, glfw.PRESS, mods)
         assert gl_window.poll() == [action]
     gl_window._on_key(gl_window.handle, glfw.KEY_A, 0, glfw.PRESS, 0)
     gl_window._on_key(gl_window.handle, glfw.KEY_F, 0, glfw.RELEASE, 0)
     assert gl_window.poll() == []
-    assert set(KEY_ACTIONS.values()) == {"fullscreen", "hud", "quit"}
+    assert set(KEY_ACTIONS.values()) == {"fullscreen", "hud", "quit", "tap"}
 
 
 def test_resizing_the_window_is_reported(window):

@@ -8,28 +8,29 @@ FeatureExtractor, so the live look and the offline render match.
 Every time constant is in seconds and applied as `a = 1 - exp(-dt / tau)`, so
 the look does not change with the frame rate.
 
-The features (all in [0, 1] except `time`):
+The seed's nine features (FEATURE_NAMES, the CPPN's input; all in [0, 1]
+except `time`):
 - bass / mid / treble: RMS level of the band (bass 20-250 Hz, mid 250-4000 Hz,
   treble 4-16 kHz) from a Hann-windowed rfft, scaled by Parseval so a sine of
-  amplitude A reads A/sqrt(2) whatever the FFT size. Auto-gained, smoothed.
-- centroid: magnitude-weighted mean frequency, as a log-frequency position
-  between 20 Hz (0) and Nyquist (1); a 200 Hz tone sits near 0.3, 8 kHz near 0.85.
+  amplitude A reads A/sqrt(2) whatever the FFT size. Auto-gained, smoothed with
+  their own attack and release (`smoothing`, else `attack` / `release`).
+- centroid: magnitude-weighted mean frequency, as a log-frequency position on
+  `scale_hz` (20 Hz = 0, 24 kHz = 1: Nyquist at 48 kHz, fixed in Hz so 44.1,
+  48 and 96 kHz read alike); a 200 Hz tone sits near 0.32, 8 kHz near 0.85.
 - rolloff: the frequency below which `rolloff_fraction` of the power lies,
   normalised the same way. Both are smoothed, not auto-gained.
 - flux: positive spectral flux, the mean per-bin rise of the compressed
   magnitude (decades above `spectrum_floor_db`) since the previous snapshot.
   Auto-gained, smoothed.
-- beat: a pulse, 1.0 at a detected onset, decaying with `beat_release`. An
-  onset is a rise of the kick band (`beat_hz`) over the last `beat_lag`
-  seconds (not one frame, so it reads the same at any frame rate), measured in
-  decades above a floor `beat_range_db` below the bass peak (faint clicks
-  between kicks do not count), that clears an adaptive threshold (exponential
-  mean + beat_k * std over ~`beat_history` seconds, and at least
-  `beat_min_flux`), at least `beat_refractory` seconds after the last onset.
+- beat: a pulse, 1.0 at a beat, decaying with `beat_release`. The Analyzer
+  pulses it on the beat clock (analyzer.py says why); the extractor alone, on
+  the seed's kick-band onsets (spectrum.KickOnsets).
 - rms: RMS of the window, auto-gained, smoothed.
 - time: a motion clock in seconds advancing at dt * (time_base + time_energy *
   rms), so the picture moves faster when the music is louder and slowly in
   silence. Unbounded, never auto-gained.
+
+Beyond the nine: `spectrum` (spectrum.py) and the onset and tempo fields the Analyzer fills in.
 
 Auto-gain divides a level by its running peak (rising with `gain_attack`, so
 one transient caught by a frame does not set the scale, decaying with
@@ -50,16 +51,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .spectrum import BandSpectrum, KickOnsets
+from .tempo import TempoConfig
+
 FEATURE_NAMES = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "time", "beat", "rms")
 
 _REFERENCE_RATES = (44100, 48000)  # rates the default window size is chosen for
-_KICK_HISTORY = 32  # kick-band spectra kept for the onset lag (enough for beat_lag at 1000 fps)
-_MIN_HZ = 20.0  # bottom of the centroid / rolloff scale and of the flux band
+_SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms", "spectrum", "onset_strength")
 
 
 @dataclass(frozen=True, slots=True)
 class AudioFeatures:
-    """One frame's audio features: an immutable snapshot the generator and shaders read."""
+    """One frame's audio features: an immutable snapshot the generator and shaders read.
+
+    The first nine fields are the seed's (FEATURE_NAMES, `vector()`: the CPPN's
+    input). The rest have defaults, so a hand-made snapshot names only what it needs.
+    """
 
     bass: float
     mid: float
@@ -70,13 +77,26 @@ class AudioFeatures:
     time: float
     beat: float
     rms: float
+    onset_strength: float = 0.0  # [0, 1]: the auto-gained onset function, peak since the previous snapshot
+    onset: bool = False  # an onset since the previous snapshot
+    onset_time: float = -1.0  # audio-clock seconds of the latest onset; -1.0 before the first
+    bpm: float = 0.0  # 0.0 while no tempo is known
+    beat_phase: float = 0.0  # [0, 1) within the beat; 0 on the beat
+    bar_phase: float = 0.0  # [0, 1) within a 4-beat bar
+    beat_count: int = 0  # beats counted since the analyser started (never goes back)
+    tempo_source: str = "none"  # 'clock' | 'tap' | 'tracker' | 'none'
+    spectrum: tuple[float, ...] = (0.0,) * 32  # log-spaced bands, low to high, each in [0, 1]
+    audio_time: float = 0.0  # audio-clock seconds at the end of the audio analysed
 
     def vector(self) -> np.ndarray:
         """float32 (9,) in FEATURE_NAMES order: the CPPN's audio input."""
         return np.array([getattr(self, name) for name in FEATURE_NAMES], dtype=np.float32)
 
-    def as_dict(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in FEATURE_NAMES}
+    def as_dict(self) -> dict:
+        """Every field, JSON-ready (the spectrum as a list); the seed's nine first, in FEATURE_NAMES order."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # declared in that order
+        d["spectrum"] = list(self.spectrum)
+        return d
 
     @classmethod
     def silent(cls, time: float = 0.0) -> "AudioFeatures":
@@ -86,21 +106,27 @@ class AudioFeatures:
 
 @dataclass
 class FeatureConfig:
-    """Feature extractor settings. All times in seconds; levels as noted."""
+    """Audio analysis settings (features, spectrum, onsets, tempo). All times in seconds; levels as noted."""
 
     window: int = 2048  # FFT size at 44.1/48 kHz (~43 ms); other rates scale it to the same duration
     bass_hz: tuple[float, float] = (20.0, 250.0)
     mid_hz: tuple[float, float] = (250.0, 4000.0)
     treble_hz: tuple[float, float] = (4000.0, 16000.0)
-    beat_hz: tuple[float, float] = (30.0, 150.0)  # kick fundamentals: where onsets are looked for
+    beat_hz: tuple[float, float] = (30.0, 150.0)  # kick fundamentals: where the extractor's onsets are looked for
+    scale_hz: tuple[float, float] = (20.0, 24000.0)  # log-frequency scale of centroid, rolloff and spectrum
     rolloff_fraction: float = 0.85
     attack: float = 0.01  # smoothing when a feature rises
     release: float = 0.15  # smoothing when it falls (and the silence gate's ease to 0)
+    # Per-feature (attack, release) overriding the two above, e.g. {"bass": (0.005, 0.4)}; keys from
+    # bass mid treble centroid rolloff flux rms spectrum onset_strength.
+    smoothing: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     gain_attack: float = 0.1  # auto-gain running peak rise
     gain_decay: float = 8.0  # auto-gain running peak decay
     gain_floor: float = 10 ** (-50 / 20)  # linear RMS (-50 dBFS): the smallest level that reads as 1.0
     flux_floor: float = 0.05  # same for flux (mean decades of rise per bin per snapshot)
     spectrum_floor_db: float = -80.0  # magnitudes below this count as nothing in the flux
+    spectrum_bands: int = 32
+    spectrum_range_db: float = 30.0  # a band's gain stops this far below the loudest band's peak
     silence_db: float = -60.0  # gate on the window RMS (dBFS)
     beat_release: float = 0.15  # beat pulse decay
     beat_history: float = 1.0  # memory of the adaptive onset threshold
@@ -111,21 +137,34 @@ class FeatureConfig:
     beat_refractory: float = 0.1  # shortest time between two onsets
     time_base: float = 0.25  # motion clock speed in silence (seconds per second)
     time_energy: float = 1.0  # extra speed at full rms
+    tempo: TempoConfig = dataclasses.field(default_factory=TempoConfig)  # onsets, tempo, tap, external clock
+    max_lag: float = 0.5  # Analyzer.update skips ahead when further behind the ring than this
 
     def __post_init__(self):
         for name in ("attack", "release", "gain_attack", "gain_decay", "gain_floor", "flux_floor", "beat_release",
-                     "beat_history", "beat_refractory", "beat_lag"):
+                     "beat_history", "beat_refractory", "beat_lag", "max_lag"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"FeatureConfig.{name} must be a positive number of seconds/level, got {value!r}")
-        if not (isinstance(self.window, int) and self.window >= 64):
-            raise ValueError(f"FeatureConfig.window must be an int >= 64 samples, got {self.window!r}")
+        for name, least in (("window", 64), ("spectrum_bands", 1)):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= least):
+                raise ValueError(f"FeatureConfig.{name} must be an int >= {least}, got {getattr(self, name)!r}")
         if not 0.0 < self.rolloff_fraction < 1.0:
             raise ValueError(f"FeatureConfig.rolloff_fraction must be in (0, 1), got {self.rolloff_fraction!r}")
-        for name in ("bass_hz", "mid_hz", "treble_hz", "beat_hz"):
+        for name in ("bass_hz", "mid_hz", "treble_hz", "beat_hz", "scale_hz"):
             lo, hi = getattr(self, name)
             if not 0.0 <= lo < hi:
-                raise ValueError(f"FeatureConfig.{name} must be (low, high) Hz with 0 <= low < high, got {(lo, hi)!r}")
+                raise ValueError(f"FeatureConfig.{name} must be (low, high) with 0 <= low < high, got {(lo, hi)!r}")
+        if self.scale_hz[0] <= 0:
+            raise ValueError(f"FeatureConfig.scale_hz must start above 0 Hz, got {self.scale_hz!r}")
+        for key, times in self.smoothing.items():
+            if key not in _SMOOTHED or len(times) != 2 or not all(math.isfinite(t) and t > 0 for t in times):
+                raise ValueError(f"FeatureConfig.smoothing[{key!r}] must map one of {_SMOOTHED} to (attack, release) "
+                                 f"seconds > 0, got {times!r}")
+
+    def times(self, feature: str) -> tuple[float, float]:
+        """(attack, release) seconds for `feature`."""
+        return self.smoothing.get(feature, (self.attack, self.release))
 
 
 def window_size_for_rate(window: int, sample_rate: int) -> int:
@@ -162,7 +201,9 @@ class FeatureExtractor:
     """Runs on the render thread, once per frame. Turns the newest audio window into one frozen AudioFeatures.
 
     `config` is the resolved config: its `window` is the FFT size actually used
-    at this sample rate, the length to ask the ring for.
+    at this sample rate, the length to ask the ring for. `snapshot` is the
+    whole job; the Analyzer calls `analyse` + `features` instead, to put its
+    own onsets and beat clock in the snapshot.
     """
 
     _SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms")
@@ -187,12 +228,6 @@ class FeatureExtractor:
         self._comp = np.zeros(n_bins, dtype=np.float32)
         self._prev_comp = np.zeros(n_bins, dtype=np.float32)
         self._rise = np.zeros(n_bins, dtype=np.float32)
-        n_kick = len(range(n_bins)[_bins(self.config.beat_hz, bin_hz, n_bins)])
-        self._kick_now, self._kick_ref, self._kick_tmp = (np.zeros(n_kick, dtype=np.float32) for _ in range(3))
-        # Recent kick-band magnitudes and their times: onsets compare with the spectrum beat_lag seconds
-        # ago, not one frame ago, so a kick's rise reads the same at 24 fps and at 144 fps.
-        self._kick_hist = np.zeros((_KICK_HISTORY, n_kick), dtype=np.float32)
-        self._kick_times = np.zeros(_KICK_HISTORY)
         self._cumsum = np.zeros(n_bins, dtype=np.float64)
         self._freqs = (np.arange(n_bins) * bin_hz).astype(np.float32)
 
@@ -202,14 +237,16 @@ class FeatureExtractor:
         self._floor = 10 ** (self.config.spectrum_floor_db / 20)
         self._mag_scale = 2.0 / float(np.sum(self._hann, dtype=np.float64))
         self._comp_scale = self._mag_scale / self._floor
-        self._beat_range = 10 ** (-self.config.beat_range_db / 20)
 
-        nyquist = sample_rate / 2
+        lo_hz, hi_hz = self.config.scale_hz
         self._band = {name: _bins(getattr(self.config, f"{name}_hz"), bin_hz, n_bins)
                       for name in ("bass", "mid", "treble", "beat")}
-        self._full = _bins((_MIN_HZ, nyquist), bin_hz, n_bins)
-        self._log_span = math.log(nyquist / _MIN_HZ)
+        self._full = _bins((lo_hz, min(hi_hz, sample_rate / 2)), bin_hz, n_bins)
+        self._scale_lo, self._log_span = lo_hz, math.log(hi_hz / lo_hz)
         self._silence = 10 ** (self.config.silence_db / 20)
+        self._spectrum = BandSpectrum(sample_rate, n, self._power_scale, self.config.spectrum_bands, lo_hz, hi_hz,
+                                      self.config.spectrum_range_db)
+        self._kicks = KickOnsets(self.config, len(range(n_bins)[self._band["beat"]]), self._mag_scale)
         self.reset()
 
     def reset(self) -> None:
@@ -218,15 +255,12 @@ class FeatureExtractor:
         self._peak = {name: (self.config.flux_floor if name == "flux" else self.config.gain_floor)
                       for name in self._GAINED}
         self._prev_comp[:] = 0.0
-        self._kick_times[:] = -math.inf
-        self._kick_head = 0
-        self._have_prev = False  # the first snapshot has nothing to measure flux against
-        self._clock = 0.0  # seconds of snapshots seen, for the refractory time
-        self._last_onset = -math.inf
-        self._onset_mean = 0.0
-        self._onset_var = 0.0
+        self._have_prev = self._have_flux = False  # the first snapshot has nothing to measure flux against
         self._pulse = 0.0
         self._motion = 0.0
+        self.gated = True
+        self._spectrum.reset()
+        self._kicks.reset()
 
     def snapshot(self, window: np.ndarray, dt: float) -> AudioFeatures:
         """Features of `window` (newest mono float32 samples, ideally config.window long).
@@ -234,15 +268,28 @@ class FeatureExtractor:
         `dt` is the seconds since the previous snapshot; non-finite or absurd
         values are clamped so a hiccup never blows up the smoothing. A shorter
         window is zero-padded at the front, a longer one uses its newest samples;
-        NaN/Inf samples count as silence. Must only be called from one thread.
+        NaN/Inf samples count as silence. `beat` pulses on kick-band onsets.
+        Must only be called from one thread.
+        """
+        dt = self.analyse(window, dt)
+        self._pulse *= math.exp(-dt / self.config.beat_release)
+        if self._kicks.update(self._mag[self._band["beat"]], self._peak["bass"], dt,
+                              detect=not self.gated and self._have_flux):
+            self._pulse = 1.0
+        return self.features(beat=self._pulse)
+
+    def analyse(self, window: np.ndarray, dt: float) -> float:
+        """The spectral part of `snapshot`: levels, shape, flux, spectrum, motion clock; no beat.
+
+        Returns dt as clamped. Afterwards `gated` says whether the window was
+        below the silence gate, and `features()` builds the snapshot.
         """
         cfg = self.config
         dt = float(dt)
         dt = 1 / 60 if not math.isfinite(dt) else min(max(dt, 1e-4), 0.5)
-        self._clock += dt
         mean_square = self._load(window)
         rms_raw = math.sqrt(mean_square)
-        gated = rms_raw < self._silence
+        gated = self.gated = rms_raw < self._silence
 
         # Spectrum, into preallocated buffers.
         np.multiply(self._frame, self._hann, out=self._windowed)
@@ -257,8 +304,8 @@ class FeatureExtractor:
         np.subtract(self._comp, self._prev_comp, out=self._rise)
         np.maximum(self._rise, 0.0, out=self._rise)
         self._comp, self._prev_comp = self._prev_comp, self._comp  # swap: no copy
-        have_prev, self._have_prev = self._have_prev, True
-        flux = float(self._rise[self._full].mean()) if have_prev else 0.0
+        self._have_flux, self._have_prev = self._have_prev, True
+        flux = float(self._rise[self._full].mean()) if self._have_flux else 0.0
 
         levels = {name: math.sqrt(float(self._power[self._band[name]].sum()) * self._power_scale)
                   for name in ("bass", "mid", "treble")}
@@ -281,22 +328,22 @@ class FeatureExtractor:
             targets["centroid"], targets["rolloff"] = self._shape()
 
         # Asymmetric smoothing: rise with attack, fall (and ease into silence) with release.
-        a_up = 1.0 - math.exp(-dt / cfg.attack)
-        a_down = 1.0 - math.exp(-dt / cfg.release)
         for name, target in targets.items():
+            attack, release = cfg.times(name)
             current = self._smooth[name]
-            self._smooth[name] = current + (a_up if target > current else a_down) * (target - current)
+            tau = attack if target > current else release
+            self._smooth[name] = current + (1.0 - math.exp(-dt / tau)) * (target - current)
+        self._spectrum.update(self._power, dt, gated, cfg.gain_floor, cfg.gain_attack, cfg.gain_decay,
+                              *cfg.times("spectrum"))
+        self._motion += dt * (cfg.time_base + cfg.time_energy * self._smooth["rms"])
+        return dt
 
-        self._pulse *= math.exp(-dt / cfg.beat_release)
-        kick_flux = self._kick_flux()
-        if not gated and have_prev:
-            self._detect_onset(kick_flux, dt)
-
+    def features(self, beat: float, **fields) -> AudioFeatures:
+        """The snapshot of the latest `analyse`, with `beat` and any further AudioFeatures fields given."""
         s = self._smooth
-        self._motion += dt * (cfg.time_base + cfg.time_energy * s["rms"])
         return AudioFeatures(bass=s["bass"], mid=s["mid"], treble=s["treble"], centroid=s["centroid"],
-                             rolloff=s["rolloff"], flux=s["flux"], time=self._motion, beat=self._pulse,
-                             rms=s["rms"])
+                             rolloff=s["rolloff"], flux=s["flux"], time=self._motion, beat=beat, rms=s["rms"],
+                             spectrum=tuple(self._spectrum.values.tolist()), **fields)
 
     def _load(self, window: np.ndarray) -> float:
         """Copy the newest samples into the frame buffer; returns their mean square."""
@@ -328,52 +375,4 @@ class FeatureExtractor:
         return self._log_position(centroid_hz), self._log_position(rolloff_hz)
 
     def _log_position(self, hz: float) -> float:
-        return min(max(math.log(max(hz, _MIN_HZ) / _MIN_HZ) / self._log_span, 0.0), 1.0)
-
-    def _kick_flux(self) -> float:
-        """Mean rise (decades) of the kick-band magnitudes over the last ~beat_lag seconds.
-
-        Magnitudes are floored at beat_range_db below the bass band's running
-        peak, so a faint click between kicks (a hat's edge, rumble) cannot make
-        a large log rise out of near-nothing; only rises that matter next to the
-        kicks count.
-        """
-        now, ref, tmp = self._kick_now, self._kick_ref, self._kick_tmp
-        np.multiply(self._mag[self._band["beat"]], self._mag_scale, out=now)
-        # The newest stored spectrum at least beat_lag old (or the oldest kept, at absurd frame rates).
-        cutoff, k, found = self._clock - self.config.beat_lag, self._kick_head, False
-        for _ in range(_KICK_HISTORY):
-            k = (k - 1) % _KICK_HISTORY
-            if self._kick_times[k] <= cutoff:
-                found = True
-                break
-        if not found:
-            k = self._kick_head  # the oldest slot
-        usable = math.isfinite(self._kick_times[k])
-        floor = max(self._floor, self._peak["bass"] * self._beat_range)
-        np.maximum(self._kick_hist[k], floor, out=ref)  # read before the slot may be overwritten below
-        np.log10(ref, out=ref)
-        self._kick_hist[self._kick_head] = now
-        self._kick_times[self._kick_head] = self._clock
-        self._kick_head = (self._kick_head + 1) % _KICK_HISTORY
-        if not usable:
-            return 0.0
-        np.maximum(now, floor, out=tmp)
-        np.log10(tmp, out=tmp)
-        np.subtract(tmp, ref, out=tmp)
-        np.maximum(tmp, 0.0, out=tmp)
-        return float(tmp.mean())
-
-    def _detect_onset(self, kick_flux: float, dt: float) -> None:
-        """Fire the beat pulse on a kick-band flux peak above the adaptive threshold."""
-        cfg = self.config
-        threshold = max(self._onset_mean + cfg.beat_k * math.sqrt(self._onset_var), cfg.beat_min_flux)
-        if kick_flux > threshold and self._clock - self._last_onset >= cfg.beat_refractory:
-            self._pulse = 1.0
-            self._last_onset = self._clock
-        # Exponentially weighted mean and variance (~beat_history seconds of memory at any frame rate)
-        # of the flux clipped at the threshold, so the kicks themselves do not raise the bar they must clear.
-        a = 1.0 - math.exp(-dt / cfg.beat_history)
-        d = min(kick_flux, threshold) - self._onset_mean
-        self._onset_mean += a * d
-        self._onset_var = (1.0 - a) * (self._onset_var + a * d * d)
+        return min(max(math.log(max(hz, self._scale_lo) / self._scale_lo) / self._log_span, 0.0), 1.0)

@@ -2,7 +2,9 @@
 
 One writer (the audio callback or a feeder thread) appends interleaved frames;
 one reader (the render thread) asks, once per frame, for a copy of the newest
-window mixed down to mono. A short lock guards the write index and the copy,
+window mixed down to mono (`latest`), or for every frame since its previous
+read by absolute position (`read`, for the onset and tempo analysis, which
+must see each sample exactly once). A short lock guards the write index and the copy,
 as projectM guards its PCM buffer: both sides only copy under it, so neither
 can hold the other up for more than a memcpy of one block or one window.
 """
@@ -56,7 +58,9 @@ class RingBuffer:
             block = block[-self.capacity:]
         n = block.shape[0]
         with self._lock:
-            head = self._head
+            # Frame f always lives at index f % capacity (read() relies on it), even when the
+            # block's oldest frames were dropped above.
+            head = (self._head + n_total - n) % self.capacity
             first = min(n, self.capacity - head)  # frames that fit before the wrap
             self._buf[head:head + first] = block[:first]
             if first < n:
@@ -87,6 +91,41 @@ class RingBuffer:
                 self._mix(self._buf[:avail - first], out[pad + first:])
         out[:pad] = 0.0
         return out
+
+    def read(self, start: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frames [start, start + n) by absolute index (see frames_written), mixed to mono float32.
+
+        Runs on the render thread (one reader). Frames already overwritten (before
+        `oldest` at the moment of the copy) are left out: the result is the
+        available tail, [max(start, oldest), start + n), so its length is n minus
+        the frames the caller missed. Asking for frames not yet written is an
+        error. With `out` (float32, at least n long) the result is a view of its
+        first entries and nothing is allocated.
+        """
+        if n < 0 or start < 0:
+            raise ValueError(f"read needs start >= 0 and n >= 0, got start={start}, n={n}")
+        if out is None:
+            out = np.empty(n, dtype=np.float32)
+        elif out.ndim != 1 or out.shape[0] < n or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 of shape (>= {n},), got {out.dtype} {out.shape}")
+        with self._lock:
+            end = start + n
+            if end > self._written:
+                raise ValueError(f"read of frames [{start}, {end}) but only {self._written} have been written")
+            first_frame = min(max(start, self._written - self.capacity), end)
+            k = end - first_frame
+            # Frame f lives at index f % capacity; the k frames may wrap past the end of the buffer.
+            at = first_frame % self.capacity
+            first = min(k, self.capacity - at)
+            self._mix(self._buf[at:at + first], out[:first])
+            if first < k:
+                self._mix(self._buf[:k - first], out[first:k])
+        return out[:k]
+
+    @property
+    def oldest(self) -> int:
+        """Index of the oldest frame still held (frames_written - capacity, or 0): reads before it are lost."""
+        return max(0, self._written - self.capacity)
 
     def _mix(self, frames: np.ndarray, dst: np.ndarray) -> None:
         """Mean over channels of `frames` (k, channels) into `dst` (k,), without temporaries."""

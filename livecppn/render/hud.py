@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .gl import load_program
 
-PANEL_SIZE = (340, 118)
-METER_SIZE = (340, 56)
+PANEL_SIZE = (360, 134)
+METER_SIZE = (360, 56)
 MARGIN = 12
 REFRESH_S = 0.25
 FEATURE_LABELS = ("bas", "mid", "tre", "cen", "rol", "flx", "tim", "bea", "rms")

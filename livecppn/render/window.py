@@ -18,6 +18,7 @@ KEY_ACTIONS = {
     glfw.KEY_H: "hud",
     glfw.KEY_ESCAPE: "quit",
     glfw.KEY_Q: "quit",
+    glfw.KEY_T: "tap",  # tap tempo; Shift+T hands the tempo back to the tracker
 }
 
 
@@ -67,9 +68,12 @@ class Window:
         if fullscreen:
             self.set_fullscreen(True)
 
-    def _on_key(self, _win, key, _scancode, action, _mods) -> None:
+    def _on_key(self, _win, key, _scancode, action, mods) -> None:
         if action == glfw.PRESS and key in KEY_ACTIONS:
-            self.actions.append(KEY_ACTIONS[key])
+            name = KEY_ACTIONS[key]
+            if name == "tap" and mods & glfw.MOD_SHIFT:
+                name = "tap_clear"
+            self.actions.append(name)
 
     def _monitor(self):
         monitors = glfw.get_monitors() or []
