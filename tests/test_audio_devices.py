@@ -21,43 +21,24 @@ import shutil
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from livecppn.audio.features import FeatureExtractor
 from livecppn.audio.sources import AudioError, FileSource, list_devices, loopback_source, open_source
 
+from realparts import NO_SOUND_SERVER, dominant_hz, listen, require, sine, write_wav  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-# A process with this env reaches no sound server (nor someone else's JACK server, nor starts one).
-NO_SOUND_SERVER = {"PULSE_SERVER": "unix:/nonexistent/livecppn-no-server",
-                   "JACK_DEFAULT_SERVER": "livecppn-no-server", "JACK_NO_START_SERVER": "1"}
 
 
-def require(ok: bool, why: str) -> None:
-    """Missing real parts fail the test in CI and skip it elsewhere."""
-    if not ok:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
 
 
-def sine(hz, seconds, sr, amp=0.5):
-    return (amp * np.sin(2 * np.pi * hz * np.arange(round(seconds * sr)) / sr)).astype(np.float32)
 
 
-def write_wav(path, samples, sr):
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
 
 
-def dominant_hz(samples, sr):
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return np.argmax(spectrum) * sr / len(samples)
 
 
 def rms(x):
@@ -160,17 +141,8 @@ def test_loopback_records_the_default_sink_and_a_tone_lands_in_its_band(pulse, t
         source.start()
         assert flowing(source), "no audio arrived from the monitor"
         player = paplay(write_wav(tmp_path / "hiss.wav", sine(6000, 3.0, rate), rate))  # into the default sink
-        fe = FeatureExtractor(source.sample_rate)
-        window = np.empty(fe.config.window, dtype=np.float32)
-        last, end, heard_at, f = time.monotonic(), time.monotonic() + 8, None, None
-        while time.monotonic() < end and (heard_at is None or time.monotonic() - heard_at < 0.5):
-            time.sleep(1 / 60)
-            now = time.monotonic()
-            f = fe.snapshot(source.ring.latest(len(window), out=window), now - last)
-            last = now
-            if heard_at is None and rms(window) > 0.2:
-                heard_at = now
-        assert heard_at is not None, "the tone never arrived through loopback"
+        window, f, heard = listen(source)
+        assert heard, "the tone never arrived through loopback"
         assert dominant_hz(window, rate) == pytest.approx(6000, abs=rate / len(window))
         assert f.treble > 0.9 and f.mid < 0.2 and f.bass < 0.2, f
         assert source.failed is None and source.status == "ok"

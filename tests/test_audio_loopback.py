@@ -7,28 +7,21 @@ cross-correlation, so the sound server's unknown latency does not count
 against the detector; onsets and beats are then judged on the audio clock.
 """
 
-import os
-import shutil
 import subprocess
 import time
-import wave
 
 import numpy as np
 import pytest
 
 from livecppn.audio.analyzer import Analyzer
 from livecppn.audio.sources import open_source
-
-RATE = 48000
-
-
-def require_pulse():
-    ok = shutil.which("paplay") and subprocess.run(["pactl", "info"], capture_output=True).returncode == 0
-    if not ok:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("no PulseAudio server (tools/test.sh starts one)")
+from realparts import require_pulse, sine, write_wav
 
 
-def click_track(bpm: float, seconds: float, rate: int = RATE) -> tuple[np.ndarray, np.ndarray]:
+
+
+
+def click_track(bpm: float, seconds: float, rate: int) -> tuple[np.ndarray, np.ndarray]:
     """Clicks (2 ms decaying noise bursts, accented downbeats) at `bpm`; returns (signal, click times)."""
     rng = np.random.default_rng(1)
     signal = np.zeros(int(seconds * rate), np.float32)
@@ -40,19 +33,14 @@ def click_track(bpm: float, seconds: float, rate: int = RATE) -> tuple[np.ndarra
     return signal, times
 
 
-def write_wav(path, signal, rate=RATE):
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(signal, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
 
 
-def play_and_capture(path, seconds: float, fps: float = 60.0):
-    """paplay the file while the live analyser runs on loopback capture. Returns
-    (captured mono audio, per-frame features, onset times, analyzer)."""
+def play_and_capture(make_wav, seconds: float, fps: float = 60.0):
+    """paplay a file made by make_wav(rate) at the capture's rate while the live
+    analyser runs on loopback capture. Returns (captured mono audio, per-frame
+    features, onset times, analyzer)."""
     source = open_source("loopback")
+    path = make_wav(source.sample_rate)  # the sink's rate: the server does not resample
     analyzer = Analyzer(source.sample_rate)
     captured, frames = [], []
     read_pos = 0
@@ -93,11 +81,14 @@ def align(captured: np.ndarray, clean: np.ndarray, rate: int) -> float:
 def test_click_track_onsets_tempo_and_phase_through_loopback(tmp_path, bpm):
     require_pulse()
     seconds = 9.0
-    clean, times = click_track(bpm, seconds)
-    path = write_wav(tmp_path / f"click{bpm}.wav", clean)
-    captured, frames, onsets, analyzer = play_and_capture(path, seconds)
-    rate = analyzer.sample_rate
-    assert rate == RATE, f"null sink runs at {rate} Hz; the clean track is {RATE} Hz"
+    tracks = {}
+
+    def make_wav(rate):
+        tracks["clean"], tracks["times"] = click_track(bpm, seconds, rate)
+        return write_wav(tmp_path / f"click{bpm}.wav", tracks["clean"], rate)
+
+    captured, frames, onsets, analyzer = play_and_capture(make_wav, seconds)
+    rate, clean, times = analyzer.sample_rate, tracks["clean"], tracks["times"]
     assert np.abs(captured).max() > 0.1, "the player's audio never reached the capture"
     offset = align(captured, clean, rate)
     truth = times + offset  # click times on the capture's audio clock
@@ -130,10 +121,10 @@ def test_click_track_onsets_tempo_and_phase_through_loopback(tmp_path, bpm):
 
 def test_tone_through_loopback_lands_in_its_band(tmp_path):
     require_pulse()
-    t = np.arange(int(2.0 * RATE)) / RATE
-    tone = (0.4 * np.sin(2 * np.pi * 80 * t)).astype(np.float32)
-    path = write_wav(tmp_path / "bass.wav", tone)
-    _, frames, _, _ = play_and_capture(path, 2.0)
+    def make_wav(rate):
+        return write_wav(tmp_path / "bass.wav", sine(80, 2.0, rate, amp=0.4), rate)
+
+    _, frames, _, _ = play_and_capture(make_wav, 2.0)
     loud = [f for f in frames if f.rms > 0.5]
     assert len(loud) > 30, "the tone was not heard"
     assert np.median([f.bass for f in loud]) > 0.6

@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -36,33 +35,16 @@ from livecppn.audio.features import FeatureExtractor
 from livecppn.audio.sources import (AudioError, DeviceSource, FileSource, SyntheticSource, list_devices,
                                     load_audio, open_source, synthetic_beat)
 
+from realparts import NO_SOUND_SERVER, dominant_hz, listen, require, sine, write_wav  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SINK = "livecppn_test"
-# A process with this env reaches no sound server (nor someone else's JACK server, nor starts one).
-NO_SOUND_SERVER = {"PULSE_SERVER": "unix:/nonexistent/livecppn-no-server",
-                   "JACK_DEFAULT_SERVER": "livecppn-no-server", "JACK_NO_START_SERVER": "1"}
 
 
-def require(ok: bool, why: str) -> None:
-    """Missing real parts fail the test in CI and skip it elsewhere."""
-    if not ok:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
 
 
-def sine(hz, seconds, sr, amp=0.5):
-    return (amp * np.sin(2 * np.pi * hz * np.arange(round(seconds * sr)) / sr)).astype(np.float32)
 
 
-def write_wav(path, samples, sr, channels=1):
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    if channels == 2:
-        pcm = np.repeat(pcm, 2)  # L R L R ...
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 def encode(path, samples, sr, codec):
@@ -79,9 +61,6 @@ def encode(path, samples, sr, codec):
     return path
 
 
-def dominant_hz(samples, sr):
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return np.argmax(spectrum) * sr / len(samples)
 
 
 def pump(source, seconds, fps=60):
@@ -323,18 +302,8 @@ def test_capture_of_a_tone_through_the_pulse_device_moves_its_band(private_monit
         silence = source.ring.latest(4096)
         assert np.sqrt(np.mean(silence ** 2)) < 1e-3  # the null sink is quiet before we play
         player = subprocess.Popen(["paplay", f"--device={private_monitor}", str(wav)])
-        fe = FeatureExtractor(source.sample_rate)
-        window = np.empty(fe.config.window, dtype=np.float32)
-        last, end, heard_at, f = time.monotonic(), time.monotonic() + 8, None, None
-        # Run the live loop until the tone has been heard for 0.5 s (past the click of its start).
-        while time.monotonic() < end and (heard_at is None or time.monotonic() - heard_at < 0.5):
-            time.sleep(1 / 60)
-            now = time.monotonic()
-            f = fe.snapshot(source.ring.latest(len(window), out=window), now - last)
-            last = now
-            if heard_at is None and np.sqrt(np.mean(window ** 2)) > 0.2:  # 0.5-amplitude sine: ~0.35 RMS
-                heard_at = now
-        assert heard_at is not None, "the tone never arrived through the monitor"
+        window, f, heard = listen(source)  # a 0.5-amplitude sine is ~0.35 RMS
+        assert heard, "the tone never arrived through the monitor"
         assert np.sqrt(np.mean(window ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
         assert dominant_hz(window, source.sample_rate) == pytest.approx(1000, abs=source.sample_rate / len(window))
         assert f.mid > 0.9 and f.treble < 0.2 and f.bass < 0.2, f

@@ -33,7 +33,7 @@ start_pulseaudio() {
         for _ in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
     fi
     pactl list short sinks | grep -q livecppn_test ||
-        pactl load-module module-null-sink sink_name=livecppn_test sink_properties=device.description=livecppn_test >/dev/null
+        pactl load-module module-null-sink sink_name=livecppn_test rate=48000 sink_properties=device.description=livecppn_test >/dev/null
     pactl set-default-sink livecppn_test
     pactl set-default-source livecppn_test.monitor
     echo "services: PulseAudio with null sink livecppn_test"

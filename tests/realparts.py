@@ -1,0 +1,77 @@
+"""Helpers shared by the tests that use real parts: signals, WAV files, the
+PulseAudio server, and the rule for missing parts (fail in CI, skip elsewhere)."""
+
+import os
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+
+# A process with this env reaches no sound server (nor someone else's JACK server, nor starts one).
+NO_SOUND_SERVER = {"PULSE_SERVER": "unix:/nonexistent/livecppn-no-server",
+                   "JACK_DEFAULT_SERVER": "livecppn-no-server", "JACK_NO_START_SERVER": "1"}
+
+
+def require(ok: bool, why: str) -> None:
+    """Missing real parts fail the test in CI and skip it elsewhere."""
+    if not ok:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
+
+
+def pulse_reachable(env=None) -> bool:
+    if shutil.which("pactl") is None:
+        return False
+    try:
+        return subprocess.run(["pactl", "info"], capture_output=True, timeout=10, env=env).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def require_pulse() -> None:
+    require(pulse_reachable() and shutil.which("paplay") is not None,
+            "no PulseAudio server (tools/test.sh starts one)")
+
+
+def sine(hz, seconds, sr, amp=0.5):
+    return (amp * np.sin(2 * np.pi * hz * np.arange(round(seconds * sr)) / sr)).astype(np.float32)
+
+
+def write_wav(path, samples, sr, channels=1):
+    """16-bit WAV of mono float samples (duplicated to both channels when channels=2)."""
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    if channels == 2:
+        pcm = np.repeat(pcm, 2)  # L R L R ...
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def dominant_hz(samples, sr):
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return np.argmax(spectrum) * sr / len(samples)
+
+
+def listen(source, threshold=0.2, timeout=8.0, hold=0.5):
+    """Run a 60 fps feature loop on `source`'s ring, as the live loop does, until a
+    sound above `threshold` RMS has been heard for `hold` seconds (past the click
+    of its start). Returns (newest window, last features, heard) ."""
+    import time
+
+    from livecppn.audio.features import FeatureExtractor
+
+    fe = FeatureExtractor(source.sample_rate)
+    window = np.empty(fe.config.window, dtype=np.float32)
+    last, end, heard_at, f = time.monotonic(), time.monotonic() + timeout, None, None
+    while time.monotonic() < end and (heard_at is None or time.monotonic() - heard_at < hold):
+        time.sleep(1 / 60)
+        now = time.monotonic()
+        f = fe.snapshot(source.ring.latest(len(window), out=window), now - last)
+        last = now
+        if heard_at is None and np.sqrt(np.mean(window ** 2)) > threshold:
+            heard_at = now
+    return window, f, heard_at is not None
