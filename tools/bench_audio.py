@@ -105,6 +105,8 @@ def end_to_end(block: int, clicks: int = 12) -> dict | None:
                 if len(analyzer.onsets) > n_onsets:
                     delays.append((time.perf_counter() - t_click) * 1000)
                     break
+                if out.get_write_available() >= block:  # keep the player fed: an underrun would eat the click
+                    out.write(silence.tobytes())
                 time.sleep(0.0005)  # poll far faster than any frame rate: measure the audio path, not the loop
     finally:
         out.close()
