@@ -15,9 +15,9 @@ PYTHON="${PYTHON:-python3}"
 # I/O (headers: PyAudio builds against them), the ALSA plugins that let
 # PortAudio reach PulseAudio/PipeWire (loopback capture), and a compiler.
 apt_runtime=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libportaudio2 portaudio19-dev
-             libasound2-plugins gcc python3-dev python3-venv)
+             libasound2-plugins pulseaudio-utils gcc python3-dev python3-venv)
 # Tests: a virtual X server, a PulseAudio server (null sink), a JACK server (virtual MIDI).
-apt_test=(xvfb xauth pulseaudio pulseaudio-utils jackd2 libjack-jackd2-dev)
+apt_test=(xvfb xauth pulseaudio jackd2 libjack-jackd2-dev)
 packages=("${apt_runtime[@]}")
 (( want_test )) && packages+=("${apt_test[@]}")
 
