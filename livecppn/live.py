@@ -186,6 +186,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
 
     source_failure: str | None = None
     gl_errors: dict[str, int] = {}
+    rejected_kinds: set[str] = set()
     t_net = 0.0
     frames = 0
     features = None
@@ -204,10 +205,8 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 surface.toggle_fullscreen()
             elif action == "hud":
                 hud.visible = not hud.visible
-            elif action == "tap":
-                analyzer.tap()
-            elif action == "tap_clear":
-                analyzer.clear_tap()
+            elif action in ("tap", "tap_clear"):
+                bus.trigger(action)  # keys go through the same queue as MIDI and OSC
         else:
             surface_quit = False
         if surface_quit or surface.should_close() or stop.is_set():
@@ -236,12 +235,19 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
 
         # One snapshot of parameters and one of audio features per frame.
         params = bus.step(dt)
+        for name, _value in bus.take_triggers():
+            if name == "tap":
+                analyzer.tap()
+            elif name == "tap_clear":
+                analyzer.clear_tap()
+        if bus.rejected:
+            _log_rejected(bus.rejected, rejected_kinds, warnings)
         features = analyzer.update(source.ring, dt)  # never waits for audio
         t_net += dt * params.time_speed
         audio = features.vector() * np.float32(params.audio_gain)
 
         t0 = time.perf_counter()
-        image = backend.generator.render(t_net, audio)
+        image = backend.generator.render(t_net, audio, zoom=params.zoom, rotation=params.rotation)
         cppn_ms = (time.perf_counter() - t0) * 1000
         backend.sink.upload(image)
         compositor.draw(backend.sink.texture, params)
@@ -292,6 +298,17 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "torch_threads": torch.get_num_threads(),
         "warnings": warnings,
     }
+
+
+def _log_rejected(rejected: list[str], seen: set[str], warnings: list[str]) -> None:
+    """Bad control input is logged once per kind (no log flood) and never stops the show."""
+    for msg in rejected:
+        kind = msg.split(" = ")[0]
+        if kind not in seen:
+            seen.add(kind)
+            log.warning("%s (further ones like it are not logged)", msg)
+            warnings.append(msg)
+    rejected.clear()
 
 
 def audio_status(source, analyzer: Analyzer, features) -> dict:

@@ -111,3 +111,23 @@ def test_all_activations_run():
         model = CPPN(CPPNConfig(layers=1, width=8, activations=(name,)))
         out = model(coordinate_grid(4, 4), 0.0, torch.zeros(9))
         assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("zoom, rotation", [(1.0, 0.0), (2.0, 0.0), (0.5, 30.0), (1.3, -120.0)])
+def test_zoom_and_rotation_match_transformed_coordinates(zoom, rotation):
+    gen = Generator(Style.from_model(build(CPPNConfig(), seed=9), "t"), 48, 27)
+    audio = np.linspace(0, 1, 9, dtype=np.float32)
+    rgba = gen.render(0.5, audio, zoom=zoom, rotation=rotation)
+    ref = (gen.render_float(0.5, audio, zoom=zoom, rotation=rotation) * 255).round()
+    assert (rgba[..., :3].float() - ref).abs().max().item() <= 1.0
+    if (zoom, rotation) != (1.0, 0.0):  # and it really changes the picture
+        plain = gen.render(0.5, audio)[..., :3].float()
+        assert (plain - ref).abs().mean() > 5
+
+
+def test_rotation_by_180_degrees_turns_the_picture_around():
+    gen = Generator(Style.from_model(build(CPPNConfig(), seed=2), "t"), 40, 20)
+    audio = np.zeros(9, np.float32)
+    plain = gen.render(0.0, audio)[..., :3].clone()
+    turned = gen.render(0.0, audio, rotation=180.0)[..., :3]
+    assert (turned.int() - plain.flip(0, 1).int()).abs().max() <= 1

@@ -60,3 +60,20 @@ def test_set_from_other_threads_lands_on_the_next_step():
     for t in threads:
         t.join()
     assert bus.step(10.0).blackout > 0.99
+
+
+def test_triggers_arrive_once_in_order_and_unknown_ones_are_rejected():
+    bus = ParamBus()
+    bus.trigger("tap")
+    bus.set("brightness", 0.5)
+    bus.trigger("tap_clear", 3)
+    bus.trigger("explode")
+    bus.step(1 / 60)
+    assert bus.take_triggers() == [("tap", None), ("tap_clear", 3)]
+    assert bus.take_triggers() == []
+    assert any("explode" in m for m in bus.rejected)
+
+
+def test_zoom_and_rotation_are_declared_with_their_units():
+    assert SPECS["zoom"].default == 1.0 and SPECS["zoom"].minimum > 0
+    assert SPECS["rotation"].unit == "°"

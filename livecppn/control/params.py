@@ -1,11 +1,13 @@
 """The parameter registry and bus (DESIGN §7).
 
 Each controllable value is declared once here: name, range, default, unit,
-smoothing time and description. Controllers (keys now; MIDI and OSC later) put
-`(name, value)` events on one control queue; the render thread drains it once
-per frame in `ParamBus.step(dt)` and gets one frozen `Params` snapshot, with
-each value slewed toward its target over its smoothing time (in seconds, so
-the feel does not change with the frame rate).
+smoothing time and description; so is each trigger (an action with no value
+of its own, such as a tap). Controllers (keys, MIDI, OSC) put events on one
+control queue from any thread; the render thread drains it once per frame in
+`ParamBus.step(dt)`, gets one frozen `Params` snapshot, with each value slewed
+toward its target over its smoothing time (in seconds, so the feel does not
+change with the frame rate), and takes the frame's triggers with
+`take_triggers()`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,24 @@ REGISTRY: tuple[ParamSpec, ...] = (
     ParamSpec("audio_gain", 0.0, 4.0, 1.0, "×", 0.10, "Reactivity: scales the audio features fed to the network."),
     ParamSpec("time_speed", 0.0, 4.0, 1.0, "×", 0.25, "How fast the network's time input advances."),
     ParamSpec("blackout", 0.0, 1.0, 0.0, "", 0.05, "Fade the output to black (1 = black)."),
+    ParamSpec("zoom", 0.1, 8.0, 1.0, "×", 0.15, "Scale of the coordinate field (above 1 shows more of it)."),
+    ParamSpec("rotation", -180.0, 180.0, 0.0, "°", 0.15, "Rotation of the coordinate field."),
 )
 SPECS = MappingProxyType({s.name: s for s in REGISTRY})
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    name: str
+    argument: str  # "" when the trigger takes no value; else what the value means
+    description: str
+
+
+TRIGGERS: tuple[TriggerSpec, ...] = (
+    TriggerSpec("tap", "", "Tap tempo: two or more taps set the BPM and put the beat on the last tap."),
+    TriggerSpec("tap_clear", "", "Hand the tempo back to the beat tracker."),
+)
+TRIGGER_SPECS = MappingProxyType({t.name: t for t in TRIGGERS})
 
 
 @dataclass(frozen=True)
@@ -60,21 +78,38 @@ class ParamBus:
 
     def __init__(self, specs: tuple[ParamSpec, ...] = REGISTRY):
         self.specs = {s.name: s for s in specs}
-        self._queue: queue.SimpleQueue[tuple[str, float]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, str, object]] = queue.SimpleQueue()
+        self._triggers: list[tuple[str, object]] = []
         self._target = {s.name: s.default for s in specs}
         self._value = dict(self._target)
         self.rejected: list[str] = []  # messages for the HUD/log; the show goes on
 
     def set(self, name: str, value: float) -> None:
-        self._queue.put((name, value))
+        """Ask for a new value (clamped to its range; slewed). Any thread."""
+        self._queue.put(("set", name, value))
+
+    def trigger(self, name: str, value: object = None) -> None:
+        """Fire a trigger on the next frame. Any thread."""
+        self._queue.put(("trigger", name, value))
+
+    def take_triggers(self) -> list[tuple[str, object]]:
+        """The triggers drained by the last step(), in arrival order. Render thread, once per frame."""
+        triggers, self._triggers = self._triggers, []
+        return triggers
 
     def step(self, dt: float) -> Params:
         """Drain the queue, slew toward targets, return this frame's snapshot. Once per frame."""
         while True:
             try:
-                name, value = self._queue.get_nowait()
+                kind, name, value = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if kind == "trigger":
+                if name in TRIGGER_SPECS:
+                    self._triggers.append((name, value))
+                else:
+                    self.rejected.append(f"ignored unknown trigger {name!r}")
+                continue
             spec = self.specs.get(name)
             try:
                 value = float(value)

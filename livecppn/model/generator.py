@@ -7,6 +7,8 @@ uint8 image on its own device; a texture sink puts that image into GL.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -35,11 +37,11 @@ class Generator:
         if (width, height) == (self.width, self.height):
             return
         self.width, self.height = width, height
-        coords = coordinate_grid(width, height, self.model.config.use_radius).to(self.device, self.dtype)
-        with torch.inference_mode():
-            self._pixel_part = self.model.pixel_part(coords)  # (H*W, width), cached per resolution
-        # Work buffers and the output image (alpha fixed at 255), reused every frame.
+        self._coords = coordinate_grid(width, height, self.model.config.use_radius).to(self.device, self.dtype)
         n, w = height * width, self.model.config.width
+        self._pixel_part = torch.empty((n, w), dtype=self.dtype, device=self.device)
+        self._view = None  # (zoom, rotation) the cached pixel part was computed for
+        # Work buffers and the output image (alpha fixed at 255), reused every frame.
         self._h = [torch.empty((n, w), dtype=self.dtype, device=self.device) for _ in range(2)]
         self._rgb = torch.empty((n, 3), dtype=self.dtype, device=self.device)
         self._rgba = torch.full((height, width, 4), 255, dtype=torch.uint8, device=self.device)
@@ -58,14 +60,40 @@ class Generator:
         self.width = self.height = 0
         self.resize(w, h)
 
+    def _update_pixel_part(self, zoom: float, rotation: float) -> None:
+        """The first layer's per-pixel term for this view of the coordinate field.
+
+        Zoom and rotation act on (x, y) (and zoom on r) before the first layer,
+        which is linear, so they fold into its (k, width) weights: recomputed
+        only when the view changes, it costs k multiply-adds per pixel and unit,
+        against the hidden layers' width.
+        """
+        view = (zoom, rotation)
+        if view == self._view:
+            return
+        self._view = view
+        first = self.model.hidden[0]
+        k = self.model.config.n_pixel_inputs
+        a = math.radians(rotation)
+        c, s = math.cos(a) * zoom, math.sin(a) * zoom
+        transform = torch.eye(k, dtype=self.dtype, device=self.device) * zoom  # r scales with zoom
+        transform[:2, :2] = torch.tensor([[c, s], [-s, c]], dtype=self.dtype)  # row vectors: p' = p @ T
+        weights = transform @ first.weight[:, :k].T  # (k, width)
+        torch.addmm(first.bias, self._coords, weights, out=self._pixel_part)
+
     @torch.inference_mode()
-    def render(self, t: float, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """RGBA uint8 (H, W, 4), row 0 at the top. The tensor is reused: copy before the next call."""
+    def render(self, t: float, audio: np.ndarray | torch.Tensor, zoom: float = 1.0,
+               rotation: float = 0.0) -> torch.Tensor:
+        """RGBA uint8 (H, W, 4), row 0 at the top. The tensor is reused: copy before the next call.
+
+        zoom > 1 shows more of the coordinate field; rotation is in degrees.
+        """
         m = self.model
         names = m.config.activations
         audio = torch.as_tensor(audio, dtype=self.dtype).to(self.device, non_blocking=True)
+        self._update_pixel_part(float(zoom), float(rotation))
         src, dst = self._h
-        # First layer: cached per-pixel part + this frame's bias (time, audio).
+        # First layer: the cached per-pixel part + this frame's bias (time, audio).
         torch.add(self._pixel_part, m.frame_bias(t, audio), out=src)  # (N, width)
         INPLACE_ACTIVATIONS[names[0]](src)
         for lin, w_t, name in zip(m.hidden[1:], self._hidden_t, names[1:]):
@@ -78,9 +106,16 @@ class Generator:
         self._rgba.view(-1, 4)[:, :3].copy_(rgb)
         return self._rgba
 
-    def render_float(self, t: float, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Reference path for tests: the unsplit forward pass, RGB float (H, W, 3)."""
+    def render_float(self, t: float, audio: np.ndarray | torch.Tensor, zoom: float = 1.0,
+                     rotation: float = 0.0) -> torch.Tensor:
+        """Reference path for tests: the unsplit forward pass on transformed coordinates, RGB float (H, W, 3)."""
         with torch.inference_mode():
             coords = coordinate_grid(self.width, self.height, self.model.config.use_radius)
+            a = math.radians(rotation)
+            x, y = coords[:, 0].clone(), coords[:, 1].clone()
+            coords[:, 0] = zoom * (x * math.cos(a) - y * math.sin(a))
+            coords[:, 1] = zoom * (x * math.sin(a) + y * math.cos(a))
+            if coords.shape[1] == 3:
+                coords[:, 2] *= zoom
             rgb = self.model(coords.to(self.device, self.dtype), t, torch.as_tensor(audio))
         return rgb.reshape(self.height, self.width, 3)
