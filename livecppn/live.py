@@ -36,7 +36,9 @@ from .audio.sources import open_source
 from .control.params import ParamBus
 from .model.default_style import make_default_style
 from .model.style import Style, StyleError, load_style
+from .model.bank import Bank, BankError, StyleLoader, load_bank
 from .render.backends import calibrate_internal_size, create_backend, fit_aspect
+from .render.decks import Decks, wait_for_quantize
 from .render.compositor import Compositor
 from .render.gl import gl_info
 from .render.hud import Hud
@@ -51,7 +53,8 @@ STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
 
 @dataclass
 class LiveOptions:
-    style: Path | None = None
+    style: Path | None = None  # deck A's style (default: the shipped default)
+    bank: Path | None = None  # default: presets/banks/default.toml; deck B starts on its slot 2
     audio: str | None = None
     mute: bool = False  # a file source is analysed without playing it
     audio_block: int = 256  # device capture block (samples)
@@ -157,22 +160,41 @@ def run_live(opts: LiveOptions) -> dict:
     return report
 
 
+def open_bank(path: Path | None, warnings: list[str]) -> Bank:
+    """The bank for deck loads; a bad bank file is reported and the shipped styles are used."""
+    try:
+        return load_bank(path or paths.default_bank_path())
+    except BankError as e:
+        log.error("%s; using the default style only", e)
+        warnings.append(str(e))
+        return Bank("fallback", {1: paths.default_style_path()})
+
+
 def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, warnings: list[str],
           stop: threading.Event) -> dict:
     out_w, out_h = surface.framebuffer_size
     aspect = out_w / max(1, out_h)
+    bank = open_bank(opts.bank, warnings)
+    try:
+        style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style
+    except (BankError, StyleError) as e:
+        warnings.append(str(e))
+        style_b = style
 
-    # Backend + internal resolution.
+    # Backends for decks A and B + internal resolution (calibrated on one deck:
+    # while a transition shows both, the CPPN costs twice as much).
     calibration = None
-    backend = create_backend(opts.backend, ctx, style, opts.internal or fit_aspect(90, aspect))
+    first = opts.internal or fit_aspect(90, aspect)
+    backend = create_backend(opts.backend, ctx, style, first)
+    decks = Decks(backend, create_backend(opts.backend, ctx, style_b, first))
     if opts.internal is None:
         budget = 1000.0 / TARGET_FPS * CPPN_BUDGET
         internal, calibration = calibrate_internal_size(backend.generator, aspect, budget, max_height=out_h)
     else:
         internal = opts.internal
     pixel_budget = internal[0] * internal[1]  # kept when the window changes shape
-    backend.generator.resize(*internal)
-    backend.sink.resize(*internal)
+    decks.resize(*internal)
+    loader = StyleLoader(bank)
 
     compositor = Compositor(ctx, out_w, out_h)
     hud = Hud(ctx)
@@ -219,8 +241,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 compositor.resize(out_w, out_h)
                 h = max(1, round(math.sqrt(pixel_budget * out_h / out_w)))
                 internal = fit_aspect(min(h, out_h), out_w / out_h)
-                backend.generator.resize(*internal)
-                backend.sink.resize(*internal)
+                decks.resize(*internal)
 
         failed = source.failed
         if bool(failed) != bool(source_failure):  # log each change once: lost, then back (DESIGN §8)
@@ -234,12 +255,24 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             source_failure = failed
 
         # One snapshot of parameters and one of audio features per frame.
+        decks.step_fade(now, bus)
         params = bus.step(dt)
-        for name, _value in bus.take_triggers():
+        for name, value in bus.take_triggers():
             if name == "tap":
                 analyzer.tap()
             elif name == "tap_clear":
                 analyzer.clear_tap()
+            elif name == "go":
+                wait = wait_for_quantize(params.go_quantize, *_tempo(features))
+                decks.go(now, params, wait)
+            elif name in ("deck_a", "deck_b", "load"):
+                deck = name[-1] if name != "load" else ("b" if decks.on_air(params.crossfader) == "a" else "a")
+                loader.request(deck, value)
+        for loaded in loader.poll():  # styles loaded off-thread swap in between frames
+            msg = decks.apply(loaded)
+            (log.error if loaded.error else log.info)(msg)
+            if loaded.error:
+                warnings.append(msg)
         if bus.rejected:
             _log_rejected(bus.rejected, rejected_kinds, warnings)
         features = analyzer.update(source.ring, dt)  # never waits for audio
@@ -247,15 +280,17 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         audio = features.vector() * np.float32(params.audio_gain)
 
         t0 = time.perf_counter()
-        image = backend.generator.render(t_net, audio, zoom=params.zoom, rotation=params.rotation)
+        tex_a, tex_b = decks.render(t_net, audio, params)  # only the visible decks
         cppn_ms = (time.perf_counter() - t0) * 1000
-        backend.sink.upload(image)
-        compositor.draw(backend.sink.texture, params)
+        if tex_a is not None and tex_b is not None:
+            compositor.draw(tex_a, tex_b, params)
+        else:
+            compositor.draw(tex_a or tex_b, None, params)
         if isinstance(surface, Window):
             compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
-                hud.update_text(_hud_lines(stats, backend.name, style, source, analyzer, features, internal,
-                                           warnings))
+                hud.update_text(_hud_lines(stats, backend.name, decks, params, source, analyzer, features,
+                                           internal, warnings))
                 levels = features.vector().copy()
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
                 hud.draw(ctx.screen, (out_w, out_h), levels)
@@ -274,6 +309,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
 
     elapsed = time.perf_counter() - start
     ctx.finish()
+    loader.stop()
     return {
         "frames": frames,
         "seconds": round(elapsed, 3),
@@ -286,8 +322,9 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "internal_resolution": list(internal),
         "output_resolution": [out_w, out_h],
         "calibration": calibration,
-        "style": style.name,
+        "style": decks.decks["a"].generator.style.name,
         "style_path": str(style.path) if style.path else None,
+        "decks": {**decks.styles(), "crossfader": round(params.crossfader, 6), "bank": bank.name},
         "audio_source": source.name,
         "audio_seconds": round(source.position(), 3),
         "audio": audio_status(source, analyzer, features),
@@ -298,6 +335,10 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "torch_threads": torch.get_num_threads(),
         "warnings": warnings,
     }
+
+
+def _tempo(features) -> tuple[float, float, float]:
+    return (features.bpm, features.beat_phase, features.bar_phase) if features else (0.0, 0.0, 0.0)
 
 
 def _log_rejected(rejected: list[str], seen: set[str], warnings: list[str]) -> None:
@@ -325,7 +366,7 @@ def audio_status(source, analyzer: Analyzer, features) -> dict:
     }
 
 
-def _hud_lines(stats: FrameStats, backend: str, style: Style, source, analyzer: Analyzer, features,
+def _hud_lines(stats: FrameStats, backend: str, decks: Decks, params, source, analyzer: Analyzer, features,
                internal, warnings) -> list[str]:
     ft = percentiles(stats.frame_ms)
     fps = 1000.0 / ft["mean"] if ft["mean"] else 0.0
@@ -337,7 +378,7 @@ def _hud_lines(stats: FrameStats, backend: str, style: Style, source, analyzer: 
     lines = [
         f"{fps:5.1f} fps   frame p50 {ft['p50']:.1f} ms  p99 {ft['p99']:.1f} ms",
         f"backend {backend}   internal {internal[0]}x{internal[1]}",
-        f"style {style.name}",
+        "A {a}  B {b}   x {x:.2f}".format(**decks.styles(), x=params.crossfader),
         f"audio {source.name}",
         f"  {health}   {tempo}",
     ]

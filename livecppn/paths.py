@@ -22,3 +22,7 @@ def presets_dir() -> Path:
 
 def default_style_path() -> Path:
     return presets_dir() / "styles" / "default.safetensors"
+
+
+def default_bank_path() -> Path:
+    return presets_dir() / "banks" / "default.toml"

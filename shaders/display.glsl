@@ -1,8 +1,5 @@
-// Display: samples a picture texture (any resolution) over the whole target,
-// scaled to its size, with master brightness and blackout. Used twice a frame:
-// the generator's image → the output picture (flip_y: its row 0 is the top),
-// then the output picture → the window (GL orientation, no flip).
-// One full-screen triangle, no vertex buffer.
+// Display: draws the finished output picture (GL orientation) over the whole
+// window, scaled to its size. One full-screen triangle, no vertex buffer.
 #if defined VERTEX_SHADER
 out vec2 uv;
 void main() {
@@ -14,11 +11,7 @@ void main() {
 in vec2 uv;
 out vec4 color;
 uniform sampler2D frame;
-uniform bool flip_y;
-uniform float brightness;    // x
-uniform float blackout;      // 0 = picture, 1 = black
 void main() {
-    vec3 rgb = texture(frame, flip_y ? vec2(uv.x, 1.0 - uv.y) : uv).rgb;
-    color = vec4(rgb * brightness * (1.0 - blackout), 1.0);
+    color = vec4(texture(frame, uv).rgb, 1.0);
 }
 #endif

@@ -25,7 +25,7 @@ def render_through_gl(ctx, gen, t, audio, out_size, params=None):
     params = params or ParamBus().snapshot()
     image = gen.render(t, audio).clone()
     sink.upload(image)
-    comp.draw(sink.texture, params)
+    comp.draw(sink.texture, None, params)
     out = comp.read()
     sink.release()
     return image[..., :3].numpy(), out
@@ -49,7 +49,7 @@ def test_two_frames_in_a_row_use_both_pbos(ctx):
     for t in (0.0, 5.0, 10.0):
         image = gen.render(t, np.zeros(9, np.float32)).clone()
         sink.upload(image)
-        comp.draw(sink.texture, params)
+        comp.draw(sink.texture, None, params)
         got = comp.read()
         assert np.abs(got.astype(int) - image[..., :3].numpy().astype(int)).max() <= TOLERANCE
 
@@ -108,7 +108,7 @@ def test_present_fills_the_window_after_a_resize(ctx, gl_window):
     comp = Compositor(ctx, 64, 36)
     sink = PBOSink(ctx, 64, 36)
     sink.upload(gen.render(0.0, np.zeros(9, np.float32)).clone())
-    comp.draw(sink.texture, ParamBus().snapshot())
+    comp.draw(sink.texture, None, ParamBus().snapshot())
     glfw.set_window_size(gl_window.handle, 400, 250)
     for _ in range(20):  # the X server applies the resize asynchronously
         gl_window.poll()

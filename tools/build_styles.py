@@ -15,10 +15,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from livecppn.model.default_style import make_default_style  # noqa: E402
+from livecppn.model.default_style import SIBLINGS, make_default_style  # noqa: E402
 from livecppn.model.style import save_style  # noqa: E402
 
 RECIPES = {"default.safetensors": make_default_style}
+for _name, _seed, _gains, _bias in SIBLINGS:
+    RECIPES[f"{_name}.safetensors"] = (lambda n=_name, s=_seed, g=_gains, b=_bias:
+                                       make_default_style(seed=s, name=n, channel_gains=g, channel_bias=b))
 
 
 def main() -> int:

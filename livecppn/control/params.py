@@ -37,6 +37,12 @@ REGISTRY: tuple[ParamSpec, ...] = (
     ParamSpec("audio_gain", 0.0, 4.0, 1.0, "×", 0.10, "Reactivity: scales the audio features fed to the network."),
     ParamSpec("time_speed", 0.0, 4.0, 1.0, "×", 0.25, "How fast the network's time input advances."),
     ParamSpec("blackout", 0.0, 1.0, 0.0, "", 0.05, "Fade the output to black (1 = black)."),
+    ParamSpec("crossfader", 0.0, 1.0, 0.0, "", 0.05, "Mix of deck A (0) and deck B (1) through the transition."),
+    ParamSpec("transition", 0.0, 2.0, 0.0, "mode", 0.0,
+              "Transition between the decks: 0 mix, 1 additive, 2 luma wipe."),
+    ParamSpec("transition_time", 0.0, 30.0, 2.0, "s", 0.0, "How long a `go` takes to fade to the other deck."),
+    ParamSpec("go_quantize", 0.0, 2.0, 1.0, "mode", 0.0,
+              "When a `go` starts: 0 at once, 1 on the next beat, 2 on the next bar."),
     ParamSpec("zoom", 0.1, 8.0, 1.0, "×", 0.15, "Scale of the coordinate field (above 1 shows more of it)."),
     ParamSpec("rotation", -180.0, 180.0, 0.0, "°", 0.15, "Rotation of the coordinate field."),
 )
@@ -53,6 +59,10 @@ class TriggerSpec:
 TRIGGERS: tuple[TriggerSpec, ...] = (
     TriggerSpec("tap", "", "Tap tempo: two or more taps set the BPM and put the beat on the last tap."),
     TriggerSpec("tap_clear", "", "Hand the tempo back to the beat tracker."),
+    TriggerSpec("go", "", "Fade to the other deck over transition_time, starting as go_quantize says."),
+    TriggerSpec("deck_a", "slot number or style name", "Load a style from the bank into deck A."),
+    TriggerSpec("deck_b", "slot number or style name", "Load a style from the bank into deck B."),
+    TriggerSpec("load", "slot number or style name", "Load a style into the deck that is not on air (cue it)."),
 )
 TRIGGER_SPECS = MappingProxyType({t.name: t for t in TRIGGERS})
 
@@ -91,6 +101,11 @@ class ParamBus:
     def trigger(self, name: str, value: object = None) -> None:
         """Fire a trigger on the next frame. Any thread."""
         self._queue.put(("trigger", name, value))
+
+    def jump(self, name: str, value: float) -> None:
+        """Set a value now, without slew (the render thread's own automation, e.g. a `go` fade)."""
+        spec = self.specs[name]
+        self._target[name] = self._value[name] = spec.clamp(float(value))
 
     def take_triggers(self) -> list[tuple[str, object]]:
         """The triggers drained by the last step(), in arrival order. Render thread, once per frame."""

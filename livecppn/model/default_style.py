@@ -33,7 +33,10 @@ CHANNEL_BIAS = (-0.3, -1.1, 0.3)
 HUE_PLAY = 0.35
 
 
-def make_default_style(seed: int = SEED) -> Style:
+def make_default_style(seed: int = SEED, name: str = "default",
+                       channel_gains: tuple[float, float, float] = CHANNEL_GAINS,
+                       channel_bias: tuple[float, float, float] = CHANNEL_BIAS) -> Style:
+    """The default look; other seeds and palettes give the bank's sibling looks."""
     config = CPPNConfig(layers=4, width=128, activations=("sin", "cos", "gaussian", "tanh"),
                         use_radius=True, audio_scale=0.35, init_gain=5.0)
     model = build(config, seed=seed)
@@ -44,17 +47,26 @@ def make_default_style(seed: int = SEED) -> Style:
         for lin in model.hidden[1:]:
             lin.weight *= HIDDEN_GAIN
         shared = model.out.weight[0].clone()
-        gains = torch.tensor(CHANNEL_GAINS).unsqueeze(1)
+        gains = torch.tensor(channel_gains).unsqueeze(1)
         model.out.weight.copy_(OUT_GAIN * (gains * shared + HUE_PLAY * model.out.weight))
-        model.out.bias.copy_(torch.tensor(CHANNEL_BIAS))
+        model.out.bias.copy_(torch.tensor(channel_bias))
         w[:, k] *= TIME_GAIN
         w[:, k + 1:] *= torch.tensor(AUDIO_GAINS)
     return Style.from_model(
-        model, name="default",
-        description="Built-in default: seeded 4x128 CPPN with hand-set audio response.",
+        model, name=name,
+        description="Seeded 4x128 CPPN with a hand-set palette and audio response (no training).",
         recipe={"builder": "livecppn.model.default_style.make_default_style", "seed": seed,
                 "pixel_gain": PIXEL_GAIN, "hidden_gain": HIDDEN_GAIN,
-                "out_gain": OUT_GAIN, "channel_gains": list(CHANNEL_GAINS),
-                "channel_bias": list(CHANNEL_BIAS), "hue_play": HUE_PLAY, "time_gain": TIME_GAIN, "audio_gains": list(AUDIO_GAINS)},
+                "out_gain": OUT_GAIN, "channel_gains": list(channel_gains),
+                "channel_bias": list(channel_bias), "hue_play": HUE_PLAY, "time_gain": TIME_GAIN,
+                "audio_gains": list(AUDIO_GAINS)},
         created="2026-11-23T00:00:00Z",
     )
+
+
+# The default bank's sibling looks: (name, seed, channel gains, channel bias).
+SIBLINGS = (
+    ("ice", 4, (0.45, 0.85, 1.0), (-1.2, -0.2, 0.4)),      # deep blue to cyan and white
+    ("ember", 5, (1.0, 0.6, 0.25), (0.3, -0.6, -1.6)),     # dark red through orange to gold
+    ("moss", 9, (0.55, 1.0, 0.45), (-0.9, 0.1, -1.1)),     # forest greens with pale highlights
+)

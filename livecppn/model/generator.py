@@ -52,10 +52,11 @@ class Generator:
         self._hidden_t = [lin.weight.T.contiguous() for lin in self.model.hidden[1:]]
         self._out_t = self.model.out.weight.T.contiguous()
 
-    def set_style(self, style: Style) -> None:
-        """Swap the network (between frames). The pixel cache is rebuilt for the new weights."""
+    def set_style(self, style: Style, model: CPPN | None = None) -> None:
+        """Swap the network between frames; `model` may be prebuilt off the render thread.
+        The buffers and the pixel cache are rebuilt for the new weights."""
         self.style = style
-        self.model = style.build_model().to(self.device, self.dtype)
+        self.model = (model or style.build_model()).to(self.device, self.dtype)
         w, h = self.width, self.height
         self.width = self.height = 0
         self.resize(w, h)

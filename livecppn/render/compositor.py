@@ -1,6 +1,7 @@
 """Compositor: the frame's texture → the output picture (DESIGN §1).
 
-It draws into an offscreen framebuffer at the output size (so a recorder or a
+It mixes the two decks through the transition shader (DESIGN §7) into an
+offscreen framebuffer at the output size (so a recorder or a
 test can read back exactly what the projector shows, without the HUD), then
 copies that to the window. Later stages (transitions between decks, post
 effects) slot in here as more shader passes.
@@ -18,6 +19,8 @@ from .gl import load_program
 class Compositor:
     def __init__(self, ctx: moderngl.Context, width: int, height: int):
         self.ctx = ctx
+        self.transition = load_program(ctx, "transition")
+        self.transition_vao = ctx.vertex_array(self.transition, [])
         self.display = load_program(ctx, "display")
         self.vao = ctx.vertex_array(self.display, [])
         self.fbo: moderngl.Framebuffer | None = None
@@ -39,19 +42,25 @@ class Compositor:
         picture.repeat_x = picture.repeat_y = False  # clamp: edges must not blend with the opposite edge
         self.fbo = self.ctx.framebuffer(color_attachments=[picture])
 
-    def draw(self, frame: moderngl.Texture, params: Params) -> None:
-        """Render the output picture into the offscreen framebuffer. Once per frame."""
+    def draw(self, deck_a: moderngl.Texture, deck_b: moderngl.Texture | None, params: Params,
+             fade: float | None = None) -> None:
+        """Render the output picture into the offscreen framebuffer. Once per frame.
+
+        fade: 0 shows deck A, 1 deck B (default: the crossfader parameter);
+        with no deck B, A is shown alone.
+        """
         self.fbo.use()
         self.ctx.disable(moderngl.BLEND)
-        self._pass(frame, flip_y=True, brightness=params.brightness, blackout=params.blackout)
-
-    def _pass(self, texture: moderngl.Texture, flip_y: bool, brightness: float = 1.0, blackout: float = 0.0) -> None:
-        texture.use(location=0)
-        self.display["frame"].value = 0
-        self.display["flip_y"].value = flip_y
-        self.display["brightness"].value = brightness
-        self.display["blackout"].value = blackout
-        self.vao.render(moderngl.TRIANGLES, vertices=3)
+        deck_a.use(location=0)
+        (deck_b or deck_a).use(location=1)
+        p = self.transition
+        p["deck_a"].value = 0
+        p["deck_b"].value = 1
+        p["fade"].value = 0.0 if deck_b is None else float(params.crossfader if fade is None else fade)
+        p["mode"].value = int(round(params.transition))
+        p["brightness"].value = params.brightness
+        p["blackout"].value = params.blackout
+        self.transition_vao.render(moderngl.TRIANGLES, vertices=3)
 
     def present(self, screen: moderngl.Framebuffer, size: tuple[int, int]) -> None:
         """Draw the output picture over the window's framebuffer of `size` pixels.
@@ -63,7 +72,9 @@ class Compositor:
         screen.use()
         screen.viewport = (0, 0, *size)
         self.ctx.disable(moderngl.BLEND)
-        self._pass(self.fbo.color_attachments[0], flip_y=False)
+        self.fbo.color_attachments[0].use(location=0)
+        self.display["frame"].value = 0
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
 
     def read(self) -> np.ndarray:
         """The output picture as RGB uint8 (H, W, 3), row 0 at the top. Stalls the GPU: tests and tools only."""

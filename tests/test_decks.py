@@ -1,0 +1,126 @@
+"""Decks A/B: banks, off-thread style loads, the `go` fade and its beat quantization,
+and the transition shader's modes on real GL."""
+
+import time
+
+import numpy as np
+import pytest
+
+from livecppn.control.params import ParamBus
+from livecppn.model.bank import BankError, StyleLoader, load_bank
+from livecppn.model.generator import Generator
+from livecppn.model.style import load_style
+from livecppn.paths import default_bank_path
+from livecppn.render.compositor import Compositor
+from livecppn.render.decks import GoFade, wait_for_quantize
+from livecppn.render.sinks import PBOSink
+
+
+def test_default_bank_resolves_slots_and_names():
+    bank = load_bank(default_bank_path())
+    assert bank.name == "default" and len(bank.slots) >= 4
+    assert bank.resolve(1).name == "default.safetensors"
+    assert bank.resolve("2") == bank.resolve(2.0) == bank.resolve("ice")
+    for path in bank.slots.values():
+        load_style(path)  # every shipped slot is a valid style
+    with pytest.raises(BankError, match="no slot 99"):
+        bank.resolve(99)
+    with pytest.raises(BankError, match="no style named 'nope'"):
+        bank.resolve("nope")
+
+
+def test_bad_bank_files_name_the_file_and_line(tmp_path):
+    bad = tmp_path / "banks" / "bad.toml"
+    bad.parent.mkdir()
+    bad.write_text('name = "x"\n[slots]\n1 = \n')
+    with pytest.raises(BankError, match=r"bad\.toml.*line 3"):
+        load_bank(bad)
+    bad.write_text('name = "x"\n[slots]\none = "a.safetensors"\n')
+    with pytest.raises(BankError, match="slot 'one'"):
+        load_bank(bad)
+    bad.write_text('name = "x"\ncolour = "red"\n[slots]\n1 = "a.safetensors"\n')
+    with pytest.raises(BankError, match="unknown keys"):
+        load_bank(bad)
+
+
+def test_loader_builds_styles_off_the_render_thread_and_reports_bad_ones(tmp_path):
+    bank = load_bank(default_bank_path())
+    loader = StyleLoader(bank)
+    try:
+        loader.request("b", "ember")
+        loader.request("a", 42)
+        done = []
+        deadline = time.monotonic() + 10
+        while len(done) < 2 and time.monotonic() < deadline:
+            done += loader.poll()
+            time.sleep(0.01)
+    finally:
+        loader.stop()
+    ok, bad = done if done[0].error is None else done[::-1]
+    assert ok.deck == "b" and ok.style.name == "ember" and ok.model is not None
+    assert bad.deck == "a" and "no slot 42" in bad.error
+
+
+def test_go_fade_is_eased_and_waits_for_its_start():
+    fade = GoFade(begin=10.0, duration=2.0, start=0.0, target=1.0)
+    assert fade.value(9.9) is None
+    assert fade.value(10.0) == 0.0
+    assert fade.value(11.0) == pytest.approx(0.5)
+    assert 0 < fade.value(10.2) < 0.1  # eased in
+    assert fade.value(12.5) == 1.0 and fade.done(12.0)
+    assert GoFade(0.0, 0.0, 1.0, 0.0).value(0.0) == 0.0  # a cut
+
+
+def test_quantize_waits_for_the_next_beat_or_bar():
+    assert wait_for_quantize(0, 120, 0.3, 0.1) == 0.0
+    assert wait_for_quantize(1, 120, 0.75, 0.1) == pytest.approx(0.125)  # a quarter of a 0.5 s beat
+    assert wait_for_quantize(2, 120, 0.0, 0.5) == pytest.approx(1.0)  # half of a 2 s bar
+    assert wait_for_quantize(1, 0.0, 0.5, 0.5) == 0.0  # no tempo: at once
+
+
+def test_bus_jump_skips_the_slew():
+    bus = ParamBus()
+    bus.jump("crossfader", 0.7)
+    assert bus.step(1 / 60).crossfader == 0.7
+
+
+def two_decks(ctx, size=(64, 36)):
+    bank = load_bank(default_bank_path())
+    images, sinks = [], []
+    for ref in ("default", "ember"):
+        gen = Generator(load_style(bank.resolve(ref)), *size)
+        sink = PBOSink(ctx, *size)
+        image = gen.render(0.5, np.zeros(9, np.float32)).clone()
+        sink.upload(image)
+        images.append(image[..., :3].numpy().astype(int))
+        sinks.append(sink)
+    return images, sinks
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_transition_ends_show_each_deck_exactly(ctx, mode):
+    (a, b), (sa, sb) = two_decks(ctx)
+    comp = Compositor(ctx, 64, 36)
+    bus = ParamBus()
+    bus.set("transition", mode)
+    params = bus.step(1.0)
+    for fade, want in ((0.0, a), (1.0, b)):
+        comp.draw(sa.texture, sb.texture, params, fade=fade)
+        assert np.abs(comp.read().astype(int) - want).max() <= 1, (mode, fade)
+
+
+def test_transition_modes_in_the_middle(ctx):
+    (a, b), (sa, sb) = two_decks(ctx)
+    comp = Compositor(ctx, 64, 36)
+    bus = ParamBus()
+    got = {}
+    for mode in (0, 1, 2):
+        bus.set("transition", mode)
+        comp.draw(sa.texture, sb.texture, bus.step(1.0), fade=0.5)
+        got[mode] = comp.read().astype(int)
+    assert np.abs(got[0] - (a + b) / 2).max() <= 1.5  # mix: the average
+    assert np.abs(got[1] - np.minimum(a + b, 255)).max() <= 1.5  # additive: both at full
+    # luma wipe: each pixel is (nearly) A or B, and both appear
+    near_a = np.abs(got[2] - a).max(axis=2) <= 2
+    near_b = np.abs(got[2] - b).max(axis=2) <= 2
+    assert (near_a | near_b).mean() > 0.6 and near_a.mean() > 0.1 and near_b.mean() > 0.1
