@@ -76,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--report", type=Path, metavar="OUT.json",
                       help="write a JSON report (fps, frame times, backend, resolution, parameters)")
     live.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: all)")
+    live.add_argument("--bank", type=Path, metavar="FILE",
+                      help="bank of styles in numbered slots (TOML; default presets/banks/default.toml)")
+    live.add_argument("--osc-port", type=int, default=9000, metavar="PORT",
+                      help="UDP port of the OSC server (default 9000; 0 picks a free one)")
+    live.add_argument("--osc-host", default="127.0.0.1", metavar="ADDR",
+                      help="address the OSC server listens on (default 127.0.0.1; 0.0.0.0 opens it to the network)")
+    live.add_argument("--osc-allow", action="append", metavar="ADDR",
+                      help="accept OSC only from this address or network, e.g. 192.168.1.0/24 (repeatable)")
+    live.add_argument("--osc-send", metavar="HOST:PORT",
+                      help="send the audio features out as OSC (for TouchDesigner, Ableton, ...)")
+    live.add_argument("--no-osc", action="store_true", help="do not start the OSC server")
+    live.add_argument("--midi", action="append", default=[], metavar="PORT",
+                      help="MIDI input by name (exact, then substring; repeatable); reconnected when it returns")
+    live.add_argument("--midi-map", metavar="FILE",
+                      help="MIDI mapping (TOML; a name in presets/mappings/ or a path; default generic)")
 
     sub.add_parser("devices", help="list audio devices and monitors",
                    description="List audio input/output devices and the monitors glfw can see.")
@@ -106,7 +121,9 @@ def cmd_live(args) -> int:
         size=args.size, fullscreen=args.fullscreen,
         monitor=args.monitor, headless=args.headless, frames=args.frames, report=args.report,
         backend=args.backend, internal=args.internal, vsync=not args.no_vsync, hud=not args.no_hud,
-        threads=args.threads,
+        threads=args.threads, bank=args.bank, osc_port=None if args.no_osc else args.osc_port,
+        osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
+        midi_map=args.midi_map,
     )
     try:
         report = run_live(opts)

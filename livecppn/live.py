@@ -69,6 +69,12 @@ class LiveOptions:
     vsync: bool = True
     hud: bool = True
     threads: int | None = None
+    osc_port: int | None = 9000  # None: no OSC server
+    osc_host: str = "127.0.0.1"  # listening on the network is opt-in
+    osc_allow: list[str] | None = None  # source addresses accepted (default: any that can reach the port)
+    osc_send: str | None = None  # HOST:PORT that receives the audio features
+    midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
+    midi_map: Path | None = None  # default: presets/mappings/generic.toml
 
 
 @dataclass
@@ -147,11 +153,15 @@ def run_live(opts: LiveOptions) -> dict:
     source = open_source(opts.audio, mute=opts.mute, block=opts.audio_block)
     surface, ctx = open_surface(opts, warnings)
     stop = threading.Event()
+    bus = ParamBus()
+    controls = start_controls(opts, bus, warnings)
     try:
         ctx = ctx or moderngl.create_context(require=330)
         with quit_on_signals(stop):
-            report = _loop(opts, ctx, surface, style, source, warnings, stop)
+            report = _loop(opts, ctx, surface, style, source, bus, controls, warnings, stop)
     finally:
+        for control in controls.values():
+            control.stop()
         source.stop()
         surface.close()
     if opts.report:
@@ -170,8 +180,42 @@ def open_bank(path: Path | None, warnings: list[str]) -> Bank:
         return Bank("fallback", {1: paths.default_style_path()})
 
 
-def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, warnings: list[str],
-          stop: threading.Event) -> dict:
+def start_controls(opts: LiveOptions, bus: ParamBus, warnings: list[str]) -> dict:
+    """OSC and MIDI, feeding the bus from their own threads. A controller that cannot
+    start is reported and the show runs without it (DESIGN §8)."""
+    controls = {}
+    if opts.osc_port is not None:
+        from .control.osc import OscControl
+
+        try:
+            osc = OscControl(bus, host=opts.osc_host, port=opts.osc_port, allow=opts.osc_allow, send=opts.osc_send)
+            osc.start()
+            controls["osc"] = osc
+        except (OSError, ValueError) as e:
+            msg = f"OSC off: {e}"
+            log.error(msg)
+            warnings.append(msg)
+    if opts.midi:
+        from .control.mapping import Mapping, MappingError, resolve
+        from .control.midi import MidiControl
+
+        try:
+            mapping = Mapping.load(resolve(opts.midi_map or "generic"))
+        except MappingError as e:
+            log.error("%s; MIDI runs with no mapping (learn still works)", e)
+            warnings.append(str(e))
+            mapping = None
+        try:
+            controls["midi"] = MidiControl(bus, opts.midi, mapping).start()
+        except Exception as e:  # noqa: BLE001 - no MIDI system at all must not stop the show
+            msg = f"MIDI off: {e}"
+            log.error(msg)
+            warnings.append(msg)
+    return controls
+
+
+def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, bus: ParamBus,
+          controls: dict, warnings: list[str], stop: threading.Event) -> dict:
     out_w, out_h = surface.framebuffer_size
     aspect = out_w / max(1, out_h)
     bank = open_bank(opts.bank, warnings)
@@ -199,7 +243,6 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     compositor = Compositor(ctx, out_w, out_h)
     hud = Hud(ctx)
     hud.visible = opts.hud
-    bus = ParamBus()
     analyzer = Analyzer(source.sample_rate)
     stats = FrameStats()
     source.start()
@@ -265,6 +308,13 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             elif name == "go":
                 wait = wait_for_quantize(params.go_quantize, *_tempo(features))
                 decks.go(now, params, wait)
+            elif name == "clock" and isinstance(value, tuple) and len(value) == 3:
+                bpm, beat_wall, _beat = value  # beat_wall on time.monotonic(): move it onto the audio clock
+                analyzer.set_external_clock(bpm, analyzer.audio_time - (time.monotonic() - beat_wall))
+            elif name == "clock_stop":
+                analyzer.clear_external_clock()
+            elif name in ("learn", "learn_save") and "midi" in controls:
+                _midi_learn(controls["midi"], name, value, warnings)
             elif name in ("deck_a", "deck_b", "load"):
                 deck = name[-1] if name != "load" else ("b" if decks.on_air(params.crossfader) == "a" else "a")
                 loader.request(deck, value)
@@ -276,6 +326,8 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         if bus.rejected:
             _log_rejected(bus.rejected, rejected_kinds, warnings)
         features = analyzer.update(source.ring, dt)  # never waits for audio
+        if "osc" in controls:
+            controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
         t_net += dt * params.time_speed
         audio = features.vector() * np.float32(params.audio_gain)
 
@@ -332,9 +384,28 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "features": rounded(features.as_dict()) if features else None,
         "gl": gl_info(ctx),
         "gl_errors": gl_errors,
+        "controls": {name: control.stats for name, control in controls.items()},
         "torch_threads": torch.get_num_threads(),
         "warnings": warnings,
     }
+
+
+def _midi_learn(midi, name: str, value, warnings: list[str]) -> None:
+    from .control.mapping import mappings_dir
+
+    try:
+        if name == "learn":
+            midi.learn(str(value))
+            log.info("MIDI learn: move a control to bind it to %s", value)
+        else:
+            name_only = Path(str(value or "learned")).name  # an OSC value must not escape the folder
+            path = mappings_dir() / f"{name_only.removesuffix('.toml')}.toml"
+            midi.learner.save(path)
+            log.info("MIDI mapping saved to %s", path)
+    except (ValueError, OSError) as e:
+        msg = f"MIDI {name} {value!r}: {e}"
+        log.error(msg)
+        warnings.append(msg)
 
 
 def _tempo(features) -> tuple[float, float, float]:

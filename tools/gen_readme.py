@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livecppn.cli import build_parser  # noqa: E402
-from livecppn.control.params import REGISTRY  # noqa: E402
+from livecppn.control.osc_addresses import address_table  # noqa: E402
+from livecppn.control.params import REGISTRY, TRIGGERS  # noqa: E402
 
 
 def param_table() -> str:
@@ -37,7 +38,14 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
-SECTIONS = {"params": param_table, "cli": cli_reference}
+def trigger_table() -> str:
+    rows = ["| trigger | value | what it does |", "| --- | --- | --- |"]
+    for t in TRIGGERS:
+        rows.append(f"| `{t.name}` | {t.argument or '–'} | {t.description} |")
+    return "\n".join(rows)
+
+
+SECTIONS = {"params": param_table, "triggers": trigger_table, "osc": address_table, "cli": cli_reference}
 
 
 def render(text: str) -> str:

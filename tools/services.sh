@@ -2,7 +2,9 @@
 # call start_services; stop_services stops only what start_services started.
 #   Xvfb + Mesa llvmpipe: OpenGL 4.5 core for glfw windows.
 #   PulseAudio with a null sink: play a signal into it, capture its monitor.
-#   JACK with the dummy driver: virtual MIDI ports for mido/rtmidi (no ALSA sequencer here).
+# JACK (virtual MIDI ports for mido/rtmidi; there is no ALSA sequencer here) is
+# started by the MIDI tests themselves, only for their module: a JACK server
+# running beside PortAudio's in-process clients makes PortAudio abort.
 
 _started_pids=()
 
@@ -40,19 +42,8 @@ start_pulseaudio() {
     echo "services: PulseAudio with null sink livecppn_test"
 }
 
-start_jack() {
-    if ! jack_lsp >/dev/null 2>&1; then
-        jackd --no-realtime -d dummy -r 48000 >/tmp/livecppn-jack.log 2>&1 &
-        _started_pids+=($!)
-        for _ in $(seq 50); do jack_lsp >/dev/null 2>&1 && break; sleep 0.1; done
-        jack_lsp >/dev/null 2>&1 || { echo "services: JACK did not start" >&2; cat /tmp/livecppn-jack.log >&2; return 1; }
-    fi
-    export MIDO_BACKEND="mido.backends.rtmidi/UNIX_JACK"
-    echo "services: JACK (dummy driver), MIDO_BACKEND=$MIDO_BACKEND"
-}
-
 start_services() {
-    start_xvfb && start_pulseaudio && start_jack
+    start_xvfb && start_pulseaudio
 }
 
 stop_services() {

@@ -63,6 +63,10 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     TriggerSpec("deck_a", "slot number or style name", "Load a style from the bank into deck A."),
     TriggerSpec("deck_b", "slot number or style name", "Load a style from the bank into deck B."),
     TriggerSpec("load", "slot number or style name", "Load a style into the deck that is not on air (cue it)."),
+    TriggerSpec("clock", "(bpm, beat wall time, beat)", "External clock (MIDI clock in): overrides the audio tempo."),
+    TriggerSpec("clock_stop", "", "The external clock stopped: tempo goes back to tap or the tracker."),
+    TriggerSpec("learn", "parameter or trigger name", "MIDI learn: the next CC or note binds to this target."),
+    TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned."),
 )
 TRIGGER_SPECS = MappingProxyType({t.name: t for t in TRIGGERS})
 

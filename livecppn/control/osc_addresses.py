@@ -1,0 +1,147 @@
+"""The OSC address space, derived from the parameter registry, and the decoding of what arrives.
+
+Pure functions, no sockets: the server thread (osc.py) calls them per datagram,
+the README generator calls `address_table()`. Every check here is one a sender
+can fail, so each returns a value or raises, and never logs.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from pythonosc.osc_message import OscMessage
+from pythonosc.parsing import osc_types
+
+from .osc_feedback import AUDIO_DESCRIPTIONS, AUDIO_FIELDS, PREFIX
+from .params import REGISTRY, TRIGGERS, ParamSpec, TriggerSpec
+
+MAX_BUNDLE_DEPTH = 8
+RESERVED = ("param", "trigger", "subscribe", "unsubscribe", "get", "audio")  # not usable as short forms
+_TAGS = frozenset("ihfdsbrmtTFN[]")  # the type tags python-osc decodes (it logs any other to the root logger)
+RELEASE, BAD = object(), object()  # trigger_value(): a button's release (ignored); arguments that do not fit
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """'HOST:PORT' (IPv6 as '[::1]:PORT') -> (host, port); ValueError naming the text otherwise."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"OSC target {text!r}: expected HOST:PORT such as 127.0.0.1:9001")
+    return host, int(port)
+
+
+def short_names(params: list[str], triggers: list[str]) -> set[str]:
+    """Names that may also be addressed as /livecppn/<name>: unique and not a reserved word."""
+    names = params + triggers
+    return {n for n in names if names.count(n) == 1 and n not in RESERVED}
+
+
+def routes(specs: list[ParamSpec], triggers: list[TriggerSpec]) -> dict[str, tuple[str, str]]:
+    """Every incoming address -> (kind, name)."""
+    r = {f"{PREFIX}/subscribe": ("subscribe", ""), f"{PREFIX}/subscribe/norm": ("subscribe_norm", ""),
+         f"{PREFIX}/unsubscribe": ("unsubscribe", "")}
+    short = short_names([s.name for s in specs], [t.name for t in triggers])
+    for s in specs:
+        for base in [f"{PREFIX}/param/{s.name}"] + ([f"{PREFIX}/{s.name}"] if s.name in short else []):
+            r[base] = ("param", s.name)
+            r[base + "/norm"] = ("norm", s.name)
+        r[f"{PREFIX}/get/{s.name}"] = ("get", s.name)
+        r[f"{PREFIX}/get/{s.name}/norm"] = ("get_norm", s.name)
+    for t in triggers:
+        for address in [f"{PREFIX}/trigger/{t.name}"] + ([f"{PREFIX}/{t.name}"] if t.name in short else []):
+            r[address] = ("trigger", t.name)
+    return r
+
+
+def parse_packet(data: bytes, depth: int = 0) -> list[OscMessage]:
+    """The messages of a datagram, bundles flattened in order. Raises on any framing error.
+
+    Bundle timetags are read past, not honoured: every message applies at once.
+    """
+    if data.startswith(b"#bundle\0"):
+        if depth >= MAX_BUNDLE_DEPTH or len(data) < 16:
+            raise osc_types.ParseError("bundle too deep or too short")
+        messages, i = [], 16  # after "#bundle\0" and the 8-byte timetag
+        while i < len(data):
+            (size,) = struct.unpack_from(">i", data, i)
+            if size <= 0 or size % 4 or i + 4 + size > len(data):
+                raise osc_types.ParseError(f"bundle element of size {size} at byte {i}")
+            messages += parse_packet(data[i + 4:i + 4 + size], depth + 1)
+            i += 4 + size
+        return messages
+    if not data.startswith(b"/"):
+        raise osc_types.ParseError("neither a message nor a bundle")
+    _, i = osc_types.get_string(data, 0)
+    if i < len(data):
+        tags, _ = osc_types.get_string(data, i)
+        if not tags.startswith(",") or not _TAGS.issuperset(tags[1:]):
+            raise osc_types.ParseError(f"type tags {tags[:40]!r}")
+    return [OscMessage(data)]
+
+
+def number(args: list) -> float | None:
+    """The one finite number (int, float or bool) in args, else None."""
+    if len(args) != 1 or not isinstance(args[0], (int, float)):  # bool is an int
+        return None
+    value = float(args[0])
+    return value if math.isfinite(value) else None
+
+
+def reply_port(args: list, source: tuple[str, int]) -> int | None:
+    """The port to answer on: the one argument (whole; TouchOSC sends floats) or the packet's source port."""
+    if not args:
+        return source[1]
+    value = number(args)
+    return int(value) if value is not None and value == int(value) and 1 <= value <= 65535 else None
+
+
+def trigger_value(spec: TriggerSpec, args: list) -> object:
+    """What a trigger fires with: None, a number or a string; RELEASE (ignore) or BAD.
+
+    A trigger without an argument fires on no argument or a non-zero number;
+    0 is a button's release. One that takes an argument passes it through: a
+    whole number as int (TouchOSC sends 3.0 for slot 3), else a float or a
+    string; no argument fires it with None.
+    """
+    if not args:
+        return None
+    if spec.argument and len(args) == 1 and isinstance(args[0], str):
+        return args[0] if 0 < len(args[0]) <= 256 else BAD
+    value = number(args)
+    if value is None:
+        return BAD
+    if spec.argument:
+        return int(value) if value == int(value) else value
+    return None if value != 0 else RELEASE
+
+
+def address_table() -> str:
+    """The OSC addresses as markdown tables, generated from REGISTRY and TRIGGERS (for the README)."""
+    short = short_names([s.name for s in REGISTRY], [t.name for t in TRIGGERS])
+    rows = ["| parameter | range | default | unit | what it does |", "| --- | --- | --- | --- | --- |"]
+    for s in REGISTRY:
+        also = f" or `{PREFIX}/{s.name}`" if s.name in short else ""
+        rows.append(f"| `{PREFIX}/param/{s.name}`{also} | {s.minimum:g} – {s.maximum:g} | {s.default:g} "
+                    f"| {s.unit or '–'} | {s.description} |")
+    rows += ["", "| trigger | argument | what it does |", "| --- | --- | --- |"]
+    for t in TRIGGERS:
+        also = f" or `{PREFIX}/{t.name}`" if t.name in short else ""
+        rows.append(f"| `{PREFIX}/trigger/{t.name}`{also} | {t.argument or 'none, or 1 (0 is ignored)'} "
+                    f"| {t.description} |")
+    rows += [
+        "", "| session | arguments | what it does |", "| --- | --- | --- |",
+        f"| `{PREFIX}/param/<name>/norm` | 0 – 1 | Set a parameter as a fraction of its range (TouchOSC faders). |",
+        (f"| `{PREFIX}/subscribe` | [port] | Send the sender every parameter's value now, then each change "
+         f"(at most 30 per second), on `{PREFIX}/param/<name>`; to the given port, else the packet's source port. |"),
+        f"| `{PREFIX}/subscribe/norm` | [port] | The same, as 0 – 1 on `{PREFIX}/param/<name>/norm`. |",
+        f"| `{PREFIX}/unsubscribe` | [port] | Stop sending to that address. |",
+        (f"| `{PREFIX}/get/<name>` | [port] | Reply once with `{PREFIX}/param/<name> <value>` "
+         f"(`{PREFIX}/get/<name>/norm`: 0 – 1 on `…/norm`). |"),
+    ]
+    rows += ["", "| sent with `--osc-send HOST:PORT`, one bundle per frame | arguments | what it is |",
+             "| --- | --- | --- |"]
+    for name in AUDIO_FIELDS:
+        rows.append(f"| `{PREFIX}/audio/{name}` | float | {AUDIO_DESCRIPTIONS.get(name, '')} |")
+    rows.append(f"| `{PREFIX}/audio/spectrum` | 32 floats | log-spaced band levels, low to high, 0–1 |")
+    return "\n".join(rows)

@@ -1,0 +1,156 @@
+"""MIDI mapping files and MIDI learn: the shipped generic layout, the TOML round trip,
+errors that name the file and the line, learn from several threads at once."""
+
+import threading
+from types import MappingProxyType
+
+import pytest
+
+from livecppn.control import params
+from livecppn.control.mapping import (
+    Binding,
+    Mapping,
+    MappingError,
+    MidiLearn,
+    mappings_dir,
+    resolve,
+)
+from livecppn.control.params import SPECS, TRIGGER_SPECS, TriggerSpec
+
+
+@pytest.fixture
+def slot_trigger(monkeypatch):
+    """A trigger that takes a value (as bank slots will), declared for the test."""
+    spec = TriggerSpec("test_slot", "bank slot number", "Load a slot (test only).")
+    monkeypatch.setattr(params, "TRIGGER_SPECS", MappingProxyType({**params.TRIGGER_SPECS, spec.name: spec}))
+
+
+def test_generic_mapping_is_the_documented_layout():
+    mapping = Mapping.load(resolve("generic"))
+    assert resolve("generic") == mappings_dir() / "generic.toml" and mapping.name == "generic"
+    faders, knobs, pads = range(8), range(16, 24), range(36, 52)
+    for b in mapping.bindings:
+        assert b.param in SPECS or b.trigger in TRIGGER_SPECS, b  # only what the registry declares
+        assert b.number in (pads if b.source == "note" else (*faders, *knobs)), b
+        assert b.channel is None  # any channel: pads often send on 10
+    assert mapping.find("cc", 1, 0).param == "brightness"
+    assert mapping.find("cc", 16, 16).param == "zoom"
+    assert mapping.find("note", 10, 36).trigger == "tap"
+    assert mapping.find("cc", 1, 5) is None  # unassigned controls are left out
+
+
+def test_save_and_load_round_trip(tmp_path, slot_trigger):
+    mapping = Mapping((
+        Binding("cc", 0, None, param="brightness"),
+        Binding("cc", 1, 3, param="audio_gain", range=(0.0, 2.0)),
+        Binding("cc", 2, None, param="zoom", range=(4.0, 0.5)),  # reversed: a fader upside down
+        Binding("cc", 16, None, param="rotation", mode="twos_complement", step=0.005),
+        Binding("cc", 17, 16, param="time_speed", mode="binary_offset", step=0.02),
+        Binding("cc", 18, None, param="blackout", mode="sign_magnitude", step=1.0),
+        Binding("cc", 41, None, trigger="tap"),
+        Binding("note", 36, None, trigger="test_slot", value=3),
+        Binding("note", 37, 10, trigger="test_slot", value="night"),
+        Binding("note", 50, None, param="blackout", mode="momentary"),
+        Binding("note", 51, None, param="brightness", mode="toggle", range=(1.0, 0.25)),
+    ), name="round trip", description='quotes " and \\ and ünïcode')
+    path = mapping.save(tmp_path / "sub" / "round.toml")
+    again = Mapping.load(path)
+    assert again == mapping
+    assert again.to_toml() == mapping.to_toml()
+    assert [b.line for b in again.bindings if b.source == "cc"][:2] == [6, 10]  # their [[cc]] lines
+
+
+
+ERRORS = [  # (file body, line of the error, words in the message)
+    ('name = "x"\n\n[[cc]]\ncc = 1\nparam = brightness\n', 5, "not valid TOML"),
+    ("[[cc]]\ncc = 1\nparam = 'brigthness'\n", 3, "unknown param 'brigthness'"),
+    ("[[note]]\nnote = 36\ntrigger = 'tapp'\n", 3, "unknown trigger 'tapp'"),
+    ("[[cc]]\ncc = 200\nparam = 'zoom'\n", 2, "0-127, got 200"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\nchannel = 17\n", 4, "channel must be 1-16"),
+    ("name = 'x'\nchannel = 0\n", 2, "channel must be 1-16"),
+    ("[[cc]]\ncc = 1\nparamm = 'zoom'\n", 3, "unknown key 'paramm'"),
+    ("nme = 'x'\n", 1, "unknown key 'nme'"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\nmode = 'relative'\n", 4, "mode for a cc → param"),
+    ("[[note]]\nnote = 1\nparam = 'zoom'\nmode = 'absolute'\n", 4, "mode for a note → param"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\n\n[[cc]]  # again\ncc = 1\nparam = 'rotation'\n", 5,
+     "CC 1 on any channel is already mapped at line 1"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\nstep = 0.1\n", 4, "step applies only to relative"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\nmode = 'binary_offset'\nstep = 0\n", 5, "step is a fraction"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\nrange = [0, 99]\n", 4, "must lie within zoom's"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\nrange = 3\n", 4, "range must be [low, high]"),
+    ("[[note]]\nnote = 1\ntrigger = 'tap'\nvalue = 3\n", 4, "trigger 'tap' takes no value"),
+    ("[[note]]\nnote = 1\ntrigger = 'tap'\nmode = 'toggle'\n", 4, "mode applies to params only"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\ntrigger = 'tap'\n", 2, "exactly one of `param` or `trigger`"),
+    ("[[cc]]\nparam = 'zoom'\n", 1, "needs `cc = <0-127>`"),
+    ("[[cc]]\ncc = 1\nparam = 'zoom'\nvalue = 2\n", 4, "a param takes its value from the control"),
+    ("cc = 5\n", 1, "must be [[cc]] tables"),
+    # the third of three entries: the line is its own, not the first one's
+    (("[[cc]]\ncc = 1\nparam = 'zoom'\n\n[[note]]\nnote = 2\ntrigger = 'tap'\n\n"
+      "[[cc]]\ncc = 3\nparam = 'rotation'\nmode = 'twos_complement'\nstep = 7\n"), 13, "step is a fraction"),
+]
+
+
+@pytest.mark.parametrize("body, line, words", ERRORS, ids=[e[2][:30] for e in ERRORS])
+def test_errors_name_the_file_and_the_line(tmp_path, body, line, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(MappingError) as err:
+        Mapping.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert words in message, message
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(MappingError, match="nothere.toml"):
+        Mapping.load(tmp_path / "nothere.toml")
+
+
+def test_a_channel_binding_wins_over_omni_and_learn_replaces_only_its_own_control():
+    learn = MidiLearn(Mapping.load(resolve("generic")))
+    assert learn.offer("cc", 1, 0) is None  # not armed: nothing happens
+    learn.learn("zoom")
+    assert learn.armed == "zoom"
+    made = learn.offer("cc", 1, 0)
+    assert made == Binding("cc", 0, 1, param="zoom") and learn.armed is None and learn.last == made
+    assert learn.mapping.find("cc", 1, 0).param == "zoom"  # channel 1: the learned binding
+    assert learn.mapping.find("cc", 2, 0).param == "brightness"  # other channels: the generic one
+    learn.learn("rotation", mode="twos_complement", step=0.05)
+    learn.offer("cc", 1, 0)
+    assert learn.mapping.find("cc", 1, 0) == Binding("cc", 0, 1, param="rotation", mode="twos_complement",
+                                                     step=0.05)
+    assert len(learn.mapping.bindings) == len(Mapping.load(resolve("generic")).bindings) + 1
+    learn.learn("rotation", mode="twos_complement", step=0.05)
+    learn.offer("note", 5, 60)  # a CC mode, offered a note: the note's default instead
+    assert learn.mapping.find("note", 5, 60) == Binding("note", 60, 5, param="rotation")
+
+
+def test_learn_checks_what_it_is_asked(slot_trigger):
+    learn = MidiLearn()
+    with pytest.raises(ValueError, match="unknown parameter or trigger 'zooom'"):
+        learn.learn("zooom")
+    with pytest.raises(MappingError, match="mode"):
+        learn.learn("zoom", mode="spin")
+    with pytest.raises(MappingError, match="takes no value"):
+        learn.learn("tap", value=3)
+    learn.learn("test_slot", value=7)
+    assert learn.offer("note", 10, 36).value == 7
+
+
+def test_learn_binds_once_when_many_threads_offer_at_once():
+    for _ in range(20):
+        learn = MidiLearn()
+        learn.learn("zoom")
+        start, made = threading.Barrier(8), []
+
+        def offer(n, learn=learn, start=start, made=made):
+            start.wait()
+            made.append(learn.offer("cc", 1, n))
+
+        threads = [threading.Thread(target=offer, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        bound = [b for b in made if b is not None]
+        assert len(bound) == 1 and learn.mapping.bindings == (bound[0],)

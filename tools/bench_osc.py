@@ -1,0 +1,164 @@
+"""Benchmark OSC control: latency from a packet leaving the client to the first frame that shows it, and a flood.
+
+Latency: a 60 fps loop steps a ParamBus (as the render thread does) while a
+python-osc client sends a new brightness value at a random moment of the
+frame; each sample is the time from just before sendto() to the end of the
+first bus.step() whose snapshot holds the value. The bus here has no slew
+(smoothing 0), so "shows" means "equals"; slew is a musical choice, not
+latency. A second run steps every 0.5 ms ("floor"): what UDP, parsing and
+the control queue cost without the wait for the next frame.
+
+Flood: as many random and valid datagrams as the server takes for a few
+seconds, while the 60 fps loop runs: datagrams handled per second and frames
+kept, against an undisturbed run of the same length.
+
+Usage: python tools/bench_osc.py [--packets 300] [--flood-seconds 3] [--out out/bench_osc.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import random
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
+
+from livecppn.control.osc import OscControl  # noqa: E402
+from livecppn.control.params import REGISTRY, ParamBus  # noqa: E402
+
+
+def message(address: str, *args) -> bytes:
+    builder = OscMessageBuilder(address)
+    for a in args:
+        builder.add_arg(a)
+    return builder.build().dgram
+
+
+class Loop:
+    """Steps the bus every `period` seconds and times the values that were waited for."""
+
+    def __init__(self, bus: ParamBus, osc: OscControl, period: float):
+        self.bus, self.osc, self.period = bus, osc, period
+        self.pending: dict[float, float] = {}  # value -> perf_counter() when it was sent
+        self.latencies: list[float] = []
+        self.intervals: list[float] = []
+        self.frames = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        next_t = last = time.perf_counter()
+        while not self._stop.is_set():
+            params = self.bus.step(self.period)
+            self.osc.publish(params, None)
+            now = time.perf_counter()
+            sent = self.pending.pop(params.brightness, None)
+            if sent is not None:
+                self.latencies.append(now - sent)
+            self.frames += 1
+            self.intervals.append(now - last)
+            last = now
+            next_t += self.period
+            if next_t > now:
+                time.sleep(next_t - now)
+            elif now - next_t > self.period:  # dropped frame, as with vsync
+                next_t = now
+
+    def __enter__(self) -> Loop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def summary(seconds: list[float]) -> dict:
+    ms = sorted(s * 1000 for s in seconds)
+    return {"n": len(ms), "mean_ms": statistics.fmean(ms), "p50_ms": ms[len(ms) // 2],
+            "p99_ms": ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))], "max_ms": ms[-1]}
+
+
+def latency(period: float, packets: int, rng: random.Random) -> dict:
+    specs = tuple(dataclasses.replace(s, smoothing=0.0) for s in REGISTRY)
+    bus = ParamBus(specs)
+    with OscControl(bus, port=0) as osc, Loop(bus, osc, period) as loop:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(packets):
+            deadline = time.perf_counter() + 1.0
+            while loop.pending and time.perf_counter() < deadline:  # the previous value has landed
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0.0, 1 / 60))  # then a random moment of the frame
+            value = 0.25 + (i % 256) / 256  # exact in float32, and different from the previous one
+            dgram = message("/livecppn/param/brightness", value)
+            loop.pending[value] = time.perf_counter()
+            sock.sendto(dgram, ("127.0.0.1", osc.port))
+        time.sleep(0.1)
+        sock.close()
+    return summary(loop.latencies) | {"lost": packets - len(loop.latencies)}
+
+
+def frames_for(seconds: float, flood: bool, rng: random.Random) -> dict:
+    bus = ParamBus()
+    garbage = [rng.randbytes(rng.randrange(1, 200)) for _ in range(200)]
+    valid = [message(f"/livecppn/param/{s.name}", rng.uniform(s.minimum, s.maximum)) for s in REGISTRY for _ in range(20)]
+    datagrams = garbage + valid + [message("/livecppn/param/zoom", "loud"), message("/nowhere", 1.0)] * 50
+    with OscControl(bus, port=0) as osc, Loop(bus, osc, 1 / 60) as loop:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sent, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            if flood:
+                for d in rng.sample(datagrams, 64):
+                    sock.sendto(d, ("127.0.0.1", osc.port))
+                sent += 64
+                while osc.stats["received"] < sent - 256 and time.perf_counter() < end:  # don't overflow the kernel
+                    time.sleep(0.0002)
+            else:
+                time.sleep(0.01)
+        sock.close()
+        handled = osc.stats["received"]
+    return {"frames": loop.frames, "seconds": seconds, "datagrams_handled": handled,
+            "datagrams_per_s": handled / seconds, "frame_interval": summary(loop.intervals[1:])}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--packets", type=int, default=300)
+    ap.add_argument("--flood-seconds", type=float, default=3.0)
+    ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_osc.json")
+    args = ap.parse_args()
+    rng = random.Random(7)
+
+    result = {"latency_60fps": latency(1 / 60, args.packets, rng), "latency_floor": latency(0.0005, args.packets, rng)}
+    quiet, flooded = frames_for(args.flood_seconds, False, rng), frames_for(args.flood_seconds, True, rng)
+    result["flood"] = {"undisturbed": quiet, "flooded": flooded, "frames_kept": flooded["frames"] / quiet["frames"]}
+
+    for name in ("latency_60fps", "latency_floor"):
+        r = result[name]
+        print(f"{name:>14}: n={r['n']} mean {r['mean_ms']:.2f} ms, p50 {r['p50_ms']:.2f} ms, "
+              f"p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms, lost {r['lost']}")
+    f = result["flood"]
+    print(f"{'flood':>14}: {f['flooded']['datagrams_per_s']:.0f} datagrams/s handled; frames {f['flooded']['frames']} "
+          f"vs {f['undisturbed']['frames']} undisturbed ({100 * f['frames_kept']:.1f}%); frame interval p99 "
+          f"{f['flooded']['frame_interval']['p99_ms']:.1f} ms (undisturbed "
+          f"{f['undisturbed']['frame_interval']['p99_ms']:.1f} ms)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()}
+    args.out.write_text(json.dumps({"machine": machine, **result}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
