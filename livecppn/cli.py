@@ -157,6 +157,17 @@ def cmd_devices(_args) -> int:
             if not rows:
                 print("   (none)")
         print("  * = default. `--audio loopback` captures what this computer plays.")
+    print("MIDI inputs (for --midi; set MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK for JACK):")
+    try:
+        from .control.midi import list_ports
+
+        ports = list_ports()
+        for name in ports:
+            print(f"   {name}")
+        if not ports:
+            print("   (none)")
+    except Exception as e:  # noqa: BLE001
+        print(f"   (cannot list MIDI ports: {e})")
     print("Monitors:")
     try:
         import glfw

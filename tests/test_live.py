@@ -170,3 +170,10 @@ def test_sigterm_ends_the_show_cleanly_and_writes_the_report(tmp_path):
         proc.kill()
     report = json.loads(report_path.read_text())
     assert 0 < report["frames"] < 100000
+
+
+def test_devices_lists_audio_midi_and_monitors():
+    proc = run_cli("devices", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for section in ("Audio inputs:", "Audio outputs:", "MIDI inputs", "Monitors:"):
+        assert section in proc.stdout
