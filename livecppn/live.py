@@ -342,7 +342,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
                 hud.update_text(_hud_lines(stats, backend.name, decks, params, source, analyzer, features,
-                                           internal, warnings))
+                                           internal, warnings) + _control_lines(controls))
                 levels = features.vector().copy()
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
                 hud.draw(ctx.screen, (out_w, out_h), levels)
@@ -406,6 +406,22 @@ def _midi_learn(midi, name: str, value, warnings: list[str]) -> None:
         msg = f"MIDI {name} {value!r}: {e}"
         log.error(msg)
         warnings.append(msg)
+
+
+def _control_lines(controls: dict) -> list[str]:
+    """One HUD line on the controllers: OSC port and traffic, MIDI ports, clock and learn."""
+    parts = []
+    if "osc" in controls:
+        osc = controls["osc"]
+        parts.append(f"osc :{osc.port} {osc.stats.get('dispatched', 0)} msgs")
+    if "midi" in controls:
+        midi = controls["midi"]
+        ports = ", ".join(f"{name} {st.state}" for name, st in midi.status.items())
+        clock = midi.clock.state
+        parts.append(f"midi {ports}" + (f" clock {clock.bpm:.1f}" if clock.running else ""))
+        if midi.learner.armed:
+            parts.append(f"LEARN {midi.learner.armed}")
+    return ["  ".join(parts)] if parts else []
 
 
 def _tempo(features) -> tuple[float, float, float]:

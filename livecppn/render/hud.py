@@ -43,7 +43,7 @@ class Hud:
         self.lines = lines
         img = Image.new("RGBA", PANEL_SIZE, (0, 0, 0, 150))
         draw = ImageDraw.Draw(img)
-        for i, line in enumerate(lines[:7]):
+        for i, line in enumerate(lines[:7]):  # 7 lines fit above the meter labels
             draw.text((8, 5 + 15 * i), line, font=self.font, fill=(235, 235, 235, 255))
         labels_y = PANEL_SIZE[1] - 15
         for i, label in enumerate(FEATURE_LABELS):
