@@ -75,3 +75,15 @@ def listen(source, threshold=0.2, timeout=8.0, hold=0.5):
         if heard_at is None and np.sqrt(np.mean(window ** 2)) > threshold:
             heard_at = now
     return window, f, heard_at is not None
+
+
+def wait_for(predicate, timeout, step=0.02):
+    """Poll `predicate` until it is true or `timeout` seconds pass; returns its last answer."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())

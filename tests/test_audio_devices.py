@@ -28,7 +28,7 @@ import pytest
 
 from livecppn.audio.sources import AudioError, FileSource, list_devices, loopback_source, open_source
 
-from realparts import NO_SOUND_SERVER, dominant_hz, listen, require, sine, write_wav  # noqa: E402
+from realparts import NO_SOUND_SERVER, dominant_hz, listen, require, sine, wait_for, write_wav  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,13 +45,6 @@ def rms(x):
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
-def wait_for(predicate, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 # --- PulseAudio ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from types import MappingProxyType
 import mido
 import pytest
 import rtmidi
-from realparts import require
+from realparts import require, wait_for
 
 from livecppn.control import params
 from livecppn.control.mapping import Binding, Mapping, resolve
@@ -34,13 +34,6 @@ BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 JACKD = ["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"]
 
 
-def wait_for(predicate, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def jack_answers() -> bool:
