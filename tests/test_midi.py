@@ -324,7 +324,8 @@ def test_midi_clock_gives_bpm_and_beats(jack_midi, clock_triggers):
             assert at_120[-1][0] == pytest.approx(120, abs=1), at_120
             assert at_90[-1][0] == pytest.approx(90, abs=1), at_90  # follows the change
             assert [v[2] for v in clocks] == list(range(1, len(clocks) + 1))
-            late = 2 * jack_period() + 0.01  # what the transport adds to when a tick left
+            # what the transport adds to when a tick left, plus scheduling slack on a loaded 2-core CI machine
+            late = 2 * jack_period() + 0.04
             for bpm, beat_wall, beat in at_120[1:] + at_90[1:]:
                 assert -0.005 < beat_wall - sent[24 * beat] < late  # the beat's time, off the fitted line
             assert tail == [("clock_stop", None)] and stopped_after < 0.5
