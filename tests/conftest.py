@@ -4,8 +4,15 @@ tools/test.sh starts Xvfb and sets DISPLAY. Without a display these tests
 fail, rather than skip: the GL path is part of what the suite must prove.
 """
 
+import os
+import shutil
+import subprocess
+
+import mido
 import moderngl
 import pytest
+from realparts import JACK_MIDO_BACKEND as BACKEND
+from realparts import JACKD, jack_answers, require, wait_for
 
 from livecppn.render.window import Window, WindowError
 
@@ -23,3 +30,36 @@ def gl_window():
 @pytest.fixture(scope="session")
 def ctx(gl_window):
     return moderngl.create_context(require=330)
+
+
+@pytest.fixture(scope="module")  # not longer: PortAudio in the same process must not see a JACK server
+def jack_midi():
+    """A JACK server (the one running, else a dummy-driver jackd started here and stopped after);
+    mido's backend set to rtmidi/UNIX_JACK. Fails in CI without one, skips elsewhere."""
+    require(shutil.which("jackd") is not None and shutil.which("jack_lsp") is not None,
+            "jackd not installed (apt-get install jackd2)")
+    server = None
+    if not jack_answers():
+        server = subprocess.Popen(JACKD, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(jack_answers, 10, 0.1):
+            server.kill()
+            server.wait()
+            require(False, f"no JACK server, and `{' '.join(JACKD)}` did not start one")
+    old, old_backend = os.environ.get("MIDO_BACKEND"), mido.backend.name
+    os.environ["MIDO_BACKEND"] = BACKEND
+    mido.set_backend(BACKEND, load=True)
+    try:
+        yield BACKEND
+    finally:
+        mido.set_backend(old_backend)
+        if old is None:
+            os.environ.pop("MIDO_BACKEND", None)
+        else:
+            os.environ["MIDO_BACKEND"] = old
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

@@ -87,3 +87,16 @@ def wait_for(predicate, timeout, step=0.02):
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+# MIDI tests run on a JACK server with the dummy driver (there is no ALSA sequencer here).
+JACK_MIDO_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+JACKD = ["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"]
+
+
+def jack_answers() -> bool:
+    env = dict(os.environ, JACK_NO_START_SERVER="1")
+    try:
+        return subprocess.run(["jack_lsp"], check=False, env=env, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

@@ -14,7 +14,6 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
-from realparts import require
 
 
 def free_port() -> int:
@@ -86,44 +85,8 @@ def test_osc_go_fades_to_the_other_deck(tmp_path):
     assert report["params"]["crossfader"] == pytest.approx(1.0, abs=1e-3)
 
 
-@pytest.fixture(scope="module")
-def jack(tmp_path_factory):
-    """A JACK dummy server for this module only (PortAudio elsewhere must not see one)."""
-    env = dict(os.environ, JACK_NO_START_SERVER="1")
-
-    def answers():
-        try:
-            return subprocess.run(["jack_lsp"], capture_output=True, timeout=5, env=env).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-
-    server = None
-    if not answers():
-        try:
-            server = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:
-            server = None
-        deadline = time.monotonic() + 10
-        while server is not None and not answers() and time.monotonic() < deadline:
-            time.sleep(0.1)
-    require(answers(), "no JACK server and jackd could not start one (apt-get install jackd2)")
-    old = os.environ.get("MIDO_BACKEND")
-    os.environ["MIDO_BACKEND"] = "mido.backends.rtmidi/UNIX_JACK"
-    yield
-    if old is None:
-        os.environ.pop("MIDO_BACKEND", None)
-    else:
-        os.environ["MIDO_BACKEND"] = old
-    if server is not None:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def test_midi_cc_drives_a_headless_show(tmp_path, jack):
+def test_midi_cc_drives_a_headless_show(tmp_path, jack_midi):
     import mido
-
-    mido.set_backend("mido.backends.rtmidi/UNIX_JACK", load=True)
 
     name = f"livecppn-show-test-{os.getpid()}"
     with mido.open_output(name, virtual=True) as port:

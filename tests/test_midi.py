@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +16,8 @@ from types import MappingProxyType
 import mido
 import pytest
 import rtmidi
-from realparts import require, wait_for
+from realparts import JACK_MIDO_BACKEND as BACKEND
+from realparts import wait_for
 
 from livecppn.control import params
 from livecppn.control.mapping import Binding, Mapping, resolve
@@ -30,18 +30,8 @@ from livecppn.control.midi import (
 )
 from livecppn.control.params import SPECS, ParamBus, TriggerSpec
 
-BACKEND = "mido.backends.rtmidi/UNIX_JACK"
-JACKD = ["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"]
 
 
-
-
-def jack_answers() -> bool:
-    env = dict(os.environ, JACK_NO_START_SERVER="1")
-    try:
-        return subprocess.run(["jack_lsp"], check=False, env=env, capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def jack_period() -> float:
@@ -54,39 +44,6 @@ def jack_period() -> float:
         return frames / rate
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         return 2048 / 48000
-
-
-@pytest.fixture(scope="module")  # not longer: PortAudio in the same process must not see a JACK server
-def jack_midi():
-    """A JACK server (the one running, else a dummy-driver jackd started here and stopped after);
-    mido's backend set to rtmidi/UNIX_JACK. Fails in CI without one, skips elsewhere."""
-    require(shutil.which("jackd") is not None and shutil.which("jack_lsp") is not None,
-            "jackd not installed (apt-get install jackd2)")
-    server = None
-    if not jack_answers():
-        server = subprocess.Popen(JACKD, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_for(jack_answers, 10, 0.1):
-            server.kill()
-            server.wait()
-            require(False, f"no JACK server, and `{' '.join(JACKD)}` did not start one")
-    old, old_backend = os.environ.get("MIDO_BACKEND"), mido.backend.name
-    os.environ["MIDO_BACKEND"] = BACKEND
-    mido.set_backend(BACKEND, load=True)
-    try:
-        yield BACKEND
-    finally:
-        mido.set_backend(old_backend)
-        if old is None:
-            os.environ.pop("MIDO_BACKEND", None)
-        else:
-            os.environ["MIDO_BACKEND"] = old
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 @pytest.fixture
