@@ -100,3 +100,47 @@ def jack_answers() -> bool:
         return subprocess.run(["jack_lsp"], check=False, env=env, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+# --- a headless `livecppn live` in a subprocess, driven over OSC and MIDI -----------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_show(tmp_path, *extra, env=None, size="320x180", internal="64x36"):
+    """Start a headless show on the synthetic beat; returns (process, report path) once it renders.
+    Its log goes to a file (a pipe nobody reads would stall a show that logs a lot)."""
+    import sys
+    import time
+
+    report = tmp_path / "report.json"
+    log_path = tmp_path / "show.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "livecppn", "live", "--headless", "--frames", "1000000",
+                                 "--audio", "synthetic", "--size", size, "--internal", internal,
+                                 "--report", str(report), *extra],
+                                stdout=subprocess.DEVNULL, stderr=log_file,
+                                env=None if env is None else {**os.environ, **env})
+    proc.log_path = log_path
+    if not wait_for(lambda: "livecppn live:" in log_path.read_text() or proc.poll() is not None, 60, 0.05) \
+            or proc.poll() is not None:
+        proc.kill()
+        raise AssertionError(f"the show did not start: {log_path.read_text()[-3000:]}")
+    return proc, report
+
+
+def end_show(proc, report):
+    """SIGTERM (as Ctrl-C): the show ends cleanly and writes its report; returns (report, its log)."""
+    import json
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    log = proc.log_path.read_text()
+    assert proc.returncode == 0, log[-3000:]
+    return json.loads(report.read_text()), log

@@ -1,46 +1,14 @@
 """A headless `livecppn live` driven like a show: OSC over real UDP and MIDI
 over a real JACK transport; the report's final state must match what was sent."""
 
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
-
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_show(tmp_path, *extra):
-    report = tmp_path / "report.json"
-    proc = subprocess.Popen([sys.executable, "-m", "livecppn", "live", "--headless", "--frames", "1000000",
-                             "--audio", "synthetic", "--size", "320x180", "--internal", "64x36",
-                             "--report", str(report), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if "livecppn live:" in proc.stderr.readline():
-            return proc, report
-    proc.kill()
-    raise AssertionError("the show did not start")
-
-
-def end_show(proc, report):
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stderr[-3000:]
-    return json.loads(report.read_text())
+from realparts import end_show, free_port, start_show
 
 
 def test_osc_drives_a_headless_show(tmp_path):
@@ -60,7 +28,7 @@ def test_osc_drives_a_headless_show(tmp_path):
         client.send_message("/livecppn/param/crossfader", 1.0)
         time.sleep(2.0)
     finally:
-        report = end_show(proc, report_path)
+        report, _ = end_show(proc, report_path)
     p = report["params"]
     assert p["brightness"] == pytest.approx(0.5, abs=1e-3)
     assert p["zoom"] == pytest.approx(2.0, abs=1e-3)
@@ -81,7 +49,7 @@ def test_osc_go_fades_to_the_other_deck(tmp_path):
         client.send_message("/livecppn/trigger/go", [])
         time.sleep(1.5)
     finally:
-        report = end_show(proc, report_path)
+        report, _ = end_show(proc, report_path)
     assert report["params"]["crossfader"] == pytest.approx(1.0, abs=1e-3)
 
 
@@ -96,6 +64,6 @@ def test_midi_cc_drives_a_headless_show(tmp_path, jack_midi):
             port.send(mido.Message("control_change", control=0, value=0))  # generic map: fader 1 = brightness
             time.sleep(1.0)
         finally:
-            report = end_show(proc, report_path)
+            report, _ = end_show(proc, report_path)
     assert report["params"]["brightness"] == pytest.approx(0.0, abs=1e-3)
     assert report["controls"]["midi"]
