@@ -38,11 +38,13 @@ from .model.default_style import make_default_style
 from .model.style import Style, StyleError, load_style
 from .model.bank import Bank, BankError, StyleLoader, load_bank
 from .render.backends import calibrate_internal_size, create_backend, fit_aspect
-from .render.decks import Decks, wait_for_quantize
+from .render.decks import Decks
 from .render.compositor import Compositor
 from .render.gl import gl_info
 from .render.hud import Hud
 from .render.window import OffscreenSurface, Window, WindowError
+from .showcontrol import Triggers, control_lines, log_rejected, start_controls
+from .showlog import ShowLog
 
 log = logging.getLogger("livecppn")
 
@@ -83,8 +85,12 @@ class FrameStats:
     cppn_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))
     all_frame_ms: list = field(default_factory=list)
     all_cppn_ms: list = field(default_factory=list)
+    per_second: list = field(default_factory=list)  # frames finished in each wall-clock second of the show
 
-    def add(self, frame_ms: float, cppn_ms: float) -> None:
+    def add(self, frame_ms: float, cppn_ms: float, second: int) -> None:
+        while len(self.per_second) <= second:
+            self.per_second.append(0)
+        self.per_second[second] += 1
         self.frame_ms.append(frame_ms)
         self.cppn_ms.append(cppn_ms)
         self.all_frame_ms.append(frame_ms)
@@ -100,18 +106,17 @@ def percentiles(values) -> dict[str, float]:
             "p99": round(float(p99), 3), "max": round(float(a.max()), 3)}
 
 
-def load_style_or_default(path: Path | None, warnings: list[str]) -> Style:
+def load_style_or_default(path: Path | None, showlog: ShowLog) -> Style:
     """The asked-for style, else the shipped default, else the default built in memory."""
     for candidate in ([path] if path else []) + [paths.default_style_path()]:
         try:
             return load_style(candidate)
         except StyleError as e:
-            log.error("%s; %s", e, "using the default style" if candidate == path else "building it in memory")
-            warnings.append(str(e))
+            showlog.error(f"{e}; {'using the default style' if candidate == path else 'building it in memory'}")
     return make_default_style()
 
 
-def open_surface(opts: LiveOptions, warnings: list[str]):
+def open_surface(opts: LiveOptions, showlog: ShowLog):
     """A glfw window (hidden when headless); headless with no display falls back to EGL."""
     try:
         return Window(opts.size, fullscreen=opts.fullscreen, monitor=opts.monitor,
@@ -119,9 +124,7 @@ def open_surface(opts: LiveOptions, warnings: list[str]):
     except WindowError as e:
         if not opts.headless:
             raise
-        msg = f"no window ({e}); rendering headless through EGL"
-        log.warning(msg)
-        warnings.append(msg)
+        showlog.warn(f"no window ({e}); rendering headless through EGL")
         ctx = moderngl.create_standalone_context(require=330, backend="egl")
         return OffscreenSurface(opts.size), ctx
 
@@ -143,22 +146,22 @@ def quit_on_signals(stop: threading.Event):
 
 def run_live(opts: LiveOptions) -> dict:
     """Run the show until quit (or opts.frames); return the report (also written to opts.report)."""
-    warnings: list[str] = []
+    showlog = ShowLog()
     if opts.threads:
         torch.set_num_threads(opts.threads)
     torch.set_grad_enabled(False)
 
-    style = load_style_or_default(opts.style, warnings)
+    style = load_style_or_default(opts.style, showlog)
     # falls back to the synthetic beat when there is no input at all
     source = open_source(opts.audio, mute=opts.mute, block=opts.audio_block)
-    surface, ctx = open_surface(opts, warnings)
+    surface, ctx = open_surface(opts, showlog)
     stop = threading.Event()
     bus = ParamBus()
-    controls = start_controls(opts, bus, warnings)
+    controls = start_controls(opts, bus, showlog)
     try:
         ctx = ctx or moderngl.create_context(require=330)
         with quit_on_signals(stop):
-            report = _loop(opts, ctx, surface, style, source, bus, controls, warnings, stop)
+            report = _loop(opts, ctx, surface, style, source, bus, controls, showlog, stop)
     finally:
         for control in controls.values():
             control.stop()
@@ -170,59 +173,24 @@ def run_live(opts: LiveOptions) -> dict:
     return report
 
 
-def open_bank(path: Path | None, warnings: list[str]) -> Bank:
+def open_bank(path: Path | None, showlog: ShowLog) -> Bank:
     """The bank for deck loads; a bad bank file is reported and the shipped styles are used."""
     try:
         return load_bank(path or paths.default_bank_path())
     except BankError as e:
-        log.error("%s; using the default style only", e)
-        warnings.append(str(e))
+        showlog.error(f"{e}; using the default style only")
         return Bank("fallback", {1: paths.default_style_path()})
 
 
-def start_controls(opts: LiveOptions, bus: ParamBus, warnings: list[str]) -> dict:
-    """OSC and MIDI, feeding the bus from their own threads. A controller that cannot
-    start is reported and the show runs without it (DESIGN §8)."""
-    controls = {}
-    if opts.osc_port is not None:
-        from .control.osc import OscControl
-
-        try:
-            osc = OscControl(bus, host=opts.osc_host, port=opts.osc_port, allow=opts.osc_allow, send=opts.osc_send)
-            osc.start()
-            controls["osc"] = osc
-        except (OSError, ValueError) as e:
-            msg = f"OSC off: {e}"
-            log.error(msg)
-            warnings.append(msg)
-    if opts.midi:
-        from .control.mapping import Mapping, MappingError, resolve
-        from .control.midi import MidiControl
-
-        try:
-            mapping = Mapping.load(resolve(opts.midi_map or "generic"))
-        except MappingError as e:
-            log.error("%s; MIDI runs with no mapping (learn still works)", e)
-            warnings.append(str(e))
-            mapping = None
-        try:
-            controls["midi"] = MidiControl(bus, opts.midi, mapping).start()
-        except Exception as e:  # noqa: BLE001 - no MIDI system at all must not stop the show
-            msg = f"MIDI off: {e}"
-            log.error(msg)
-            warnings.append(msg)
-    return controls
-
-
 def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, bus: ParamBus,
-          controls: dict, warnings: list[str], stop: threading.Event) -> dict:
+          controls: dict, showlog: ShowLog, stop: threading.Event) -> dict:
     out_w, out_h = surface.framebuffer_size
     aspect = out_w / max(1, out_h)
-    bank = open_bank(opts.bank, warnings)
+    bank = open_bank(opts.bank, showlog)
     try:
         style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style
     except (BankError, StyleError) as e:
-        warnings.append(str(e))
+        showlog.error(f"deck B: {e}; it starts on deck A's style")
         style_b = style
 
     # Backends for decks A and B + internal resolution (calibrated on one deck:
@@ -245,13 +213,13 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     hud.visible = opts.hud
     analyzer = Analyzer(source.sample_rate)
     stats = FrameStats()
+    triggers = Triggers(analyzer, decks, loader, controls, showlog)
     source.start()
     log.info("livecppn live: style %r, audio %s, backend %s, internal %dx%d, output %dx%d, GL %s",
              style.name, source.name, backend.name, *internal, out_w, out_h, gl_info(ctx)["renderer"])
 
     source_failure: str | None = None
     gl_errors: dict[str, int] = {}
-    rejected_kinds: set[str] = set()
     t_net = 0.0
     frames = 0
     features = None
@@ -262,6 +230,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         dt = min(max(now - last, 1e-4), 0.25)  # a stall must not make smoothing or time jump
         last = now
 
+        key_triggers = []
         for action in surface.poll():
             if action == "quit":
                 surface_quit = True
@@ -272,6 +241,8 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 hud.visible = not hud.visible
             elif action in ("tap", "tap_clear"):
                 bus.trigger(action)  # keys go through the same queue as MIDI and OSC
+            else:
+                key_triggers.append((action, None))  # the learn keys
         else:
             surface_quit = False
         if surface_quit or surface.should_close() or stop.is_set():
@@ -289,42 +260,19 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         failed = source.failed
         if bool(failed) != bool(source_failure):  # log each change once: lost, then back (DESIGN §8)
             if failed:
-                msg = f"audio source {source.name} stopped: {failed}; continuing in silence"
-                log.error(msg)
+                showlog.error(f"audio source {source.name} stopped: {failed}; continuing in silence")
             else:
-                msg = f"audio source {source.name} is back"
-                log.warning(msg)
-            warnings.append(msg)
+                showlog.warn(f"audio source {source.name} is back")
             source_failure = failed
 
         # One snapshot of parameters and one of audio features per frame.
         decks.step_fade(now, bus)
         params = bus.step(dt)
-        for name, value in bus.take_triggers():
-            if name == "tap":
-                analyzer.tap()
-            elif name == "tap_clear":
-                analyzer.clear_tap()
-            elif name == "go":
-                wait = wait_for_quantize(params.go_quantize, *_tempo(features))
-                decks.go(now, params, wait)
-            elif name == "clock" and isinstance(value, tuple) and len(value) == 3:
-                bpm, beat_wall, _beat = value  # beat_wall on time.monotonic(): move it onto the audio clock
-                analyzer.set_external_clock(bpm, analyzer.audio_time - (time.monotonic() - beat_wall))
-            elif name == "clock_stop":
-                analyzer.clear_external_clock()
-            elif name in ("learn", "learn_save") and "midi" in controls:
-                _midi_learn(controls["midi"], name, value, warnings)
-            elif name in ("deck_a", "deck_b", "load"):
-                deck = name[-1] if name != "load" else ("b" if decks.on_air(params.crossfader) == "a" else "a")
-                loader.request(deck, value)
-        for loaded in loader.poll():  # styles loaded off-thread swap in between frames
-            msg = decks.apply(loaded)
-            (log.error if loaded.error else log.info)(msg)
-            if loaded.error:
-                warnings.append(msg)
+        decks.take_over(bus)
+        triggers.handle(bus.take_triggers() + key_triggers, params, features, now)
+        triggers.apply_loads()
         if bus.rejected:
-            _log_rejected(bus.rejected, rejected_kinds, warnings)
+            log_rejected(bus.rejected, showlog)
         features = analyzer.update(source.ring, dt)  # never waits for audio
         if "osc" in controls:
             controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
@@ -342,7 +290,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
                 hud.update_text(_hud_lines(stats, backend.name, decks, params, source, analyzer, features,
-                                           internal, warnings) + _control_lines(controls))
+                                           internal, showlog) + control_lines(controls))
                 levels = features.vector().copy()
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
                 hud.draw(ctx.screen, (out_w, out_h), levels)
@@ -352,22 +300,22 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             # Not fatal (a lost context fails loudly in the calls themselves):
             # log each kind once, count them, keep playing.
             gl_errors[err] = gl_errors.get(err, 0) + 1
-            if gl_errors[err] == 1:
-                msg = f"OpenGL error {err} in frame {frames}; continuing"
-                log.error(msg)
-                warnings.append(msg)
+            showlog.error(f"OpenGL error {err} in frame {frames}; continuing", f"OpenGL error {err}")
         frames += 1
-        stats.add((time.perf_counter() - now) * 1000, cppn_ms)
+        end = time.perf_counter()
+        stats.add((end - now) * 1000, cppn_ms, int(end - start))
 
     elapsed = time.perf_counter() - start
     ctx.finish()
     loader.stop()
+    triggers.stop()
     return {
         "frames": frames,
         "seconds": round(elapsed, 3),
         "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
         "frame_ms": percentiles(stats.all_frame_ms),
         "cppn_ms": percentiles(stats.all_cppn_ms),
+        "frames_per_second": stats.per_second,  # a timeline: when the show slowed down, if it did
         "backend": backend.name,
         "device": str(backend.generator.device),
         "dtype": str(backend.generator.dtype).replace("torch.", ""),
@@ -386,57 +334,9 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "gl_errors": gl_errors,
         "controls": {name: control.stats for name, control in controls.items()},
         "torch_threads": torch.get_num_threads(),
-        "warnings": warnings,
+        "warnings": showlog.messages,
+        "warnings_repeated": showlog.report()["repeated"],
     }
-
-
-def _midi_learn(midi, name: str, value, warnings: list[str]) -> None:
-    from .control.mapping import mappings_dir
-
-    try:
-        if name == "learn":
-            midi.learn(str(value))
-            log.info("MIDI learn: move a control to bind it to %s", value)
-        else:
-            name_only = Path(str(value or "learned")).name  # an OSC value must not escape the folder
-            path = mappings_dir() / f"{name_only.removesuffix('.toml')}.toml"
-            midi.learner.save(path)
-            log.info("MIDI mapping saved to %s", path)
-    except (ValueError, OSError) as e:
-        msg = f"MIDI {name} {value!r}: {e}"
-        log.error(msg)
-        warnings.append(msg)
-
-
-def _control_lines(controls: dict) -> list[str]:
-    """One HUD line on the controllers: OSC port and traffic, MIDI ports, clock and learn."""
-    parts = []
-    if "osc" in controls:
-        osc = controls["osc"]
-        parts.append(f"osc :{osc.port} {osc.stats.get('dispatched', 0)} msgs")
-    if "midi" in controls:
-        midi = controls["midi"]
-        ports = ", ".join(f"{name} {st.state}" for name, st in midi.status.items())
-        clock = midi.clock.state
-        parts.append(f"midi {ports}" + (f" clock {clock.bpm:.1f}" if clock.running else ""))
-        if midi.learner.armed:
-            parts.append(f"LEARN {midi.learner.armed}")
-    return ["  ".join(parts)] if parts else []
-
-
-def _tempo(features) -> tuple[float, float, float]:
-    return (features.bpm, features.beat_phase, features.bar_phase) if features else (0.0, 0.0, 0.0)
-
-
-def _log_rejected(rejected: list[str], seen: set[str], warnings: list[str]) -> None:
-    """Bad control input is logged once per kind (no log flood) and never stops the show."""
-    for msg in rejected:
-        kind = msg.split(" = ")[0]
-        if kind not in seen:
-            seen.add(kind)
-            log.warning("%s (further ones like it are not logged)", msg)
-            warnings.append(msg)
-    rejected.clear()
 
 
 def audio_status(source, analyzer: Analyzer, features) -> dict:
@@ -454,7 +354,7 @@ def audio_status(source, analyzer: Analyzer, features) -> dict:
 
 
 def _hud_lines(stats: FrameStats, backend: str, decks: Decks, params, source, analyzer: Analyzer, features,
-               internal, warnings) -> list[str]:
+               internal, showlog: ShowLog) -> list[str]:
     ft = percentiles(stats.frame_ms)
     fps = 1000.0 / ft["mean"] if ft["mean"] else 0.0
     audio = audio_status(source, analyzer, features)
@@ -469,6 +369,6 @@ def _hud_lines(stats: FrameStats, backend: str, decks: Decks, params, source, an
         f"audio {source.name}",
         f"  {health}   {tempo}",
     ]
-    if warnings:
-        lines.append(f"! {warnings[-1][:52]}")
+    if showlog.last:
+        lines.append(f"! {showlog.last[:52]}")
     return lines

@@ -131,3 +131,16 @@ def test_rotation_by_180_degrees_turns_the_picture_around():
     plain = gen.render(0.0, audio)[..., :3].clone()
     turned = gen.render(0.0, audio, rotation=180.0)[..., :3]
     assert (turned.int() - plain.flip(0, 1).int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("second", [CPPNConfig(layers=3, activations=("sin", "cos", "tanh")), CPPNConfig(width=64, use_radius=False)])
+def test_swapping_a_style_renders_as_a_fresh_generator_would(second):
+    # same shape (buffers reused, no allocation) and a different shape (buffers rebuilt)
+    audio = np.linspace(0, 1, 9, dtype=np.float32)
+    gen = Generator(Style.from_model(build(CPPNConfig(), seed=1), "a"), 48, 27)
+    gen.render(0.5, audio, zoom=2.0, rotation=30.0)
+    new = Style.from_model(build(second, seed=2), "b")
+    gen.set_style(new)
+    fresh = Generator(new, 48, 27)
+    assert torch.equal(gen.render(0.5, audio, zoom=2.0, rotation=30.0),
+                       fresh.render(0.5, audio, zoom=2.0, rotation=30.0))

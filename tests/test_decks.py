@@ -12,7 +12,7 @@ from livecppn.model.generator import Generator
 from livecppn.model.style import load_style
 from livecppn.paths import default_bank_path
 from livecppn.render.compositor import Compositor
-from livecppn.render.decks import GoFade, wait_for_quantize
+from livecppn.render.decks import Decks, GoFade, wait_for_quantize
 from livecppn.render.sinks import PBOSink
 
 
@@ -58,7 +58,49 @@ def test_loader_builds_styles_off_the_render_thread_and_reports_bad_ones(tmp_pat
         loader.stop()
     ok, bad = done if done[0].error is None else done[::-1]
     assert ok.deck == "b" and ok.style.name == "ember" and ok.model is not None
-    assert bad.deck == "a" and "no slot 42" in bad.error
+    assert bad.deck == "a" and "no slot 42" in bad.error and bad.error_kind == "no such bank slot or style"
+
+
+def test_a_flood_of_loads_costs_one_load_per_deck():
+    bank = load_bank(default_bank_path())
+    loader = StyleLoader(bank)
+    try:
+        for i in range(200):  # a pad mashed, or a fuzzing client
+            loader.request("a", ["ice", "moss", "ember", 7][i % 4])
+        loader.request("a", "moss")
+        loader.request("b", "ice")
+        done = []
+        deadline = time.monotonic() + 10
+        while {d.deck for d in done} != {"a", "b"} and time.monotonic() < deadline:
+            done += loader.poll()
+            time.sleep(0.05)
+        time.sleep(0.2)
+        done += loader.poll()
+    finally:
+        loader.stop()
+    newest = {d.deck: d for d in done}
+    assert newest["a"].style.name == "moss" and newest["b"].style.name == "ice"
+    assert len(done) < 20  # not 202 loads: queued requests for a deck collapse to the newest
+
+
+def test_a_controller_moving_the_crossfader_ends_a_go():
+    bus = ParamBus()
+    decks = Decks(None, None)
+    decks.go(0.0, bus.step(0.0), 0.0)  # fade A -> B over transition_time
+    decks.step_fade(0.5, bus)
+    bus.step(1 / 60)
+    decks.take_over(bus)
+    assert decks.fade is not None and 0 < bus.snapshot().crossfader < 1
+    bus.set("crossfader", 0.0)  # the VJ grabs the fader
+    decks.step_fade(0.6, bus)
+    bus.step(1 / 60)
+    decks.take_over(bus)
+    assert decks.fade is None
+    for t in range(60):
+        decks.step_fade(0.6 + t / 60, bus)
+        x = bus.step(1 / 60).crossfader
+        decks.take_over(bus)
+    assert x == pytest.approx(0.0, abs=1e-3)
 
 
 def test_go_fade_is_eased_and_waits_for_its_start():

@@ -49,15 +49,18 @@ def test_missing_monitor_falls_back_to_the_primary(window, caplog):
 
 
 def test_keys_map_to_actions(gl_window):
-    # the key callback as glfw calls it: F, H, Esc and Q are actions; other keys are ignored
+    # the key callback as glfw calls it: the listed keys are actions; other keys are ignored
     for key, mods, action in [(glfw.KEY_F, 0, "fullscreen"), (glfw.KEY_H, 0, "hud"), (glfw.KEY_ESCAPE, 0, "quit"),
-                              (glfw.KEY_Q, 0, "quit"), (glfw.KEY_T, 0, "tap"), (glfw.KEY_T, glfw.MOD_SHIFT, "tap_clear")]:
+                              (glfw.KEY_Q, 0, "quit"), (glfw.KEY_T, 0, "tap"), (glfw.KEY_T, glfw.MOD_SHIFT, "tap_clear"),
+                              (glfw.KEY_L, 0, "learn_next"), (glfw.KEY_L, glfw.MOD_SHIFT, "learn_prev"),
+                              (glfw.KEY_BACKSPACE, 0, "learn_cancel"), (glfw.KEY_S, 0, "learn_save")]:
         gl_window._on_key(gl_window.handle, key, 0, glfw.PRESS, mods)
         assert gl_window.poll() == [action]
     gl_window._on_key(gl_window.handle, glfw.KEY_A, 0, glfw.PRESS, 0)
     gl_window._on_key(gl_window.handle, glfw.KEY_F, 0, glfw.RELEASE, 0)
     assert gl_window.poll() == []
-    assert set(KEY_ACTIONS.values()) == {"fullscreen", "hud", "quit", "tap"}
+    assert set(KEY_ACTIONS.values()) == {"fullscreen", "hud", "quit", "tap", "learn_next", "learn_cancel",
+                                         "learn_save"}
 
 
 def test_resizing_the_window_is_reported(window):

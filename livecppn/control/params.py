@@ -97,6 +97,7 @@ class ParamBus:
         self._target = {s.name: s.default for s in specs}
         self._value = dict(self._target)
         self.rejected: list[str] = []  # messages for the HUD/log; the show goes on
+        self.changed: set[str] = set()  # the parameters a controller set in the last step()
 
     def set(self, name: str, value: float) -> None:
         """Ask for a new value (clamped to its range; slewed). Any thread."""
@@ -118,6 +119,7 @@ class ParamBus:
 
     def step(self, dt: float) -> Params:
         """Drain the queue, slew toward targets, return this frame's snapshot. Once per frame."""
+        self.changed.clear()
         while True:
             try:
                 kind, name, value = self._queue.get_nowait()
@@ -138,6 +140,7 @@ class ParamBus:
                 self.rejected.append(f"ignored control {name!r} = {value!r}")
                 continue
             self._target[name] = spec.clamp(value)
+            self.changed.add(name)
         for name, spec in self.specs.items():
             target, current = self._target[name], self._value[name]
             if spec.smoothing <= 0 or dt <= 0:

@@ -85,13 +85,17 @@ class Loaded:
     style: Style | None
     model: CPPN | None
     error: str | None
+    error_kind: str | None = None  # what went wrong, without the particulars (a log line per kind)
 
 
 class StyleLoader:
     """Loads styles on its own thread. `request()` from any thread; `poll()` on the render thread."""
 
+    CACHE_SIZE = 32  # styles kept loaded: flipping between a bank's slots all night reads each file once
+
     def __init__(self, bank: Bank):
         self.bank = bank
+        self._cache: dict[Path, tuple[tuple[int, int], Style, CPPN]] = {}  # loader thread only
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="livecppn-style-loader", daemon=True)
@@ -101,29 +105,70 @@ class StyleLoader:
         self._requests.put((deck, ref))
 
     def poll(self) -> list[Loaded]:
-        out = []
+        """Finished loads; of several for one deck only the newest (the older would be replaced at once)."""
+        newest: dict[str, Loaded] = {}
         while True:
             try:
-                out.append(self._done.get_nowait())
+                loaded = self._done.get_nowait()
             except queue.Empty:
-                return out
+                return list(newest.values())
+            newest.pop(loaded.deck, None)
+            newest[loaded.deck] = loaded
 
     def stop(self) -> None:
         self._requests.put(None)
         self._thread.join(timeout=5)
 
+    def _take(self) -> tuple[list[tuple[str, object]], bool]:
+        """Wait for requests, then take all that are queued: only the newest per deck is loaded
+        (a pad mashed or a flood of loads costs one load, not a backlog). Returns (requests, stop)."""
+        items = [self._requests.get()]
+        while True:
+            try:
+                items.append(self._requests.get_nowait())
+            except queue.Empty:
+                break
+        newest = {item[0]: item for item in items if item is not None}
+        return list(newest.values()), None in items
+
     def _run(self) -> None:
         while True:
-            item = self._requests.get()
-            if item is None:
+            requests, stop = self._take()
+            for deck, ref in requests:
+                self._done.put(self._load(deck, ref))
+            if stop:
                 return
-            deck, ref = item
-            try:
-                style = load_style(self.bank.resolve(ref))
-                model = style.build_model()  # the expensive part, here and not on the render thread
-                self._done.put(Loaded(deck, ref, style, model, None))
-            except (BankError, StyleError) as e:
-                self._done.put(Loaded(deck, ref, None, None, str(e)))
-            except Exception as e:  # noqa: BLE001 - a bad load must never take the show down
-                log.exception("loading %r into deck %s", ref, deck)
-                self._done.put(Loaded(deck, ref, None, None, f"loading {ref!r}: {e}"))
+
+    def _cached(self, path: Path) -> tuple[Style, CPPN]:
+        """The style and its network, read again only when the file changed (size or mtime).
+        The network is shared by whoever loads it; the live path only reads it."""
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None  # load_style names the file and the problem
+        hit = self._cache.get(path)
+        if hit is not None and stamp is not None and hit[0] == stamp:
+            return hit[1], hit[2]
+        style = load_style(path)
+        model = style.build_model()  # the expensive part, here and not on the render thread
+        if stamp is not None:
+            self._cache.pop(path, None)
+            self._cache[path] = (stamp, style, model)
+            while len(self._cache) > self.CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+        return style, model
+
+    def _load(self, deck: str, ref: object) -> Loaded:
+        try:
+            path = self.bank.resolve(ref)
+        except BankError as e:
+            return Loaded(deck, ref, None, None, str(e), "no such bank slot or style")
+        try:
+            style, model = self._cached(path)
+            return Loaded(deck, ref, style, model, None)
+        except StyleError as e:
+            return Loaded(deck, ref, None, None, str(e), f"style file {path}")
+        except Exception as e:  # noqa: BLE001 - a bad load must never take the show down
+            log.exception("loading %r into deck %s", ref, deck)
+            return Loaded(deck, ref, None, None, f"loading {ref!r}: {e}", "loading a style failed")

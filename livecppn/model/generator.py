@@ -55,8 +55,14 @@ class Generator:
     def set_style(self, style: Style, model: CPPN | None = None) -> None:
         """Swap the network between frames; `model` may be prebuilt off the render thread.
         The buffers and the pixel cache are rebuilt for the new weights."""
+        old = self.model.config
         self.style = style
         self.model = (model or style.build_model()).to(self.device, self.dtype)
+        new = self.model.config
+        if (new.width, new.use_radius) == (old.width, old.use_radius):  # same buffers fit: no allocation
+            self._view = None
+            self._prepare_weights()
+            return
         w, h = self.width, self.height
         self.width = self.height = 0
         self.resize(w, h)

@@ -63,13 +63,19 @@ class Decks:
         self.fade = GoFade(now + wait, params.transition_time, params.crossfader, target)
 
     def step_fade(self, now: float, bus: ParamBus) -> None:
-        """Drive the crossfader while a `go` runs (overrides its slew); call before bus.step()."""
+        """Drive the crossfader while a `go` runs (overrides its slew); call before bus.step().
+        A controller that moves the crossfader takes over: see `take_over`."""
         if self.fade is None:
             return
         value = self.fade.value(now)
         if value is not None:
             bus.jump("crossfader", value)
         if self.fade.done(now):
+            self.fade = None
+
+    def take_over(self, bus: ParamBus) -> None:
+        """After bus.step(): a crossfader move from a controller ends a running `go` at once."""
+        if self.fade is not None and "crossfader" in bus.changed:
             self.fade = None
 
     def apply(self, loaded: Loaded) -> str:

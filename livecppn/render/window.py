@@ -19,7 +19,11 @@ KEY_ACTIONS = {
     glfw.KEY_ESCAPE: "quit",
     glfw.KEY_Q: "quit",
     glfw.KEY_T: "tap",  # tap tempo; Shift+T hands the tempo back to the tracker
+    glfw.KEY_L: "learn_next",  # MIDI learn: arm the next target (Shift+L: the previous one)
+    glfw.KEY_BACKSPACE: "learn_cancel",
+    glfw.KEY_S: "learn_save",  # save the MIDI mapping (presets/mappings/learned.toml)
 }
+SHIFTED = {"tap": "tap_clear", "learn_next": "learn_prev"}
 
 
 class WindowError(RuntimeError):
@@ -71,8 +75,8 @@ class Window:
     def _on_key(self, _win, key, _scancode, action, mods) -> None:
         if action == glfw.PRESS and key in KEY_ACTIONS:
             name = KEY_ACTIONS[key]
-            if name == "tap" and mods & glfw.MOD_SHIFT:
-                name = "tap_clear"
+            if mods & glfw.MOD_SHIFT:
+                name = SHIFTED.get(name, name)
             self.actions.append(name)
 
     def _monitor(self):

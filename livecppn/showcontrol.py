@@ -1,0 +1,191 @@
+"""The show's controllers: starting OSC and MIDI, and acting on triggers between frames.
+
+OSC and MIDI feed the parameter bus from their own threads; keys feed it from
+the window. The render thread drains the bus once per frame and hands the
+triggers to `Triggers.handle`, which acts on them in order (tap tempo, go,
+clock, deck loads, MIDI learn). Nothing here blocks: deck loads are requested
+from the style loader thread and swap in when ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+from .control.params import REGISTRY, TRIGGERS, ParamBus, Params
+from .render.decks import wait_for_quantize
+from .showlog import ShowLog
+
+log = logging.getLogger("livecppn")
+
+# What the learn key (L) steps through: every parameter, then every trigger a control can fire.
+LEARN_TARGETS = [s.name for s in REGISTRY] + [t.name for t in TRIGGERS if t.name not in ("clock", "clock_stop",
+                                                                                        "learn", "learn_save")]
+
+
+def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
+    """OSC and MIDI, feeding the bus from their own threads. A controller that cannot
+    start is reported and the show runs without it (DESIGN §8)."""
+    controls = {}
+    if opts.osc_port is not None:
+        from .control.osc import OscControl
+
+        try:
+            osc = OscControl(bus, host=opts.osc_host, port=opts.osc_port, allow=opts.osc_allow, send=opts.osc_send)
+            osc.start()
+            controls["osc"] = osc
+        except (OSError, ValueError) as e:
+            showlog.error(f"OSC off: {e}")
+    if opts.midi:
+        from .control.mapping import Mapping, MappingError, resolve
+        from .control.midi import MidiControl
+
+        try:
+            mapping = Mapping.load(resolve(opts.midi_map or "generic"))
+        except MappingError as e:
+            showlog.error(f"{e}; MIDI runs with no mapping (learn still works)")
+            mapping = None
+        try:
+            controls["midi"] = MidiControl(bus, opts.midi, mapping).start()
+        except Exception as e:  # noqa: BLE001 - no MIDI system at all must not stop the show
+            showlog.error(f"MIDI off: {e}")
+    return controls
+
+
+class Triggers:
+    """Acts on the bus's triggers, once per frame, on the render thread."""
+
+    def __init__(self, analyzer, decks, loader, controls: dict, showlog: ShowLog):
+        self.analyzer, self.decks, self.loader, self.controls, self.showlog = analyzer, decks, loader, controls, showlog
+        self.saver = MappingSaver(showlog) if "midi" in controls else None
+
+    def handle(self, triggers: list[tuple[str, object]], params: Params, features, now: float) -> None:
+        analyzer = self.analyzer
+        for name, value in triggers:
+            if name == "tap":
+                analyzer.tap()
+            elif name == "tap_clear":
+                analyzer.clear_tap()
+            elif name == "go":
+                tempo = (features.bpm, features.beat_phase, features.bar_phase) if features else (0.0, 0.0, 0.0)
+                self.decks.go(now, params, wait_for_quantize(params.go_quantize, *tempo))
+            elif name == "clock" and isinstance(value, tuple) and len(value) == 3:
+                bpm, beat_wall, _beat = value  # beat_wall on time.monotonic(): move it onto the audio clock
+                analyzer.set_external_clock(bpm, analyzer.audio_time - (time.monotonic() - beat_wall))
+            elif name == "clock_stop":
+                analyzer.clear_external_clock()
+            elif name in ("learn", "learn_save", "learn_next", "learn_prev", "learn_cancel"):
+                self._learn(name, value)
+            elif name in ("deck_a", "deck_b", "load"):
+                deck = name[-1] if name != "load" else ("b" if self.decks.on_air(params.crossfader) == "a" else "a")
+                self.loader.request(deck, value)
+
+    def stop(self) -> None:
+        if self.saver is not None:
+            self.saver.stop()
+
+    def apply_loads(self) -> None:
+        """Styles loaded off-thread swap in between frames."""
+        for loaded in self.loader.poll():
+            msg = self.decks.apply(loaded)
+            if loaded.error:
+                self.showlog.error(msg, f"deck load: {loaded.error_kind}")
+            else:
+                log.info(msg)
+
+    def _learn(self, name: str, value) -> None:
+        midi = self.controls.get("midi")
+        if midi is None:
+            self.showlog.warn(f"MIDI {name}: no MIDI input (start with --midi PORT)", f"MIDI {name}: no MIDI")
+            return
+        from .control.mapping import mappings_dir
+
+        try:
+            if name in ("learn_next", "learn_prev"):  # the learn key steps through the targets
+                armed = midi.learner.armed
+                i = LEARN_TARGETS.index(armed) if armed in LEARN_TARGETS else -1
+                value = LEARN_TARGETS[(i + (1 if name == "learn_next" else -1)) % len(LEARN_TARGETS)]
+                name = "learn"
+            if name == "learn_cancel":
+                midi.learner.cancel()
+                log.info("MIDI learn cancelled")
+            elif name == "learn":
+                midi.learn(str(value))
+                log.info("MIDI learn: move a control to bind it to %s", value)
+            else:
+                # a name only (an OSC value must not escape the folder); anything else saves "learned"
+                name_only = Path(value).name.removesuffix(".toml") if isinstance(value, str) else ""
+                self.saver.request(midi.learner, mappings_dir() / f"{name_only or 'learned'}.toml")
+        except (ValueError, OSError) as e:
+            self.showlog.error(f"MIDI {name} {value!r}: {e}", f"MIDI {name} failed")
+
+
+class MappingSaver:
+    """Writes learned MIDI mappings on its own thread: a disk write never holds up a frame, and a
+    flood of save requests writes at most once a second (the newest request wins)."""
+
+    MIN_INTERVAL = 1.0
+
+    def __init__(self, showlog: ShowLog):
+        self.showlog = showlog
+        self.saved = 0
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livecppn-mapping-saver", daemon=True)
+        self._thread.start()
+
+    def request(self, learner, path: Path) -> None:
+        self._requests.put((learner, path))
+
+    def stop(self) -> None:
+        """Write what is still asked for, then end."""
+        self._stopping.set()
+        self._requests.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            items = [self._requests.get()]
+            while True:
+                try:
+                    items.append(self._requests.get_nowait())
+                except queue.Empty:
+                    break
+            wanted = [item for item in items if item is not None]
+            if wanted:
+                learner, path = wanted[-1]
+                try:
+                    learner.save(path)
+                    self.saved += 1
+                    log.info("MIDI mapping saved to %s", path)
+                except (ValueError, OSError) as e:
+                    self.showlog.error(f"MIDI learn_save {path}: {e}", "MIDI learn_save failed")
+            if None in items:
+                return
+            self._stopping.wait(self.MIN_INTERVAL)
+
+
+def control_lines(controls: dict) -> list[str]:
+    """One HUD line on the controllers: OSC port and traffic, MIDI ports, clock and learn."""
+    parts = []
+    if "osc" in controls:
+        osc = controls["osc"]
+        parts.append(f"osc :{osc.port} {osc.stats.get('dispatched', 0)} msgs")
+    if "midi" in controls:
+        midi = controls["midi"]
+        ports = ", ".join(f"{name} {st.state}" for name, st in midi.status.items())
+        clock = midi.clock.state
+        parts.append(f"midi {ports}" + (f" clock {clock.bpm:.1f}" if clock.running else ""))
+        if midi.learner.armed:
+            parts.append(f"LEARN {midi.learner.armed} (L next, Shift+L back, Backspace cancel, S save)")
+    return ["  ".join(parts)] if parts else []
+
+
+def log_rejected(rejected: list[str], showlog: ShowLog) -> None:
+    """Bad control input is logged once per kind (no log flood) and never stops the show."""
+    for msg in rejected:
+        showlog.warn(msg, msg.split(" = ")[0])
+    rejected.clear()
