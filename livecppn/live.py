@@ -43,7 +43,7 @@ from .render.compositor import Compositor
 from .render.gl import gl_info
 from .render.hud import Hud
 from .render.window import OffscreenSurface, Window, WindowError
-from .showcontrol import Triggers, control_lines, log_rejected, start_controls
+from .showcontrol import Triggers, control_lines, controls_report, log_rejected, start_controls
 from .showlog import ShowLog
 
 log = logging.getLogger("livecppn")
@@ -332,7 +332,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "features": rounded(features.as_dict()) if features else None,
         "gl": gl_info(ctx),
         "gl_errors": gl_errors,
-        "controls": {name: control.stats for name, control in controls.items()},
+        "controls": controls_report(controls),
         "torch_threads": torch.get_num_threads(),
         "warnings": showlog.messages,
         "warnings_repeated": showlog.report()["repeated"],

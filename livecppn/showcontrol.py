@@ -184,6 +184,22 @@ def control_lines(controls: dict) -> list[str]:
     return ["  ".join(parts)] if parts else []
 
 
+def controls_report(controls: dict) -> dict:
+    """For the report: each controller's message counts; MIDI also its ports (reconnects) and clock."""
+    out = {name: dict(control.stats) for name, control in controls.items()}
+    if "midi" in controls:
+        midi = controls["midi"]
+        clock = midi.clock.state
+        out["midi_ports"] = {name: {"state": st.state, "port": st.port, "connects": st.connects}
+                             for name, st in midi.status.items()}
+        out["midi_clock"] = {"running": clock.running, "bpm": round(clock.bpm, 3) if clock.bpm else None,
+                             "source": clock.source}
+        out["midi_learned"] = [{"source": b.source, "number": b.number, "channel": b.channel,
+                                "target": b.param or b.trigger}
+                               for b in midi.learner.mapping.bindings if b.line == 0]  # line 0: learned here
+    return out
+
+
 def log_rejected(rejected: list[str], showlog: ShowLog) -> None:
     """Bad control input is logged once per kind (no log flood) and never stops the show."""
     for msg in rejected:

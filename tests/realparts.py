@@ -112,16 +112,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_show(tmp_path, *extra, env=None, size="320x180", internal="64x36"):
-    """Start a headless show on the synthetic beat; returns (process, report path) once it renders.
-    Its log goes to a file (a pipe nobody reads would stall a show that logs a lot)."""
+def start_show(tmp_path, *extra, env=None, size="320x180", internal="64x36", headless=True):
+    """Start a show (headless: a hidden window) on the synthetic beat; returns (process, report
+    path) once it renders. Its log goes to a file (a pipe nobody reads would stall a show that logs a lot)."""
     import sys
-    import time
 
     report = tmp_path / "report.json"
     log_path = tmp_path / "show.log"
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "livecppn", "live", "--headless", "--frames", "1000000",
+        proc = subprocess.Popen([sys.executable, "-m", "livecppn", "live", *(["--headless"] if headless else []),
+                                 "--frames", "1000000",
                                  "--audio", "synthetic", "--size", size, "--internal", internal,
                                  "--report", str(report), *extra],
                                 stdout=subprocess.DEVNULL, stderr=log_file,

@@ -15,7 +15,7 @@ import time
 import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
-from realparts import end_show, free_port, start_show, wait_for
+from realparts import end_show, free_port, start_show
 
 from livecppn import paths
 from livecppn.control.osc_addresses import routes
@@ -183,7 +183,7 @@ def test_fuzzed_osc_and_midi_do_not_stop_or_stall_the_show(tmp_path, presets, ja
         sock.close()
         fuzzed, log = end_show(proc, report_path)
         out.close_port()
-        del out
+
 
     timeline = fuzzed["frames_per_second"]
     calm_fps = (window_fps(timeline, *calm_before) + window_fps(timeline, *calm_after)) / 2
