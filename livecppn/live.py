@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import moderngl
 import numpy as np
@@ -77,6 +78,9 @@ class LiveOptions:
     osc_send: str | None = None  # HOST:PORT that receives the audio features
     midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
     midi_map: Path | None = None  # default: presets/mappings/generic.toml
+    # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
+    # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
+    on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
 
 
 @dataclass
@@ -304,6 +308,8 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         frames += 1
         end = time.perf_counter()
         stats.add((end - now) * 1000, cppn_ms, int(end - start))
+        if opts.on_frame is not None:
+            opts.on_frame(frames, now, end, params, frozenset(bus.changed))
 
     elapsed = time.perf_counter() - start
     ctx.finish()

@@ -1,5 +1,14 @@
 """Benchmark OSC control: latency from a packet leaving the client to the first frame that shows it, and a flood.
 
+Full loop ("latency_live"): a real `livecppn live` (headless, the default
+1280x720 show with its calibrated internal size, synthetic audio, in this
+process) with a python-osc client sending brightness values at random moments
+of the frame. Each sample runs from just before sendto() to the end of the
+first frame (rendered, composited and swapped) whose control step took the
+value; `frames` counts the frames that began after the send up to that one
+(1: the next frame showed it; 0: the frame in progress picked it up before its
+control step). Goal: within one frame.
+
 Latency: a 60 fps loop steps a ParamBus (as the render thread does) while a
 python-osc client sends a new brightness value at a random moment of the
 frame; each sample is the time from just before sendto() to the end of the
@@ -109,6 +118,58 @@ def latency(period: float, packets: int, rng: random.Random) -> dict:
     return summary(loop.latencies) | {"lost": packets - len(loop.latencies)}
 
 
+def live_latency(packets: int, rng: random.Random, size: tuple[int, int]) -> dict:
+    """Through the whole live loop; see the module docstring. Ends the show with SIGTERM, as Ctrl-C would."""
+    import os
+    import signal
+
+    from livecppn.live import LiveOptions, run_live
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    frames: list[tuple[float, float, bool]] = []  # (start, shown, took a brightness value)
+    sends: list[float] = []
+
+    def on_frame(_i, start, shown, _params, changed):
+        frames.append((start, shown, "brightness" in changed))
+
+    def client():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        while len(frames) < 30:  # past start-up
+            time.sleep(0.01)
+        period = (frames[-1][1] - frames[-11][1]) / 10
+        for i in range(packets):
+            taken = sum(f[2] for f in frames)
+            time.sleep(rng.uniform(0.0, period))  # a random moment of the frame
+            sends.append(time.perf_counter())
+            sock.sendto(message("/livecppn/param/brightness", 0.25 + (i % 256) / 256), ("127.0.0.1", port))
+            deadline = time.perf_counter() + 2.0
+            while sum(f[2] for f in frames) == taken and time.perf_counter() < deadline:
+                time.sleep(0.001)
+        sock.close()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    report = run_live(LiveOptions(headless=True, audio="synthetic", size=size, osc_port=port, on_frame=on_frame))
+    thread.join()
+    latencies, waited = [], []
+    for sent in sends:
+        hit = next((f for f in frames if f[2] and f[1] > sent), None)
+        if hit is None:
+            continue
+        latencies.append(hit[1] - sent)
+        waited.append(sum(1 for f in frames if sent <= f[0] <= hit[0]))
+    intervals = [b[1] - a[1] for a, b in zip(frames, frames[1:])]
+    frame_ms = statistics.median(intervals) * 1000
+    return summary(latencies) | {
+        "lost": len(sends) - len(latencies), "frame_ms": frame_ms, "fps": report["fps"],
+        "internal": report["internal_resolution"], "output": report["output_resolution"],
+        "frames_waited": {str(k): waited.count(k) for k in sorted(set(waited))},
+        "within_one_frame": sum(1 for k in waited if k <= 1) / max(1, len(waited))}
+
+
 def frames_for(seconds: float, flood: bool, rng: random.Random) -> dict:
     bus = ParamBus()
     garbage = [rng.randbytes(rng.randrange(1, 200)) for _ in range(200)]
@@ -136,14 +197,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=300)
     ap.add_argument("--flood-seconds", type=float, default=3.0)
+    ap.add_argument("--live-packets", type=int, default=150, help="samples through the full live loop")
+    ap.add_argument("--size", default="1280x720", help="the live loop's output size")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_osc.json")
     args = ap.parse_args()
     rng = random.Random(7)
 
-    result = {"latency_60fps": latency(1 / 60, args.packets, rng), "latency_floor": latency(0.0005, args.packets, rng)}
+    w, h = (int(v) for v in args.size.split("x"))
+    result = {"latency_live": live_latency(args.live_packets, rng, (w, h)),
+              "latency_60fps": latency(1 / 60, args.packets, rng), "latency_floor": latency(0.0005, args.packets, rng)}
     quiet, flooded = frames_for(args.flood_seconds, False, rng), frames_for(args.flood_seconds, True, rng)
     result["flood"] = {"undisturbed": quiet, "flooded": flooded, "frames_kept": flooded["frames"] / quiet["frames"]}
 
+    r = result["latency_live"]
+    print(f"  latency_live: n={r['n']} at {r['fps']:.1f} fps ({r['frame_ms']:.1f} ms frames, internal "
+          f"{r['internal'][0]}x{r['internal'][1]}, output {r['output'][0]}x{r['output'][1]}): mean {r['mean_ms']:.1f} ms, "
+          f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms; frames waited "
+          f"{r['frames_waited']}; within one frame {100 * r['within_one_frame']:.1f}%, lost {r['lost']}")
     for name in ("latency_60fps", "latency_floor"):
         r = result[name]
         print(f"{name:>14}: n={r['n']} mean {r['mean_ms']:.2f} ms, p50 {r['p50_ms']:.2f} ms, "
