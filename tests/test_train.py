@@ -174,7 +174,7 @@ def test_bad_input_is_refused_by_name_and_writes_nothing(tmp_path, case):
         args[0], expect = "  ", ["prompt is empty"]
     elif case == "unknown model":
         args = [PROMPT, "--out", str(out), "--clip-model", "RN5O", "--clip-pretrained", "none", "--no-progress"]
-        expect = ["unknown CLIP model 'RN5O'", "RN50"]
+        expect = ["unknown CLIP model 'RN5O'", "did you mean", "RN50"]
     elif case == "missing checkpoint":
         missing = tmp_path / "nowhere" / "RN50.pt"
         args += ["--clip-pretrained", str(missing)]
@@ -214,6 +214,7 @@ def test_bad_input_is_refused_by_name_and_writes_nothing(tmp_path, case):
     assert time.monotonic() - started < 60  # fails fast, no download retries
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.script, to make the archive
 def test_a_local_checkpoint_file_is_loaded(tmp_path):
     from safetensors.torch import save_file
 
@@ -225,6 +226,12 @@ def test_a_local_checkpoint_file_is_loaded(tmp_path):
     clip = load_clip(ClipSpec(config=TINY, pretrained=str(path)))
     assert clip.weights == str(path)
     for key, value in clip.model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    # OpenAI's own release format: a TorchScript archive.
+    jit_path = tmp_path / "tiny_jit.pt"
+    torch.jit.script(clip.model).save(str(jit_path))
+    from_jit = load_clip(ClipSpec(config=TINY, pretrained=str(jit_path)))
+    for key, value in from_jit.model.state_dict().items():
         assert torch.equal(value, weights[key]), key
     with pytest.raises(ClipError, match="no pretrained tag 'laion'"):
         load_clip(ClipSpec(config=TINY, pretrained="laion"))

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,7 @@ def _register(spec: ClipSpec, open_clip) -> str:
         return path.stem
     name = spec.model.replace("/", "-")
     known = open_clip.list_models()
+    name = next((k for k in known if k.lower() == name.lower()), name)  # vit-b-32 is ViT-B-32
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -212,16 +214,18 @@ def _missing_message(name: str, tag: str, cfg: dict, cache_dir: str | None) -> s
 
     repo, names = _hub_files(cfg)
     hub_cache = cache_dir or HF_HUB_CACHE
+    folder = f"models--{repo.replace('/', '--')}"
     lines = [f"CLIP weights for {name} '{tag}' are not on this machine and {HUB_HOST} cannot be reached "
-             f"(looked in {hub_cache} and {LEGACY_CACHE}). To get them here, either:"]
+             f"(looked in {hub_cache} and {LEGACY_CACHE}). To get them here, do one of:"]
     if repo:
         lines += [f"  - on a machine with internet run `python -c \"import open_clip; open_clip.create_model("
-                  f"'{name}', pretrained='{tag}')\"`, then copy its folder {hub_cache}/models--"
-                  f"{repo.replace('/', '--')} to the same place here (or point HF_HUB_CACHE at a copy), or",
+                  f"'{name}', pretrained='{tag}')\"`; it saves the folder {folder} in its Hugging Face cache "
+                  f"(~/.cache/huggingface/hub by default): copy that folder into {hub_cache} here "
+                  "(or point HF_HUB_CACHE or --clip-cache at a copy)",
                   f"  - download {names[-1]} (or {names[0]}) from https://{HUB_HOST}/{repo} and pass the file: "
                   "--clip-pretrained /path/to/that/file"]
     if cfg.get("url"):
-        lines.append(f"  - or download {cfg['url']} into {LEGACY_CACHE}/, or pass it with --clip-pretrained")
+        lines.append(f"  - download {cfg['url']} and put it in {LEGACY_CACHE}/ or pass it with --clip-pretrained")
     return "\n".join(lines)
 
 
@@ -242,10 +246,12 @@ def _load_weights(model: torch.nn.Module, path: Path, name: str, open_clip) -> N
     try:
         if _is_torchscript(path):
             # OpenAI's original release: a TorchScript archive, read without unpickling Python objects.
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
-            for key in ("input_resolution", "context_length", "vocab_size"):
-                state.pop(key, None)
-            model.load_state_dict({k: v.float() for k, v in state.items()})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, the files are not
+                state = torch.jit.load(str(path), map_location="cpu").state_dict()
+            buffers = dict(model.named_buffers())  # scripted modules keep non-persistent buffers (attn_mask)
+            drop = {"input_resolution", "context_length", "vocab_size"} | (set(buffers) - set(model.state_dict()))
+            model.load_state_dict({k: v.float() for k, v in state.items() if k not in drop})
         else:
             open_clip.load_checkpoint(model, str(path))  # .safetensors, or torch.load with weights_only
     except Exception as e:  # noqa: BLE001 - a bad file surfaces as many kinds of error

@@ -124,6 +124,8 @@ class Trainer:
         with torch.no_grad():
             model.hidden[0].weight[:, k] *= cfg.time_gain  # the time column: how fast the look drifts
         self.model = model.to(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # the views' shape never changes: let cuDNN pick its kernels
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.text = clip.encode_text(list(cfg.prompts)).mean(0)  # (D,): view · text = mean cosine over prompts
         self.negative = clip.encode_text(list(cfg.negatives)).mean(0) if cfg.negatives else None

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..model.style import StyleError, load_style
 from .clip_loader import ClipError
 from .train_cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ClipCache, Interrupted, Outcome, TrainError,
-                        train_one)
+                        show_progress, train_one)
 from .train_options import TrainConfig, TrainConfigError, overrides_from_args
 
 log = logging.getLogger("livecppn.train")
@@ -133,7 +133,7 @@ def run_batch(args) -> int:
             continue
         log.info("[%d/%d] %s: %s", i, len(jobs), out, " | ".join(cfg.prompts))
         try:
-            outcome = train_one(cfg, out, name, clips, stop, progress=not args.no_progress)
+            outcome = train_one(cfg, out, name, clips, stop, progress=show_progress(args))
         except (TrainError, ClipError) as e:
             log.error("train: %s: %s", name, e)
             outcome, failed = Outcome(name, out, cfg.prompts[0], f"failed: {e}".splitlines()[0][:80]), True

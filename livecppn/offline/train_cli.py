@@ -77,7 +77,13 @@ class ClipCache:
         self._loaded: dict[tuple, Clip] = {}
 
     def get(self, cfg: TrainConfig) -> Clip:
+        import torch
+
         from .train import pick_device
+
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise TrainError(f"--device {cfg.device}: no CUDA device here (torch {torch.__version__}); "
+                             "use --device cpu or auto")
 
         spec = ClipSpec(model=cfg.clip_model, pretrained=cfg.clip_pretrained, config=cfg.clip_config,
                         cache_dir=cfg.clip_cache)
@@ -129,6 +135,11 @@ def train_one(cfg: TrainConfig, out: Path, name: str, clips: ClipCache, stop: th
                    result.best_score, result.start_score, result.seconds)
 
 
+def show_progress(args) -> bool:
+    """A progress bar on a terminal; log lines (one per scoring) otherwise or with --no-progress."""
+    return not args.no_progress and sys.stderr.isatty()
+
+
 def run(args) -> int:
     """The `livecppn train` command. Returns the exit status."""
     if args.batch is not None:
@@ -143,11 +154,16 @@ def run(args) -> int:
     except TrainConfigError as e:
         log.error("train: %s", e)
         return EXIT_USAGE
+    import torch
+
     stop = threading.Event()
     try:
-        outcome = train_one(cfg, args.out, args.out.stem, ClipCache(), stop, progress=not args.no_progress)
+        outcome = train_one(cfg, args.out, args.out.stem, ClipCache(), stop, progress=show_progress(args))
     except (TrainError, ClipError) as e:
         log.error("train: %s", e)
+        return EXIT_ERROR
+    except torch.OutOfMemoryError:
+        log.error("train: out of memory on %s; try fewer --states or --augs, or a smaller --pyramid", cfg.device)
         return EXIT_ERROR
     except (Interrupted, KeyboardInterrupt):
         log.error("train: interrupted before anything was trained; nothing written")

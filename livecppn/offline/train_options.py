@@ -115,6 +115,11 @@ class TrainConfig:
                 d[key] = (d[key],)
         if isinstance(d.get("activations"), str):
             d["activations"] = parse_list(d["activations"])
+        if isinstance(d.get("aspect"), str):
+            try:
+                d["aspect"] = parse_aspect(d["aspect"])
+            except argparse.ArgumentTypeError as e:
+                raise TrainConfigError(f"{where}: aspect: {e}") from None
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -230,7 +235,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--out-dir", type=Path, metavar="DIR",
                    help="with --batch: where the styles go (default: the batch file's out_dir, else its folder)")
     g.add_argument("--force", action="store_true", help="with --batch: retrain styles that are already done")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="log lines instead of a progress bar (the default when stderr is not a terminal)")
     return p
 
 
