@@ -58,7 +58,7 @@ if (( want_train )); then
     # `===` matches the version string exactly, so pip takes PyPI's build and a
     # torchvision made for it. That build also runs on machines without CUDA.
     torchvision_version="${LIVECPPN_TORCHVISION_VERSION:-0.28.0}"
-    .venv/bin/python -c "import torch, torchvision, sys; sys.exit('+' in torch.__version__)" 2>/dev/null \
+    .venv/bin/python -c "import torch, torchvision" 2>/dev/null \
         || "${pip[@]}" "torch===${torch_version}" "torchvision==${torchvision_version}"
 else
     .venv/bin/python -c "import torch" 2>/dev/null || "${pip[@]}" "torch==${torch_version}"

@@ -29,7 +29,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -126,7 +126,7 @@ class Trainer:
         self.model = model.to(self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # the views' shape never changes: let cuDNN pick its kernels
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=self.device.type == "cuda")
         self.text = clip.encode_text(list(cfg.prompts)).mean(0)  # (D,): view · text = mean cosine over prompts
         self.negative = clip.encode_text(list(cfg.negatives)).mean(0) if cfg.negatives else None
         self.rng = np.random.default_rng(cfg.seed)
@@ -201,7 +201,6 @@ class TrainResult:
     interrupted: bool
     device: str
     clip_weights: str
-    extra: dict = field(default_factory=dict)
 
 
 def level_plan(cfg: TrainConfig) -> list[tuple[int, int]]:
@@ -216,51 +215,54 @@ def train_style(cfg: TrainConfig, clip: Clip, states: FeatureStates, stop=None, 
 
     started = time.perf_counter()
     trainer = Trainer(cfg, clip, states)
-    start_score, start_react = trainer.evaluate()
-    best = (start_score, 0, trainer.snapshot(), start_react)
-    evals = [(0, start_score)]
     plan = level_plan(cfg)
-    sizes = [size for _, size in plan]
-    curve: list[torch.Tensor] = []
-    level_time = [0.0] * len(plan)
-    level_steps = [0] * len(plan)
+    evals: list[tuple[int, float]] = []
+    best: dict = {}
+
+    def score_now(done: int) -> None:
+        """Score the fixed states; keep a copy of the weights if they are the best so far."""
+        score, react = trainer.evaluate()
+        evals.append((done, score))
+        if not best or score > best["score"]:
+            best.update(score=score, step=done, state=trainer.snapshot(), reactivity=react)
+        best.setdefault("start_reactivity", react)
+
+    score_now(0)
+    curve: list[torch.Tensor] = []  # on the device: reading each one back would sync every step
+    level_time, level_steps = [0.0] * len(plan), [0] * len(plan)
+    desc = cfg.prompts[0] if len(cfg.prompts[0]) <= 29 else cfg.prompts[0][:28] + "…"
     bar = tqdm(total=cfg.iterations, disable=not progress, file=sys.stderr, unit="it", dynamic_ncols=True,
-               mininterval=0.5, desc=(cfg.prompts[0][:28] + "…") if len(cfg.prompts[0]) > 29 else cfg.prompts[0])
-    interrupted = False
-    done = 0
+               mininterval=0.5, desc=desc)
+    done, interrupted = 0, False
     try:
         for step in range(cfg.iterations):
             if stop is not None and stop.is_set():
                 interrupted = True
                 break
             level = max(i for i, (first, _) in enumerate(plan) if first <= step)
+            size = plan[level][1]
             t0 = time.perf_counter()
-            curve.append(trainer.step(sizes[level]))
+            curve.append(trainer.step(size))
             done = step + 1
             if done % 10 == 0 or done == cfg.iterations:
-                score = curve[-1].item()  # device sync: only every 10 steps
-                bar.set_postfix_str(f"score {score:.4f} best {best[0]:.4f} @{sizes[level]}px", refresh=False)
+                score = curve[-1].item()  # CPU-GPU sync point, every 10 steps only
+                bar.set_postfix_str(f"score {score:.4f} best {best['score']:.4f} @{size}px", refresh=False)
             level_time[level] += time.perf_counter() - t0
             level_steps[level] += 1
             bar.update(1)
             if done % cfg.eval_every == 0 or done == cfg.iterations:
-                score, react = trainer.evaluate()
-                evals.append((done, score))
-                if score > best[0]:
-                    best = (score, done, trainer.snapshot(), react)
+                score_now(done)
                 if not progress:
                     log.info("step %d/%d (%d px): score %.4f, best %.4f at step %d",
-                             done, cfg.iterations, sizes[level], score, best[0], best[1])
+                             done, cfg.iterations, size, evals[-1][1], best["score"], best["step"])
     finally:
         bar.close()
     if evals[-1][0] != done:  # stopped between scorings: score what we have
-        score, react = trainer.evaluate()
-        evals.append((done, score))
-        if score > best[0]:
-            best = (score, done, trainer.snapshot(), react)
+        score_now(done)
     return TrainResult(
-        cfg=cfg, model_config=trainer.model_config, state=best[2], start_score=start_score, best_score=best[0],
-        best_step=best[1], final_score=evals[-1][1], reactivity=(start_react, best[3]),
+        cfg=cfg, model_config=trainer.model_config, state=best["state"], start_score=evals[0][1],
+        best_score=best["score"], best_step=best["step"], final_score=evals[-1][1],
+        reactivity=(best["start_reactivity"], best["reactivity"]),
         curve=torch.stack(curve).tolist() if curve else [], evals=evals, levels=plan,
         level_seconds=[t / n if n else 0.0 for t, n in zip(level_time, level_steps)],
         seconds=time.perf_counter() - started, steps_done=done, interrupted=interrupted,
