@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("file", type=Path, help="audio file (wav, mp3, flac, ...)")
     analyze.add_argument("--json", type=Path, metavar="OUT.json", help="write the analysis here")
     analyze.add_argument("--fps", type=float, default=60.0, help="analysis frame rate (default 60)")
+
+    from .offline.train_options import add_train_parser  # the standard library only: no torch, no open_clip
+
+    add_train_parser(sub)
     return p
 
 
@@ -231,6 +235,12 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .offline.train_cli import run  # the trainer's dependencies load only here (DESIGN §3)
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -239,4 +249,4 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze}[args.command](args)
+    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze, "train": cmd_train}[args.command](args)
