@@ -4,9 +4,17 @@ tools/test.sh starts Xvfb and sets DISPLAY. Without a display these tests
 fail, rather than skip: the GL path is part of what the suite must prove.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
+
+# Triton (pulled in by the trainer's torchvision through torch._dynamo) bundles its own LLVM;
+# loading it into a process where Mesa's llvmpipe (LLVM 15) already runs crashes the process.
+# Loaded first, both work. Only the test process mixes GL and the trainer: `livecppn live`
+# never imports triton, and `livecppn train` opens no GL context.
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401
 
 import mido
 import moderngl
