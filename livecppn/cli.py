@@ -104,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("file", type=Path, help="audio file (wav, mp3, flac, ...)")
     analyze.add_argument("--json", type=Path, metavar="OUT.json", help="write the analysis here")
     analyze.add_argument("--fps", type=float, default=60.0, help="analysis frame rate (default 60)")
+
+    styles = sub.add_parser("styles", help="work with style files (report)",
+                            description="Style files: `livecppn styles report` measures them.")
+    styles_sub = styles.add_subparsers(dest="styles_command", metavar="ACTION")
+    rep = styles_sub.add_parser(
+        "report", help="render styles under standard audio and measure them",
+        description="Render each style under a standard set of audio states and a short built-in clip, and "
+                    "write a contact sheet (PNG), report.json and report.md: temporal coherence, audio "
+                    "reactivity, spatial variation, colourfulness and distinctness, each against the "
+                    "README's thresholds. Exits 1 when a style fails one.",
+    )
+    rep.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="style files or folders of them (default: the shipped bank's styles)")
+    rep.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the report")
+    rep.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return p
 
 
@@ -204,6 +219,26 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_styles(args) -> int:
+    import json
+
+    if args.styles_command != "report":
+        build_parser().parse_args(["styles", "--help"])
+        return 2
+    from .offline.report import ReportError, markdown_table, report, write_report
+
+    try:
+        reports, thumbs = report(args.paths)
+    except ReportError as e:
+        log.error("%s", e)
+        return 1
+    doc = write_report(reports, thumbs, args.out)
+    print(json.dumps(doc, indent=2) if args.json else markdown_table(reports))
+    if not args.json:
+        print(f"wrote {args.out / 'contact_sheet.png'}, report.json and report.md")
+    return 0 if doc["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -212,4 +247,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze}[args.command](args)
+    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze,
+            "styles": cmd_styles}[args.command](args)
