@@ -21,6 +21,28 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def render_scale(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.5, got {text!r}") from None
+    if not 0.05 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"render scale must be between 0.05 and 1, got {v}")
+    return v
+
+
+def param_value(text: str) -> tuple[str, float]:
+    from .control.params import SPECS
+
+    name, sep, value = text.partition("=")
+    if not sep or name not in SPECS:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(SPECS)}, got {text!r}")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: expected a number, got {value!r}") from None
+
+
 def positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -64,10 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--monitor", type=int, default=0, metavar="N",
                       help="monitor index for fullscreen (see `livecppn devices`; default 0)")
     live.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda", "glsl"),
-                      help="where the network runs (default auto: the best available here)")
+                      help="where the network runs (default auto: cuda where CUDA is, else cpu)")
     live.add_argument("--internal", type=parse_size, metavar="WxH",
-                      help="internal render resolution, upscaled for display "
-                           "(default: measured at start-up to hold 30 fps on this machine)")
+                      help="internal render resolution, upscaled for display (default: the output size "
+                           "on cuda; on cpu measured at start-up to hold 30 fps on this machine)")
+    live.add_argument("--set", action="append", default=[], type=param_value, metavar="NAME=VALUE",
+                      help="start with a parameter at a value, e.g. --set crossfader=0.5 (repeatable)")
+    live.add_argument("--render-scale", type=render_scale, metavar="F",
+                      help="render at F times the output size (0.05-1), upscaled by the display shader")
     live.add_argument("--no-vsync", action="store_true", help="do not wait for the display's refresh")
     live.add_argument("--no-hud", action="store_true", help="start with the HUD hidden (H toggles)")
     live.add_argument("--headless", action="store_true",
@@ -105,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", type=Path, metavar="OUT.json", help="write the analysis here")
     analyze.add_argument("--fps", type=float, default=60.0, help="analysis frame rate (default 60)")
 
+    from .offline.train_options import add_train_parser  # the standard library only: no torch, no open_clip
+
+    add_train_parser(sub)
+
     styles = sub.add_parser("styles", help="work with style files (report)",
                             description="Style files: `livecppn styles report` measures them.")
     styles_sub = styles.add_subparsers(dest="styles_command", metavar="ACTION")
@@ -135,10 +165,11 @@ def cmd_live(args) -> int:
         style=args.style, audio=args.audio, mute=args.mute, audio_block=args.audio_block,
         size=args.size, fullscreen=args.fullscreen,
         monitor=args.monitor, headless=args.headless, frames=args.frames, report=args.report,
-        backend=args.backend, internal=args.internal, vsync=not args.no_vsync, hud=not args.no_hud,
+        backend=args.backend, internal=args.internal, render_scale=args.render_scale,
+        vsync=not args.no_vsync, hud=not args.no_hud,
         threads=args.threads, bank=args.bank, osc_port=None if args.no_osc else args.osc_port,
         osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
-        midi_map=args.midi_map,
+        midi_map=args.midi_map, initial=dict(args.set),
     )
     try:
         report = run_live(opts)
@@ -239,6 +270,12 @@ def cmd_styles(args) -> int:
     return 0 if doc["passed"] else 1
 
 
+def cmd_train(args) -> int:
+    from .offline.train_cli import run  # the trainer's dependencies load only here (DESIGN §3)
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -247,5 +284,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze,
+    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze, "train": cmd_train,
             "styles": cmd_styles}[args.command](args)

@@ -39,7 +39,7 @@ from .control.params import ParamBus
 from .model.default_style import make_default_style
 from .model.style import Style, StyleError, load_style
 from .model.bank import Bank, BankError, StyleLoader, load_bank
-from .render.backends import calibrate_internal_size, create_backend, fit_aspect
+from .render.backends import GpuTimer, calibrate_internal_size, create_backend, fit_aspect, resolve_backend
 from .render.decks import Decks
 from .render.compositor import Compositor
 from .render.effects import Effects
@@ -70,7 +70,8 @@ class LiveOptions:
     frames: int | None = None  # stop after this many frames (None: until quit)
     report: Path | None = None
     backend: str = "auto"
-    internal: tuple[int, int] | None = None  # None: chosen by calibration
+    internal: tuple[int, int] | None = None  # None: output × render_scale, or chosen by calibration (cpu)
+    render_scale: float | None = None  # internal = output × this (default: 1 on cuda, calibrated on cpu)
     vsync: bool = True
     hud: bool = True
     threads: int | None = None
@@ -80,6 +81,7 @@ class LiveOptions:
     osc_send: str | None = None  # HOST:PORT that receives the audio features
     midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
     midi_map: Path | None = None  # default: presets/mappings/generic.toml
+    initial: dict[str, float] = field(default_factory=dict)  # parameter values to start from (--set NAME=VALUE)
     # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
     # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
     on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
@@ -92,6 +94,12 @@ class FrameStats:
     all_frame_ms: list = field(default_factory=list)
     all_cppn_ms: list = field(default_factory=list)
     per_second: list = field(default_factory=list)  # frames finished in each wall-clock second of the show
+    gpu_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))  # CUDA events, cuda backend
+    all_gpu_ms: list = field(default_factory=list)
+
+    def add_gpu(self, ms: float) -> None:
+        self.gpu_ms.append(ms)
+        self.all_gpu_ms.append(ms)
 
     def add(self, frame_ms: float, cppn_ms: float, second: int) -> None:
         while len(self.per_second) <= second:
@@ -163,6 +171,10 @@ def run_live(opts: LiveOptions) -> dict:
     surface, ctx = open_surface(opts, showlog)
     stop = threading.Event()
     bus = ParamBus()
+    for name, value in opts.initial.items():
+        if name not in bus.specs:
+            raise ValueError(f"--set {name}: no such parameter (see the README's parameter table)")
+        bus.jump(name, value)
     controls = start_controls(opts, bus, showlog)
     try:
         ctx = ctx or moderngl.create_context(require=330)
@@ -199,17 +211,20 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         showlog.error(f"deck B: {e}; it starts on deck A's style")
         style_b = style
 
-    # Backends for decks A and B + internal resolution (calibrated on one deck:
-    # while a transition shows both, the CPPN costs twice as much).
+    # Backends for decks A and B + internal resolution: output × render scale, or on the cpu backend
+    # by default the largest size whose CPPN time fits (calibrated on one deck: while a transition
+    # shows both, the CPPN costs twice as much).
+    choice = resolve_backend(opts.backend, ctx)
     calibration = None
-    first = opts.internal or fit_aspect(90, aspect)
-    backend = create_backend(opts.backend, ctx, style, first)
-    decks = Decks(backend, create_backend(opts.backend, ctx, style_b, first))
-    if opts.internal is None:
+    scale = opts.render_scale or (1.0 if choice.backend == "cuda" and opts.internal is None else None)
+    first = opts.internal or (_scaled((out_w, out_h), scale) if scale else fit_aspect(90, aspect))
+    backend = create_backend(choice, ctx, style, first)
+    decks = Decks(backend, create_backend(choice, ctx, style_b, first))
+    if opts.internal is None and scale is None:
         budget = 1000.0 / TARGET_FPS * CPPN_BUDGET
         internal, calibration = calibrate_internal_size(backend.generator, aspect, budget, max_height=out_h)
     else:
-        internal = opts.internal
+        internal = first
     pixel_budget = internal[0] * internal[1]  # kept when the window changes shape
     decks.resize(*internal)
     loader = StyleLoader(bank)
@@ -222,8 +237,10 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     triggers = Triggers(analyzer, decks, loader, controls, showlog)
     effects = Effects()
     source.start()
-    log.info("livecppn live: style %r, audio %s, backend %s, internal %dx%d, output %dx%d, GL %s",
-             style.name, source.name, backend.name, *internal, out_w, out_h, gl_info(ctx)["renderer"])
+    gpu_timer = GpuTimer(backend.generator.device.type == "cuda")
+    log.info("livecppn live: style %r, audio %s, backend %s (%s), internal %dx%d, output %dx%d, GL %s",
+             style.name, source.name, backend.name, backend.sink.name, *internal, out_w, out_h,
+             gl_info(ctx)["renderer"])
 
     source_failure: str | None = None
     gl_errors: dict[str, int] = {}
@@ -263,8 +280,11 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             out_w, out_h = surface.framebuffer_size
             if out_w > 0 and out_h > 0:
                 compositor.resize(out_w, out_h)
-                h = max(1, round(math.sqrt(pixel_budget * out_h / out_w)))
-                internal = fit_aspect(min(h, out_h), out_w / out_h)
+                if scale:
+                    internal = _scaled((out_w, out_h), scale)
+                else:
+                    h = max(1, round(math.sqrt(pixel_budget * out_h / out_w)))
+                    internal = fit_aspect(min(h, out_h), out_w / out_h)
                 decks.resize(*internal)
 
         failed = source.failed
@@ -301,8 +321,12 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         audio = features.vector() * np.float32(params.audio_gain)
 
         t0 = time.perf_counter()
+        gpu_timer.start()
         tex_a, tex_b = decks.render(t_net, audio, params)  # only the visible decks
-        cppn_ms = (time.perf_counter() - t0) * 1000
+        gpu_timer.stop()
+        cppn_ms = (time.perf_counter() - t0) * 1000  # on cuda: the time to queue the work
+        for ms in gpu_timer.finished():
+            stats.add_gpu(ms)
         if tex_a is not None and tex_b is not None:
             compositor.draw(tex_a, tex_b, params, fx=fx)
         else:
@@ -342,6 +366,9 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "cppn_ms": percentiles(stats.all_cppn_ms),
         "frames_per_second": stats.per_second,  # a timeline: when the show slowed down, if it did
         "backend": backend.name,
+        "sink": backend.sink.name,
+        "gpu_ms": percentiles(stats.all_gpu_ms) if gpu_timer.enabled else None,
+        "gpu_memory_mb": _gpu_memory_mb(backend),
         "device": str(backend.generator.device),
         "dtype": str(backend.generator.dtype).replace("torch.", ""),
         "internal_resolution": list(internal),
@@ -365,6 +392,16 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "warnings": showlog.messages,
         "warnings_repeated": showlog.report()["repeated"],
     }
+
+
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _gpu_memory_mb(backend) -> float | None:
+    if backend.generator.device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(backend.generator.device) / 2**20, 1)
 
 
 def audio_status(source, analyzer: Analyzer, features) -> dict:
@@ -391,7 +428,8 @@ def _hud_lines(stats: FrameStats, backend: str, decks: Decks, params, source, an
              if audio["bpm"] > 0 else "tempo: listening")
     health = audio["status"] + (f"  overflows {audio['overflows']}" if audio["overflows"] else "")
     lines = [
-        f"{fps:5.1f} fps   frame p50 {ft['p50']:.1f} ms  p99 {ft['p99']:.1f} ms",
+        f"{fps:5.1f} fps   frame p50 {ft['p50']:.1f} ms  p99 {ft['p99']:.1f} ms"
+        + (f"  gpu p50 {percentiles(stats.gpu_ms)['p50']:.2f} ms" if stats.gpu_ms else ""),
         f"backend {backend} {internal[0]}x{internal[1]}",
         "A {a}  B {b}   x {x:.2f}".format(**decks.styles(), x=params.crossfader),
         f"audio {source.name}",

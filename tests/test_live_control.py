@@ -74,7 +74,7 @@ def midi_clock(port, bpm: float, stop: threading.Event) -> None:
 
 
 def test_a_controller_plays_the_show_and_is_reconnected(tmp_path, jack_midi):
-    """CCs, notes into bank slots and a 120 BPM clock over a real JACK port; the port is closed
+    """CCs, notes into bank slots and a 132 BPM clock over a real JACK port; the port is closed
     and opened again and the show takes it back."""
     import mido
 
@@ -94,7 +94,7 @@ def test_a_controller_plays_the_show_and_is_reconnected(tmp_path, jack_midi):
         time.sleep(2.5)
         port = mido.open_output(name, virtual=True)  # ... and plugged back in
         time.sleep(2.5)
-        clock = threading.Thread(target=midi_clock, args=(port, 120.0, stop_clock))
+        clock = threading.Thread(target=midi_clock, args=(port, 132.0, stop_clock))  # not the synthetic 120
         clock.start()
         port.send(mido.Message("control_change", control=0, value=127))
         port.send(mido.Message("note_on", note=51, velocity=100))  # pad 16: deck B <- slot 4 (moss)
@@ -110,15 +110,17 @@ def test_a_controller_plays_the_show_and_is_reconnected(tmp_path, jack_midi):
     assert controls["midi_ports"][name]["state"] == "connected"
     assert report["params"]["brightness"] == pytest.approx(brightness_max, abs=1e-3)
     assert report["decks"]["a"] == "ice" and report["decks"]["b"] == "moss"
-    assert controls["midi_clock"]["running"] and controls["midi_clock"]["bpm"] == pytest.approx(120, abs=1)
-    assert report["audio"]["tempo_source"] == "clock" and report["audio"]["bpm"] == pytest.approx(120, abs=1)
+    # (a sender paced by time.sleep on a busy 2-core machine is uneven, and the clock follows it: 132 ± 6,
+    # still well clear of the synthetic beat's 120)
+    assert controls["midi_clock"]["running"] and controls["midi_clock"]["bpm"] == pytest.approx(132, abs=6)
+    assert report["audio"]["tempo_source"] == "clock" and report["audio"]["bpm"] == pytest.approx(132, abs=6)
     assert "reconnected" in log
 
 
-def xdotool_key(key: str) -> None:
-    """Type a key into the livecppn window through the X server (XTEST), as a keyboard would."""
-    subprocess.run(["xdotool", "search", "--sync", "--name", "^livecppn$", "windowfocus", "--sync"],
-                   check=True, capture_output=True, timeout=10)
+def xdotool_key(pid: int, key: str) -> None:
+    """Type a key into the show's window (process `pid`) through the X server (XTEST), as a keyboard would."""
+    subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--pid", str(pid), "--name", "^livecppn$",
+                    "windowfocus", "--sync"], check=True, capture_output=True, timeout=10)
     subprocess.run(["xdotool", "key", key], check=True, capture_output=True, timeout=10)
 
 
@@ -137,13 +139,13 @@ def test_midi_learn_from_the_keyboard(tmp_path, jack_midi):
                                        env={"LIVECPPN_PRESETS": str(presets)})
         try:
             time.sleep(2.5)
-            xdotool_key("l")
+            xdotool_key(proc.pid, "l")
             time.sleep(0.5)
             port.send(mido.Message("control_change", control=5, value=100))  # fader 6: unmapped in the generic map
             time.sleep(0.3)
             port.send(mido.Message("control_change", control=5, value=0))  # now it moves the target
             time.sleep(0.3)
-            xdotool_key("s")
+            xdotool_key(proc.pid, "s")
             time.sleep(1.0)
         finally:
             report, log = end_show(proc, report_path)

@@ -8,10 +8,12 @@ from livecppn.render.window import KEY_ACTIONS, list_monitors
 
 @pytest.fixture
 def window(gl_window):
-    # the session's GL window; left windowed at 320x180 afterwards
+    # the session's GL window; left as it came: hidden, windowed at 320x180 (going fullscreen maps it,
+    # and a visible test window would take the keyboard focus from later tests' windows)
     yield gl_window
     gl_window.set_fullscreen(False)
     glfw.set_window_size(gl_window.handle, 320, 180)
+    glfw.hide_window(gl_window.handle)
     gl_window.poll()
 
 

@@ -2,13 +2,19 @@
 # Set up livecppn on a Debian/Ubuntu machine: system packages, then a virtual
 # environment in .venv with the package installed (editable).
 #   tools/setup.sh          what `livecppn live` needs
-#   tools/setup.sh --test   plus what the tests need (Xvfb, PulseAudio, JACK, pytest)
+#   tools/setup.sh --train  plus the style trainer's packages (open_clip, torchvision)
+#   tools/setup.sh --test   plus what the tests need (Xvfb, PulseAudio, JACK, pytest, the trainer's packages)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_test=0
-[[ "${1:-}" == "--test" ]] && want_test=1
+want_test=0 want_train=0
+case "${1:-}" in
+    --test) want_test=1 want_train=1 ;;  # the trainer's tests need its packages
+    --train) want_train=1 ;;
+    "") ;;
+    *) echo "usage: tools/setup.sh [--train | --test]" >&2; exit 2 ;;
+esac
 PYTHON="${PYTHON:-python3}"
 
 # System packages. Runtime: GL (Mesa, EGL) for the window, PortAudio for audio
@@ -46,8 +52,26 @@ fi
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # torch first, pinned: a bare `torch` requirement would pull the newest build
 # even where a matching wheel is already available locally.
-.venv/bin/python -c "import torch" 2>/dev/null || "${pip[@]}" "torch==${LIVECPPN_TORCH_VERSION:-2.13.0}"
-extras=""
-(( want_test )) && extras="[test]"
-"${pip[@]}" -e ".${extras}"
+torch_version="${LIVECPPN_TORCH_VERSION:-2.13.0}"
+if (( want_train )); then
+    # torchvision's wheels are built against the torch on PyPI; next to a local
+    # CPU-only build ("2.13.0+cpu", which `==` also matches) it fails to import.
+    # `===` matches the version string exactly, so pip takes PyPI's build and a
+    # torchvision made for it. That build also runs on machines without CUDA.
+    torchvision_version="${LIVECPPN_TORCHVISION_VERSION:-0.28.0}"
+    .venv/bin/python -c "import torch, torchvision" 2>/dev/null \
+        || "${pip[@]}" "torch===${torch_version}" "torchvision==${torchvision_version}"
+else
+    .venv/bin/python -c "import torch" 2>/dev/null || "${pip[@]}" "torch==${torch_version}"
+fi
+extras=()
+(( want_train )) && extras+=(train)
+(( want_test )) && extras+=(test)
+spec="."
+(( ${#extras[@]} )) && spec=".[$(IFS=,; echo "${extras[*]}")]"
+"${pip[@]}" -e "$spec"
+if (( want_train )); then
+    .venv/bin/python -c "import torch, torchvision, open_clip" \
+        || { echo "setup: the trainer's packages (torch, torchvision, open_clip) do not import" >&2; exit 1; }
+fi
 echo "setup: done ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

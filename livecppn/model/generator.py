@@ -7,6 +7,7 @@ uint8 image on its own device; a texture sink puts that image into GL.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 from .cppn import CPPN, INPLACE_ACTIVATIONS, style_grid
 from .style import Style
 
+log = logging.getLogger("livecppn.model")
 
 PALETTE_LUT = 1024  # palette entries: finer than 8-bit output needs for up to ~8 stops
 
@@ -40,10 +42,15 @@ class Generator:
         if (width, height) == (self.width, self.height):
             return
         self.width, self.height = width, height
+        # The first layer runs in fp32 whatever the dtype: its input grows with time (an hour in, the
+        # per-frame term is in the thousands, where fp16 steps by whole units and would crush the
+        # picture's spatial detail). Its activation is bounded, so fp16 is fine from there on.
         self._grids = {}  # the per-pixel coordinates for each (transform, symmetry) seen at this size
         self._coords = self._grid(self.model.config)
         n, w = height * width, self.model.config.width
-        self._pixel_part = torch.empty((n, w), dtype=self.dtype, device=self.device)
+        self._pixel_part = torch.empty((n, w), dtype=torch.float32, device=self.device)
+        self._first = None if self.dtype == torch.float32 else torch.empty((n, w), dtype=torch.float32,
+                                                                           device=self.device)
         self._view = None  # (zoom, rotation) the cached pixel part was computed for
         # Work buffers and the output image (alpha fixed at 255), reused every frame.
         self._h = [torch.empty((n, w), dtype=self.dtype, device=self.device) for _ in range(2)]
@@ -56,22 +63,115 @@ class Generator:
         self._prepare_weights()
 
     def _grid(self, config) -> torch.Tensor:
-        """Coordinates of this size under the style's transform; cached, so a style swap allocates none."""
+        """Coordinates of this size under the style's transform (fp32, see resize); cached, so a
+        style swap allocates none."""
         key = (config.use_radius, config.transform, config.symmetry)
         if key not in self._grids:
-            self._grids[key] = style_grid(self.width, self.height, config).to(self.device, self.dtype)
+            self._grids[key] = style_grid(self.width, self.height, config).to(self.device, torch.float32)
         return self._grids[key]
 
     def _prepare_weights(self) -> None:
         # Transposed, contiguous copies so each layer is one addmm into a buffer.
-        self._hidden_t = [lin.weight.T.contiguous() for lin in self.model.hidden[1:]]
-        self._out_t = self.model.out.weight.T.contiguous()
+        m = self.model
+        self._hidden_t = [lin.weight.T.contiguous() for lin in m.hidden[1:]]
+        self._out_t = m.out.weight.T.contiguous()
+        # The per-frame inputs (time, audio × audio_scale) are written on the host and copied to the
+        # device without waiting: two pinned buffers in turn on CUDA, each reused only once the GPU
+        # has read it (an event), so there is no host sync in the frame loop.
+        k = m.config.n_pixel_inputs
+        # fp32 first-layer weights from the style file, not from the (maybe fp16) model: rounded to fp16,
+        # a weight on time is off by ~1e-3 of itself, which an hour of time turns into radians.
+        first_w = self.style.state["hidden.0.weight"].to(self.device, torch.float32)
+        self._frame_w = first_w[:, k:].contiguous()  # (width, 1 + n_audio)
+        self._first_b = self.style.state["hidden.0.bias"].to(self.device, torch.float32)
+        cuda = self.device.type == "cuda"
+        self._pixel_w_host = self.style.state["hidden.0.weight"][:, :k].T.float().contiguous()  # (k, width)
+        self._view_host = torch.empty_like(self._pixel_w_host).pin_memory() if cuda else \
+            torch.empty_like(self._pixel_w_host)
+        self._view_read = torch.cuda.Event() if cuda else None
+        self._view_dev = torch.empty(self._pixel_w_host.shape, dtype=torch.float32, device=self.device)
+        self._view = None
+        n_frame = self._frame_w.shape[1]
+        self._inputs_host = [torch.zeros(n_frame, dtype=torch.float32, pin_memory=cuda) for _ in range(2 if cuda else 1)]
+        self._inputs_read = [torch.cuda.Event() if cuda else None for _ in self._inputs_host]
+        self._inputs_dev = torch.zeros(n_frame, dtype=torch.float32, device=self.device)
+        self._bias = torch.zeros(m.config.width, dtype=torch.float32, device=self.device)
+        self._turn = 0
+        self._graph = None  # a CUDA graph of the layers, captured on first use (see _layers)
+        self._graph_failed = False
         # A palette as a lookup table of PALETTE_LUT uint8 colours (within half a level of apply_palette).
         self._lut = None
-        if self.model.config.palette:
+        if m.config.palette:
             t = torch.linspace(0.0, 1.0, PALETTE_LUT, dtype=torch.float32)
-            colours = self.model.colour(torch.stack([t, t, t], dim=1).to(self.model.palette.device))
+            colours = m.colour(torch.stack([t, t, t], dim=1).to(m.palette.device))
             self._lut = (colours.float() * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).to(self.device)
+
+    def _frame_inputs(self, t: float, audio) -> None:
+        """Time and audio into the device's input vector, then the first layer's per-frame term."""
+        i = self._turn
+        self._turn = (i + 1) % len(self._inputs_host)
+        host, read = self._inputs_host[i], self._inputs_read[i]
+        if read is not None:
+            read.synchronize()  # returns at once unless the GPU is two frames behind
+        host[0] = float(t)
+        host[1:].copy_(torch.as_tensor(audio, dtype=torch.float32).reshape(-1))
+        host[1:].mul_(self.model.config.audio_scale)
+        self._inputs_dev.copy_(host, non_blocking=True)
+        if read is not None:
+            read.record()
+        torch.mv(self._frame_w, self._inputs_dev, out=self._bias)
+
+    def _layers(self) -> None:
+        """Every layer after the per-frame bias, into self._rgba; no allocation. On CUDA the whole
+        sequence (some 15 kernels) is captured once as a CUDA graph and replayed each frame."""
+        if self.device.type == "cuda" and not self._graph_failed:
+            if self._graph is None:
+                self._capture()
+            if self._graph is not None:
+                self._graph.replay()
+                return
+        self._layers_eager()
+
+    def _capture(self) -> None:
+        try:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(2):  # warm-up: cuBLAS picks its kernels outside the capture
+                    self._layers_eager()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._layers_eager()
+            self._graph = graph
+        except RuntimeError as e:  # capture unsupported here: eager works the same, a little slower
+            log.warning("CUDA graph capture failed (%s); rendering without it", e)
+            self._graph_failed = True
+
+    def _layers_eager(self) -> None:
+        m = self.model
+        names = m.config.activations
+        src, dst = self._h
+        # First layer: the cached per-pixel part + this frame's bias (time, audio).
+        first = src if self._first is None else self._first  # fp32 (see resize)
+        torch.add(self._pixel_part, self._bias, out=first)  # (N, width)
+        INPLACE_ACTIVATIONS[names[0]](first)
+        if first is not src:
+            src.copy_(first)
+        for lin, w_t, name in zip(m.hidden[1:], self._hidden_t, names[1:]):
+            torch.addmm(lin.bias, src, w_t, out=dst)  # (N, width)
+            INPLACE_ACTIVATIONS[name](dst)
+            src, dst = dst, src
+        rgb = torch.addmm(m.out.bias, src, self._out_t, out=self._rgb).sigmoid_()  # (N, 3) in [0, 1]
+        if self._lut is not None:  # palette: the first output picks the colour
+            torch.mul(rgb[:, 0], PALETTE_LUT - 1, out=self._pal_t).add_(0.5)
+            self._pal_i.copy_(self._pal_t)  # truncates: round to the nearest entry
+            torch.index_select(self._lut, 0, self._pal_i, out=self._pal_rgb)
+            self._rgba.view(-1, 4)[:, :3].copy_(self._pal_rgb)
+            return
+        # Round to nearest (x * 255 + 0.5, truncated by the uint8 copy).
+        rgb.mul_(255.0).add_(0.5)
+        self._rgba.view(-1, 4)[:, :3].copy_(rgb)
 
     def set_style(self, style: Style, model: CPPN | None = None) -> None:
         """Swap the network between frames; `model` may be prebuilt off the render thread.
@@ -101,14 +201,19 @@ class Generator:
         if view == self._view:
             return
         self._view = view
-        first = self.model.hidden[0]
-        k = self.model.config.n_pixel_inputs
         a = math.radians(rotation)
         c, s = math.cos(a) * zoom, math.sin(a) * zoom
-        transform = torch.eye(k, dtype=self.dtype, device=self.device) * zoom  # r scales with zoom
-        transform[:2, :2] = torch.tensor([[c, s], [-s, c]], dtype=self.dtype)  # row vectors: p' = p @ T
-        weights = transform @ first.weight[:, :k].T  # (k, width)
-        torch.addmm(first.bias, self._coords, weights, out=self._pixel_part)
+        # The (k, k) transform and its product with the (k, width) weights are tiny: done on the host
+        # and sent like the frame inputs (pinned, no wait), so turning a knob never syncs the GPU.
+        transform = torch.eye(self._view_host.shape[0], dtype=torch.float32) * zoom  # r scales with zoom
+        transform[:2, :2] = torch.tensor([[c, s], [-s, c]])  # row vectors: p' = p @ T
+        if self._view_read is not None:
+            self._view_read.synchronize()
+        torch.mm(transform, self._pixel_w_host, out=self._view_host)
+        self._view_dev.copy_(self._view_host, non_blocking=True)
+        if self._view_read is not None:
+            self._view_read.record()
+        torch.addmm(self._first_b, self._coords, self._view_dev, out=self._pixel_part)
 
     @torch.inference_mode()
     def render(self, t: float, audio: np.ndarray | torch.Tensor, zoom: float = 1.0,
@@ -117,28 +222,9 @@ class Generator:
 
         zoom > 1 shows more of the coordinate field; rotation is in degrees.
         """
-        m = self.model
-        names = m.config.activations
-        audio = torch.as_tensor(audio, dtype=self.dtype).to(self.device, non_blocking=True)
         self._update_pixel_part(float(zoom), float(rotation))
-        src, dst = self._h
-        # First layer: the cached per-pixel part + this frame's bias (time, audio).
-        torch.add(self._pixel_part, m.frame_bias(t, audio), out=src)  # (N, width)
-        INPLACE_ACTIVATIONS[names[0]](src)
-        for lin, w_t, name in zip(m.hidden[1:], self._hidden_t, names[1:]):
-            torch.addmm(lin.bias, src, w_t, out=dst)  # (N, width)
-            INPLACE_ACTIVATIONS[name](dst)
-            src, dst = dst, src
-        rgb = torch.addmm(m.out.bias, src, self._out_t, out=self._rgb).sigmoid_()  # (N, 3) in [0, 1]
-        if self._lut is not None:  # palette: the first output picks the colour
-            torch.mul(rgb[:, 0], PALETTE_LUT - 1, out=self._pal_t).add_(0.5)
-            self._pal_i.copy_(self._pal_t)  # truncates: round to the nearest entry
-            torch.index_select(self._lut, 0, self._pal_i, out=self._pal_rgb)
-            self._rgba.view(-1, 4)[:, :3].copy_(self._pal_rgb)
-            return self._rgba
-        # Round to nearest (x * 255 + 0.5, truncated by the uint8 copy).
-        rgb.mul_(255.0).add_(0.5)
-        self._rgba.view(-1, 4)[:, :3].copy_(rgb)
+        self._frame_inputs(t, audio)
+        self._layers()
         return self._rgba
 
     def render_float(self, t: float, audio: np.ndarray | torch.Tensor, zoom: float = 1.0,

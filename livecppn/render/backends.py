@@ -1,8 +1,13 @@
 """Backend choice (DESIGN §6): which device runs the CPPN and which sink feeds GL.
 
-The spine ships the cpu backend (torch fp32 at a reduced internal resolution,
-PBO upload, upscaled by the display shader). The cuda backend (fp16 + CUDA-GL
-interop) and the glsl backend plug in here with their own sinks.
+- cuda: torch fp16 on the GPU, written into the GL texture through CUDA-GL
+  interop (cuda_interop.py). Where interop cannot work (GL on another GPU or
+  on a software driver, WSL) the GPU still renders and the frame goes through
+  the PBO upload instead, said once in the log.
+- cpu: torch fp32 at a reduced internal resolution, PBO upload, upscaled by
+  the display shader.
+- glsl: the network in a fragment shader (not in this build yet).
+`auto` takes cuda where CUDA is available, else cpu.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from .sinks import PBOSink, TextureSink
 log = logging.getLogger("livecppn.render")
 
 BACKENDS = ("auto", "cpu", "cuda", "glsl")
-IMPLEMENTED = ("cpu",)
+IMPLEMENTED = ("cpu", "cuda")
 
 
 class BackendError(RuntimeError):
@@ -35,16 +40,102 @@ class Backend:
     sink: TextureSink
 
 
-def create_backend(name: str, ctx: moderngl.Context, style: Style, internal: tuple[int, int]) -> Backend:
-    """Build the requested backend; 'auto' picks the best that can run here."""
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    if name == "auto":
-        name = "cpu"
-    if name not in IMPLEMENTED:
-        raise BackendError(f"backend {name!r} is not available in this build; available: {', '.join(IMPLEMENTED)}")
+@dataclass(frozen=True)
+class Choice:
+    backend: str  # "cpu" | "cuda"
+    sink: str  # "pbo" | "cuda-gl"
+    note: str | None = None  # said once in the log when the choice is not the best one asked for
+
+
+def choose_backend(requested: str, cuda_available: bool, interop_problem: str | None) -> Choice:
+    """The backend and sink for a request, given what this machine can do (pure: tested without a GPU).
+    A forced backend that cannot run raises BackendError saying why."""
+    if requested not in BACKENDS:
+        raise BackendError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
+    if requested == "glsl":
+        raise BackendError("backend 'glsl' is not in this build yet; available: cpu, cuda (where CUDA is)")
+    if requested == "cpu" or (requested == "auto" and not cuda_available):
+        return Choice("cpu", "pbo")
+    if not cuda_available:
+        raise BackendError("backend 'cuda' cannot run here: torch sees no CUDA device (no NVIDIA GPU or "
+                           "driver, or a CPU-only torch build); use --backend cpu or auto")
+    if interop_problem is not None:
+        return Choice("cuda", "pbo", f"CUDA-GL interop unavailable ({interop_problem}); the GPU renders and "
+                                     "frames go to GL through host memory (PBO upload)")
+    return Choice("cuda", "cuda-gl")
+
+
+_interop_problems: dict[int, str | None] = {}  # per GL context: probed once
+
+
+def resolve_backend(requested: str, ctx: moderngl.Context) -> Choice:
+    """choose_backend() for this machine and GL context; the interop probe runs once per context."""
+    import torch
+
+    cuda = requested in ("auto", "cuda") and torch.cuda.is_available()
+    problem = None
+    if cuda:
+        if id(ctx) not in _interop_problems:
+            from .cuda_interop import probe
+
+            _interop_problems[id(ctx)] = probe(ctx)
+        problem = _interop_problems[id(ctx)]
+    choice = choose_backend(requested, cuda, problem)
+    if choice.note:
+        log.warning("%s", choice.note)
+    return choice
+
+
+def create_backend(choice: Choice | str, ctx: moderngl.Context, style: Style, internal: tuple[int, int]) -> Backend:
+    """Build a backend (a generator and its sink) for a choice from resolve_backend() (or a name)."""
+    if isinstance(choice, str):
+        choice = resolve_backend(choice, ctx)
     w, h = internal
-    return Backend("cpu", Generator(style, w, h, device="cpu"), PBOSink(ctx, w, h))
+    if choice.backend == "cpu":
+        return Backend("cpu", Generator(style, w, h, device="cpu"), PBOSink(ctx, w, h))
+    generator = Generator(style, w, h, device="cuda")  # fp16
+    if choice.sink == "cuda-gl":
+        from .cuda_interop import CudaGLSink
+
+        return Backend("cuda", generator, CudaGLSink(ctx, w, h))
+    return Backend("cuda", generator, PBOSink(ctx, w, h))
+
+
+class GpuTimer:
+    """GPU milliseconds per frame from CUDA events, read without waiting: each frame's pair of
+    events is read once the GPU has passed it (a frame or two later). A no-op without CUDA."""
+
+    def __init__(self, enabled: bool, depth: int = 4):
+        self.enabled = enabled
+        self._pairs: list = []
+        self._pending: list = []
+        if enabled:
+            import torch
+
+            self._pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                           for _ in range(depth)]
+        self._next = 0
+
+    def start(self) -> None:
+        if self.enabled:
+            self._current = self._pairs[self._next]
+            self._next = (self._next + 1) % len(self._pairs)
+            if self._current in self._pending:  # the GPU is `depth` frames behind: drop the oldest reading
+                self._pending.remove(self._current)
+            self._current[0].record()
+
+    def stop(self) -> None:
+        if self.enabled:
+            self._current[1].record()
+            self._pending.append(self._current)
+
+    def finished(self) -> list[float]:
+        """Milliseconds of the frames the GPU has finished since the last call (never blocks)."""
+        out = []
+        while self._pending and self._pending[0][1].query():
+            begin, end = self._pending.pop(0)
+            out.append(begin.elapsed_time(end))
+        return out
 
 
 # Internal heights tried by the auto choice, smallest first.

@@ -1,0 +1,147 @@
+"""`livecppn train --batch prompts.toml`: a style library, one style per [[style]] entry.
+
+    out_dir = "styles"            # where the styles go (relative to this file; default: its folder)
+    [defaults]                    # any training setting, for every entry
+    iterations = 800
+    [[style]]
+    name = "organic"              # the file name: styles/organic.safetensors
+    prompt = "organic flowing shapes diffusing into each other with strong contrast"
+    [[style]]
+    name = "ice"
+    prompt = ["frozen crystal lattice", "blue ice"]   # several prompts are averaged
+    negative = "text"
+    audio = "tracks/ambient.flac"
+    seed = 3
+
+Settings come from [defaults], then the entry, then the command line. Paths
+in the file are relative to it. Every entry is checked before anything is
+trained. A style whose file is already complete is skipped (--force retrains
+it); one that fails is reported and the rest go on. A summary table ends the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import tomllib
+from pathlib import Path
+
+from ..model.style import StyleError, load_style
+from .clip_loader import ClipError
+from .train_cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ClipCache, Interrupted, Outcome, TrainError,
+                        show_progress, train_one)
+from .train_options import TrainConfig, TrainConfigError, overrides_from_args
+
+log = logging.getLogger("livecppn.train")
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+PATH_KEYS = ("audio", "clip_config", "out")
+
+
+def _resolve(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def load_batch(path: Path, cli: dict, out_dir: Path | None = None) -> list[tuple[str, Path, TrainConfig]]:
+    """(name, output path, settings) per entry. Raises TrainError naming the file and the entry."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise TrainError(f"batch file {path}: cannot read it ({e.strerror or e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise TrainError(f"batch file {path}: {e}") from None
+    base = path.parent
+    unknown = sorted(set(doc) - {"out_dir", "defaults", "style"})
+    if unknown:
+        raise TrainError(f"batch file {path}: unknown key(s) {unknown}; expected out_dir, [defaults], [[style]]")
+    entries = doc.get("style")
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise TrainError(f"batch file {path}: expected one or more [[style]] entries")
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise TrainError(f"batch file {path}: [defaults] must be a table")
+    folder = out_dir or Path(_resolve(doc.get("out_dir", "."), base))
+    jobs, names = [], set()
+    for i, entry in enumerate(entries, 1):
+        where = f"batch file {path}, style {i} ({entry.get('name', 'no name')})"
+        settings = {**defaults, **entry}
+        name = settings.pop("name", None)
+        if not isinstance(name, str) or not NAME.match(name):
+            raise TrainError(f"{where}: needs name = \"...\" (letters, digits, . _ -), used as the file name")
+        if name in names:
+            raise TrainError(f"{where}: the name {name!r} is used twice")
+        names.add(name)
+        for key in PATH_KEYS:
+            if isinstance(settings.get(key), str):
+                settings[key] = _resolve(settings[key], base)
+        pretrained = settings.get("clip_pretrained")
+        if isinstance(pretrained, str) and ("/" in pretrained or Path(pretrained).suffix):
+            settings["clip_pretrained"] = _resolve(pretrained, base)
+        out = Path(settings.pop("out", folder / f"{name}.safetensors"))
+        try:
+            cfg = TrainConfig.from_dict({**settings, **cli}, where=where)
+        except TrainConfigError as e:
+            raise TrainError(str(e)) from None
+        jobs.append((name, out, cfg))
+    return jobs
+
+
+def already_done(out: Path) -> float | None:
+    """The best score of a complete (not interrupted) style at `out`, else None."""
+    try:
+        style = load_style(out)
+    except StyleError:
+        return None
+    if style.meta.get("training", {}).get("interrupted", True):
+        return None
+    return style.meta.get("clip", {}).get("score")
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    rows = [("style", "prompt", "score", "start", "time", "status")]
+    for o in outcomes:
+        prompt = o.prompt if len(o.prompt) <= 44 else o.prompt[:43] + "…"
+        rows.append((o.name, prompt, "-" if o.score is None else f"{o.score:.4f}",
+                     "-" if o.start_score is None else f"{o.start_score:.4f}",
+                     "-" if o.seconds is None else f"{o.seconds:.1f}s", o.status))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def run_batch(args) -> int:
+    cli = overrides_from_args(args)
+    if "prompts" in cli or args.out is not None:
+        log.error("train --batch: prompts and outputs come from the batch file; drop the prompt and --out")
+        return EXIT_USAGE
+    try:
+        jobs = load_batch(args.batch, cli, args.out_dir)
+    except TrainError as e:
+        log.error("train: %s", e)
+        return EXIT_USAGE
+    clips, stop = ClipCache(), threading.Event()
+    outcomes: list[Outcome] = []
+    failed = interrupted = False
+    for i, (name, out, cfg) in enumerate(jobs, 1):
+        done = None if args.force else already_done(out)
+        if done is not None:
+            outcomes.append(Outcome(name, out, cfg.prompts[0], "skipped (done)", done))
+            continue
+        if interrupted:
+            outcomes.append(Outcome(name, out, cfg.prompts[0], "not started (interrupted)"))
+            continue
+        log.info("[%d/%d] %s: %s", i, len(jobs), out, " | ".join(cfg.prompts))
+        try:
+            outcome = train_one(cfg, out, name, clips, stop, progress=show_progress(args))
+        except (TrainError, ClipError) as e:
+            log.error("train: %s: %s", name, e)
+            outcome, failed = Outcome(name, out, cfg.prompts[0], f"failed: {e}".splitlines()[0][:80]), True
+        except (Interrupted, KeyboardInterrupt):
+            outcome = Outcome(name, out, cfg.prompts[0], "interrupted (nothing written)")
+        interrupted = interrupted or outcome.status.startswith("interrupted")
+        outcomes.append(outcome)
+    print(summary(outcomes))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if failed else 0
