@@ -64,19 +64,22 @@ class Autopilot:
     def __init__(self, bank: Bank, now: float):
         self.bank = bank
         self.engaged = False
-        self.last_touch = now
+        self.start = self.last_touch = now
         self._level = self._onset_rate = self._brightness = 0.0
         self._beats = 0.0  # beats since engaging
         self._next_change = 0.0  # in beats since engaging
         self._pending: tuple[int, float] | None = None  # (slot cued, when)
         self.last_slot: int | None = None
-        self.changes: list[dict] = []  # what it did, for the report
+        self.changes: list[dict] = []  # what it did, for the report (times in seconds since the start)
+        self.handbacks: list[float] = []  # when manual control took over from it
 
     # --- who is playing -------------------------------------------------------------------------
 
     def touched(self, now: float) -> None:
         """Manual control: hand back at once."""
         self.last_touch = now
+        if self.engaged:
+            self.handbacks.append(round(now - self.start, 3))
         self.engaged = False
         self._pending = None
 
@@ -139,7 +142,7 @@ class Autopilot:
             return []
         self.last_slot = slot
         self._pending = (slot, now)
-        self.changes.append({"time": round(now, 3), "slot": slot, "style": self.bank.slots[slot].stem,
+        self.changes.append({"time": round(now - self.start, 3), "slot": slot, "style": self.bank.slots[slot].stem,
                              "family": self.bank.families[slot], "energy": character.energy,
                              "brightness": character.brightness})
         return [("load", slot)]

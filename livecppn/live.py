@@ -387,7 +387,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "controls": controls_report(controls),
         "effects": effects.describe(),
         "autopilot": {"engaged": autopilot.engaged, "changes": autopilot.changes,
-                      "character": vars(autopilot.character)},
+                      "handbacks": autopilot.handbacks, "character": vars(autopilot.character)},
         "torch_threads": torch.get_num_threads(),
         "warnings": showlog.messages,
         "warnings_repeated": showlog.report()["repeated"],

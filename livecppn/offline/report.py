@@ -8,8 +8,9 @@ Analyzer at the offline frame clock, 60 fps), and measured:
   `structural_similarity`); a style that flickers or jumps reads low.
 - reactivity: mean absolute change of the picture between the quiet and the
   loud state, as a fraction of full scale; a style deaf to the music reads ~0.
-- variation: the smallest pixel standard deviation over the states, as a
-  fraction of full scale; a flat or near-uniform picture reads ~0.
+- variation: the smallest spatial standard deviation of the pixels (per colour
+  channel, averaged) over the states, as a fraction of full scale; a flat or
+  near-uniform picture reads ~0.
 - colourfulness: Hasler and Süsstrunk's measure (0 grey, ~33 moderately and
   ~59 highly colourful), mean over the states; not judged for styles whose
   palette is all greys (monochrome by design).
@@ -139,7 +140,7 @@ def measure(style: Style, clip: np.ndarray, size: tuple[int, int] = REPORT_SIZE)
     metrics = {
         "coherence": float(np.mean(ssim)),
         "reactivity": float(np.abs(loud - quiet).mean() / 255),
-        "variation": float(min(img.std() for img in states.values()) / 255),
+        "variation": float(min(img.reshape(-1, 3).std(axis=0).mean() for img in states.values()) / 255),
         "colourfulness": None if is_monochrome(style) else float(np.mean([colourfulness(i) for i in states.values()])),
     }
     return metrics, states
