@@ -149,3 +149,14 @@ def test_spin_and_hue_speed_ease_back_when_stopped():
         frame = fx.update(params(), features(), 1 / 60)
     assert fx.angle == 0.0 and fx.hue_phase == 0.0 and not frame.active
     assert math.isclose(frame.contrast, 1.0)
+
+
+def test_pulse_effects_between_pulses_leave_the_picture_unchanged(ctx, decks):
+    comp = Compositor(ctx, *SIZE)
+    base = draw(comp, decks, params())
+    p = params(flash=1.0, pulse=1.0, strobe=1.0)
+    fx = Effects()
+    fx.update(p, features(beat_count=0), 1 / 60)  # no pulse yet
+    frame = fx.update(p, features(beat_count=0), 1 / 60)
+    assert frame.active and {"CONTRAST", "WHITE"} <= frame.stages()  # compiled in, at their neutral value
+    assert np.array_equal(draw(comp, decks, p, frame), base)

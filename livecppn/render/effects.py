@@ -1,4 +1,4 @@
-"""Post effects: what the frame's parameters and audio ask of shaders/effects.glsl (DESIGN §1).
+"""Post effects: what the frame's parameters and audio ask of the compositor (DESIGN §1).
 
 `Effects.update` runs once per frame on the render thread. It turns the
 effect parameters and the frame's onset / beat / bar state into one frozen
@@ -24,9 +24,11 @@ EASE_S = 0.25  # spin and hue speed at 0: how fast the picture eases back
 
 @dataclass(frozen=True)
 class EffectFrame:
-    """One frame's shader inputs; `active` False means the post pass is skipped (free, and exact)."""
+    """One frame's shader inputs (shaders/transition.glsl compiled with EFFECTS); `active` False means
+    the plain transition runs (free, and exact)."""
 
     active: bool = False
+    trails: bool = False  # the trail is kept (the trail pass runs), even on a frame that starts it fresh
     kaleido: float = 0.0  # segments (0 off)
     swirl: float = 0.0
     angle: float = 0.0  # radians
@@ -36,6 +38,25 @@ class EffectFrame:
     flash: float = 0.0
     strobe: float = 0.0
     vignette: float = 0.0
+    # Pulse effects turned up: their stages stay compiled in between pulses (at their neutral value),
+    # so the shader does not change at every beat.
+    pulsing: bool = False
+    whitening: bool = False
+
+    @property
+    def white(self) -> float:
+        """Flash and strobe together: each mixes toward white."""
+        return 1.0 - (1.0 - self.flash) * (1.0 - self.strobe)
+
+    def stages(self) -> frozenset:
+        """The shader stages this frame needs (the defines of shaders/transition.glsl); empty when idle.
+        `active` with no stage on still runs the effects variant, which then only mixes (tests use it)."""
+        if not self.active:
+            return frozenset()
+        on = {"SPIN": self.angle != 0.0, "SWIRL": self.swirl != 0.0, "KALEIDO": self.kaleido >= 1,
+              "TRAILS": self.trails, "HUE": self.hue != 0.0, "CONTRAST": self.contrast != 1.0 or self.pulsing,
+              "WHITE": self.flash > 0.0 or self.strobe > 0.0 or self.whitening, "VIGNETTE": self.vignette > 0.0}
+        return frozenset({name for name, used in on.items() if used} | {"EFFECTS"})
 
     @staticmethod
     def idle() -> "EffectFrame":
@@ -87,10 +108,11 @@ class Effects:
         hue = (params.hue + self.hue_phase) % 1.0
         kaleido = float(round(params.kaleido))
         angle = math.radians(self.angle)
+        pulsing, whitening = params.pulse > 0.0, params.flash > 0.0 or params.strobe > 0.0
         active = (kaleido >= 1 or params.swirl != 0.0 or angle != 0.0 or self._trailing or hue != 0.0
-                  or contrast != 1.0 or flash > 0.0 or strobe > 0.0 or params.vignette > 0.0)
-        self.frame = EffectFrame(active, kaleido, params.swirl, angle, keep, hue, contrast, flash, strobe,
-                                 params.vignette)
+                  or pulsing or whitening or params.vignette > 0.0)
+        self.frame = EffectFrame(active, self._trailing, kaleido, params.swirl, angle, keep, hue, contrast, flash,
+                                 strobe, params.vignette, pulsing, whitening)
         return self.frame
 
     def _events(self, features, bpm: float, dt: float) -> None:
@@ -122,7 +144,7 @@ class Effects:
         f = self.frame
         if not f.active:
             return "fx off"
-        parts = [name for name, on in (("trails", f.trail_keep > 0 or self._trailing), ("kaleido", f.kaleido >= 1),
+        parts = [name for name, on in (("trails", f.trails), ("kaleido", f.kaleido >= 1),
                                        ("swirl", f.swirl != 0), ("spin", f.angle != 0), ("hue", f.hue != 0),
                                        ("pulse", f.contrast != 1), ("flash", f.flash > 0), ("strobe", f.strobe > 0),
                                        ("vignette", f.vignette > 0)) if on]
