@@ -159,6 +159,19 @@ RECIPES: tuple[Recipe, ...] = (
 
 # The four looks made by default_style's recipe (their files predate the library), with their families.
 SEED_LOOKS = {"default": "flowing", "ice": "flowing", "ember": "organic", "moss": "organic"}
+SEED_DESCRIPTIONS = {
+    "default": "Violet and hot pink clouds that pulse with the kick.",
+    "ice": "Deep blue to cyan and white, cold and drifting.",
+    "ember": "Dark red through orange to gold: embers in a draught.",
+    "moss": "Forest greens with pale highlights, soft and slow.",
+}
+
+
+def describe(name: str) -> str:
+    """A line for the README's library table."""
+    if name in SEED_DESCRIPTIONS:
+        return SEED_DESCRIPTIONS[name]
+    return next(r.description for r in RECIPES if r.name == name)
 
 
 def library() -> dict[str, tuple[str, callable]]:

@@ -231,17 +231,20 @@ def contact_sheet(reports: list[StyleReport], thumbs: dict, columns: int = 4):
     return sheet
 
 
-def markdown_table(reports: list[StyleReport]) -> str:
+def markdown_table(reports: list[StyleReport] | list[dict]) -> str:
+    """The report as a markdown table; from StyleReports or from report.json's "styles"."""
     names = [t.metric for t in THRESHOLDS]
     rows = ["| style | family | " + " | ".join(names) + " | passes |",
             "| --- | --- | " + " | ".join("---:" for _ in names) + " | --- |",
             "| *threshold (at least)* | | " + " | ".join(f"{t.minimum:g}" for t in THRESHOLDS) + " | |"]
     for r in reports:
+        r = r.as_dict() if isinstance(r, StyleReport) else r
         cells = []
         for n in names:
-            v = r.metrics.get(n)
+            v = r["metrics"].get(n)
             cells.append("n/a" if v is None else (f"{v:.1f}" if n == "colourfulness" else f"{v:.3f}"))
-        rows.append(f"| {r.name} | {r.family or '–'} | " + " | ".join(cells) + f" | {'yes' if r.passed else 'NO'} |")
+        rows.append(f"| {r['name']} | {r['family'] or '–'} | " + " | ".join(cells)
+                    + f" | {'yes' if r['passed'] else 'NO'} |")
     return "\n".join(rows)
 
 
