@@ -59,6 +59,11 @@ if (( want_train )); then
     # `===` matches the version string exactly, so pip takes PyPI's build and a
     # torchvision made for it. That build also runs on machines without CUDA.
     torchvision_version="${LIVECPPN_TORCHVISION_VERSION:-0.28.0}"
+    # a venv set up before without the trainer holds the local "+cpu" build: replace it
+    if [[ "$(.venv/bin/python -c 'import torch; print(torch.__version__)' 2>/dev/null)" == *+cpu ]]; then
+        echo "setup: replacing the CPU-only torch build with PyPI's (the trainer's torchvision needs it)"
+        .venv/bin/python -m pip uninstall -q -y torch torchvision
+    fi
     .venv/bin/python -c "import torch, torchvision" 2>/dev/null \
         || "${pip[@]}" "torch===${torch_version}" "torchvision==${torchvision_version}"
 else

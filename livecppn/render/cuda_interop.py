@@ -9,9 +9,9 @@ queues up between CUDA and GL. The pixels never visit host memory.
 
 Registration is redone on resize, and always undone before the texture (or
 the context) is destroyed. Uses `cuda.bindings.runtime` from cuda-python,
-pinned to a version whose graphics API works: 12.9.3 and 13.0.2 report
-success for cudaGraphicsGLRegisterImage and return a null handle
-(NVIDIA/cuda-python#1122), which is also checked here.
+13.0.3 or newer (pyproject): 12.9.3 and 13.0.2 report success for
+cudaGraphicsGLRegisterImage and return a null handle (NVIDIA/cuda-python#1122),
+which is also checked here.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _cudart():
     try:
         from cuda.bindings import runtime as cudart
     except ImportError as e:  # not installed (it is a dependency on Linux and Windows)
-        raise InteropError(f"cuda-python is not installed ({e}); pip install cuda-bindings") from e
+        raise InteropError(f"cuda-python is not installed ({e}); pip install 'cuda-bindings>=13.0.3,<14'") from e
     return cudart
 
 
@@ -77,7 +77,7 @@ class CudaGLSink:
                               "cudaGraphicsGLRegisterImage")
             if resource is None or int(resource) == 0:
                 raise InteropError("cudaGraphicsGLRegisterImage returned a null handle (a broken cuda-bindings "
-                                   "version? 12.9.3 and 13.0.2 do this)")
+                                   "version? 12.9.3 and 13.0.2 do this; use 13.0.3 or newer)")
         except Exception:
             self.texture.release()
             self.texture = None
