@@ -8,13 +8,14 @@ designed generator did:
 
     high energy → geometric,  bright → fractal,  medium → flowing,  calm → organic
 
-Every `autopilot_bars` bars (a phrase: 8, 16, 32 …, counted at the tempo, or
-at 120 BPM when none is known) it cues a style of that family from the bank
-(slots tagged with a family) into the deck that is not on air — never the
-style on air, and not the one it picked last time when there is another —
-and, once it has loaded, fires `go`, which starts on the beat by default
-(`go_quantize`). Its proposals are ordinary triggers handed to the same
-trigger handling as the controllers'.
+Every `autopilot_bars` bars (a phrase: 8, 16, 32 …; bars follow the tempo's
+bar phase, or a 120 BPM clock when no tempo is known) it cues a style of that
+family from the bank (slots tagged with a family) into the deck that is not on
+air — never the style on air, and not the one it picked last time when there
+is another — one beat before the phrase's bar line, and once it has loaded
+fires `go`, which starts on the next beat (or bar: `go_quantize`), so the
+change starts on the bar line. Its proposals are ordinary triggers handed to
+the same trigger handling as the controllers'.
 
 It engages after `autopilot_idle` seconds without manual control, or at once
 when the `autopilot` parameter is set to 1; any manual control (a parameter
@@ -66,8 +67,8 @@ class Autopilot:
         self.engaged = False
         self.start = self.last_touch = now
         self._level = self._onset_rate = self._brightness = 0.0
-        self._beats = 0.0  # beats since engaging
-        self._next_change = 0.0  # in beats since engaging
+        self._bar, self._phase = 0, 0.0  # bars counted, and the position in the current bar (0..1)
+        self._next_change = 0  # the bar line the next change starts on
         self._pending: tuple[int, float] | None = None  # (slot cued, when)
         self.last_slot: int | None = None
         self.changes: list[dict] = []  # what it did, for the report (times in seconds since the start)
@@ -84,11 +85,10 @@ class Autopilot:
         self._pending = None
 
     def engage(self) -> None:
-        """Take over now; the first change comes at the next bar."""
+        """Take over now; the first change comes at the next bar line."""
         if not self.engaged:
             self.engaged = True
-            self._beats = 0.0
-            self._next_change = 4.0
+            self._next_change = self._bar + 1
             self._pending = None
 
     @staticmethod
@@ -99,6 +99,14 @@ class Autopilot:
     # --- listening -----------------------------------------------------------------------------
 
     def listen(self, features, dt: float) -> None:
+        """Follow the bars and the music's character. Every frame, engaged or not."""
+        if features.bpm > 0:  # the tempo's bar phase: a new bar when it wraps
+            if features.bar_phase < self._phase - 0.5:
+                self._bar += 1
+            self._phase = features.bar_phase
+        else:  # no tempo: a 120 BPM clock
+            self._phase += dt * FALLBACK_BPM / 240.0
+            self._bar, self._phase = self._bar + int(self._phase), self._phase % 1.0
         a = 1.0 - math.exp(-dt / CHARACTER_S)
         self._level += a * (features.level - self._level)
         self._onset_rate += a * ((1.0 / dt if features.onset else 0.0) - self._onset_rate)
@@ -123,8 +131,6 @@ class Autopilot:
             self.engage()
         if not self.engaged:
             return []
-        bpm = features.bpm if features.bpm > 0 else FALLBACK_BPM
-        self._beats += dt * bpm / 60.0
         if self._pending is not None:
             slot, since = self._pending
             if off_air is not None and _same(off_air, self.bank.slots[slot]):
@@ -133,9 +139,9 @@ class Autopilot:
             if now - since > LOAD_TIMEOUT_S:
                 self._pending = None
             return []
-        if self._beats < self._next_change:
+        if self._bar + self._phase < self._next_change - 0.25:  # cue one beat before the bar line
             return []
-        self._next_change = self._beats + 4 * max(1, round(params.autopilot_bars))
+        self._next_change = max(self._next_change, self._bar + 1) + max(1, round(params.autopilot_bars))
         character = self.character
         slot = self.pick(character.family(), on_air)
         if slot is None:
@@ -166,7 +172,7 @@ class Autopilot:
             return "auto off"
         if not self.engaged:
             return f"auto in {max(0.0, params.autopilot_idle - (now - self.last_touch)):.0f}s"
-        bars = max(0.0, (self._next_change - self._beats) / 4)
+        bars = max(0.0, self._next_change - self._bar - self._phase)
         return f"AUTO {self.character.family()} +{bars:.0f} bars"
 
 

@@ -106,3 +106,26 @@ def test_switched_off_it_does_nothing():
 ])
 def test_what_counts_as_manual(changed, triggers, manual):
     assert Autopilot.is_manual(changed, triggers) is manual
+
+
+def test_changes_are_cued_on_the_last_beat_before_a_bar_line():
+    from livecppn.audio.sources import synthetic_beat
+
+    samples = synthetic_beat(40.0, RATE)
+    bank = load_bank(default_bank_path())
+    autopilot = Autopilot(bank, 0.0)
+    autopilot.engage()
+    p = params(autopilot=1, autopilot_bars=4)
+    analyzer, pos, cues = Analyzer(RATE), 0, []
+    for n in range(1, len(samples) * FPS // RATE + 1):
+        end = round(n * RATE / FPS)
+        features = analyzer.process(samples[pos:end], 1 / FPS)
+        pos = end
+        # (no deck to load into here: only the cue times matter, a cue that never lands times out)
+        for name, _ in autopilot.update(n / FPS, 1 / FPS, features, p, bank.slots[1], None):
+            if name == "load" and features.bpm > 0:
+                cues.append((n / FPS, features.bar_phase))
+    assert len(cues) >= 3, cues
+    assert all(phase >= 0.74 for _, phase in cues), cues  # a beat before the bar line: the go lands on it
+    gaps = [b - a for (a, _), (b, _) in zip(cues, cues[1:])]
+    assert all(abs(g - 8.0) < 0.1 for g in gaps[1:]), gaps  # 4 bars at 120 BPM

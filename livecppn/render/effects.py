@@ -78,6 +78,7 @@ class Effects:
         self.angle = 0.0  # degrees
         self.hue_phase = 0.0  # turns
         self._beat_count = None
+        self._tempo = False  # whether a tempo is known (else beats and bars follow onsets)
         self._trailing = False
         self.frame = EffectFrame.idle()
 
@@ -132,7 +133,7 @@ class Effects:
     def _mode(self, sync: float) -> int:
         """0 onsets, 1 beats, 2 bars; with no tempo known, beats and bars follow onsets."""
         mode = int(round(sync))
-        return mode if getattr(self, "_tempo", False) else 0
+        return mode if self._tempo else 0
 
     def _envelope(self, sync: float, decay_s: float) -> float:
         """1 at the pulse, fading to ~5 % over decay_s."""
