@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     styles = sub.add_parser("styles", help="work with style files (report)",
                             description="Style files: `livecppn styles report` measures them.")
+    styles.set_defaults(styles_help=styles.print_help)
     styles_sub = styles.add_subparsers(dest="styles_command", metavar="ACTION")
     rep = styles_sub.add_parser(
         "report", help="render styles under standard audio and measure them",
@@ -254,7 +255,7 @@ def cmd_styles(args) -> int:
     import json
 
     if args.styles_command != "report":
-        build_parser().parse_args(["styles", "--help"])
+        args.styles_help()
         return 2
     from .offline.report import ReportError, markdown_table, report, write_report
 

@@ -16,6 +16,8 @@ runs: effects cost nothing until used, and the picture is exactly what it was.
 
 from __future__ import annotations
 
+import dataclasses
+
 import moderngl
 import numpy as np
 
@@ -32,7 +34,7 @@ class Compositor:
         # The transition program: plain, and a variant per set of effect stages (see _program).
         self.programs: dict[frozenset, moderngl.Program] = {}
         self.vaos: dict[frozenset, moderngl.VertexArray] = {}
-        self.transition = self._program(frozenset())
+        self._program(frozenset())
         self.display = load_program(ctx, "display")
         self.vao = ctx.vertex_array(self.display, [])
         self.fbo: moderngl.Framebuffer | None = None
@@ -74,6 +76,7 @@ class Compositor:
             fbos = [self.ctx.framebuffer(color_attachments=[t]) for t in trails]
             self._trails = [*fbos, *trails]
             self._trail = 0
+            self._trail_fresh = True  # nothing in them yet: the first frame starts the trail
         return self._trails[:2], self._trails[2:]
 
     def _program(self, stages: frozenset) -> moderngl.Program:
@@ -95,6 +98,9 @@ class Compositor:
         self.ctx.disable(moderngl.BLEND)
         if "TRAILS" in stages:
             fbos, trails = self._trail_targets()
+            if self._trail_fresh:  # new trail textures (first use, or a resize): start the trail afresh
+                fx = dataclasses.replace(fx, trail_keep=0.0)
+                self._trail_fresh = False
             trails[self._trail].use(location=2)  # the previous trail, read by both passes
             fbos[1 - self._trail].use()
             warp = stages & {"SPIN", "SWIRL", "KALEIDO"}
