@@ -134,6 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     from .offline.train_options import add_train_parser  # the standard library only: no torch, no open_clip
 
     add_train_parser(sub)
+
+    styles = sub.add_parser("styles", help="work with style files (report)",
+                            description="Style files: `livecppn styles report` measures them.")
+    styles.set_defaults(styles_help=styles.print_help)
+    styles_sub = styles.add_subparsers(dest="styles_command", metavar="ACTION")
+    rep = styles_sub.add_parser(
+        "report", help="render styles under standard audio and measure them",
+        description="Render each style under a standard set of audio states and a short built-in clip, and "
+                    "write a contact sheet (PNG), report.json and report.md: temporal coherence, audio "
+                    "reactivity, spatial variation, colourfulness and distinctness, each against the "
+                    "README's thresholds. Exits 1 when a style fails one.",
+    )
+    rep.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="style files or folders of them (default: the shipped bank's styles)")
+    rep.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the report")
+    rep.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return p
 
 
@@ -235,6 +251,26 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_styles(args) -> int:
+    import json
+
+    if args.styles_command != "report":
+        args.styles_help()
+        return 2
+    from .offline.report import ReportError, markdown_table, report, write_report
+
+    try:
+        reports, thumbs = report(args.paths)
+    except ReportError as e:
+        log.error("%s", e)
+        return 1
+    doc = write_report(reports, thumbs, args.out)
+    print(json.dumps(doc, indent=2) if args.json else markdown_table(reports))
+    if not args.json:
+        print(f"wrote {args.out / 'contact_sheet.png'}, report.json and report.md")
+    return 0 if doc["passed"] else 1
+
+
 def cmd_train(args) -> int:
     from .offline.train_cli import run  # the trainer's dependencies load only here (DESIGN §3)
 
@@ -249,4 +285,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze, "train": cmd_train}[args.command](args)
+    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze, "train": cmd_train,
+            "styles": cmd_styles}[args.command](args)

@@ -34,6 +34,7 @@ from .jsonable import rounded
 from .audio.analyzer import Analyzer
 from .audio.features import FEATURE_NAMES
 from .audio.sources import open_source
+from .autopilot import Autopilot
 from .control.params import ParamBus
 from .model.default_style import make_default_style
 from .model.style import Style, StyleError, load_style
@@ -41,6 +42,7 @@ from .model.bank import Bank, BankError, StyleLoader, load_bank
 from .render.backends import GpuTimer, calibrate_internal_size, create_backend, fit_aspect, resolve_backend
 from .render.decks import Decks
 from .render.compositor import Compositor
+from .render.effects import Effects
 from .render.gl import gl_info
 from .render.hud import Hud
 from .render.window import OffscreenSurface, Window, WindowError
@@ -233,6 +235,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     analyzer = Analyzer(source.sample_rate)
     stats = FrameStats()
     triggers = Triggers(analyzer, decks, loader, controls, showlog)
+    effects = Effects()
     source.start()
     gpu_timer = GpuTimer(backend.generator.device.type == "cuda")
     log.info("livecppn live: style %r, audio %s, backend %s (%s), internal %dx%d, output %dx%d, GL %s",
@@ -246,13 +249,16 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     features = None
     params = bus.snapshot()
     start = last = time.perf_counter()
+    autopilot = Autopilot(bank, start)
     while opts.frames is None or frames < opts.frames:
         now = time.perf_counter()
         dt = min(max(now - last, 1e-4), 0.25)  # a stall must not make smoothing or time jump
         last = now
 
         key_triggers = []
+        key_actions = False
         for action in surface.poll():
+            key_actions = True
             if action == "quit":
                 surface_quit = True
                 break
@@ -293,11 +299,22 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         decks.step_fade(now, bus)
         params = bus.step(dt)
         decks.take_over(bus)
-        triggers.handle(bus.take_triggers() + key_triggers, params, features, now)
+        manual = bus.take_triggers() + key_triggers
+        if key_actions or Autopilot.is_manual(bus.changed, manual):
+            autopilot.touched(now)  # a person is playing: hand control back at once
+        elif "autopilot" in bus.changed and params.autopilot >= 0.5:
+            autopilot.engage()  # switched on: take over now
+        triggers.handle(manual, params, features, now)
         triggers.apply_loads()
         if bus.rejected:
             log_rejected(bus.rejected, showlog)
         features = analyzer.update(source.ring, dt)  # never waits for audio
+        on_air = decks.on_air(params.crossfader)
+        styles = {k: d.generator.style.path for k, d in decks.decks.items()}
+        proposals = autopilot.update(now, dt, features, params, styles[on_air], styles["b" if on_air == "a" else "a"])
+        if proposals:  # the same trigger handling as a controller's
+            triggers.handle(proposals, params, features, now)
+        fx = effects.update(params, features, dt)
         if "osc" in controls:
             controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
         t_net += dt * params.time_speed
@@ -311,14 +328,16 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         for ms in gpu_timer.finished():
             stats.add_gpu(ms)
         if tex_a is not None and tex_b is not None:
-            compositor.draw(tex_a, tex_b, params)
+            compositor.draw(tex_a, tex_b, params, fx=fx)
         else:
-            compositor.draw(tex_a or tex_b, None, params)
+            compositor.draw(tex_a or tex_b, None, params, fx=fx)
         if isinstance(surface, Window):
             compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
-                hud.update_text(_hud_lines(stats, backend.name, decks, params, source, analyzer, features,
-                                           internal, showlog) + control_lines(controls))
+                lines = _hud_lines(stats, backend.name, decks, params, source, analyzer, features, internal, showlog)
+                lines[1] += f"   {effects.describe()}"
+                lines[2] += f"   {autopilot.status(now, params)}"
+                hud.update_text(lines + control_lines(controls))
                 levels = features.vector().copy()
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
                 hud.draw(ctx.screen, (out_w, out_h), levels)
@@ -366,6 +385,9 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "gl": gl_info(ctx),
         "gl_errors": gl_errors,
         "controls": controls_report(controls),
+        "effects": effects.describe(),
+        "autopilot": {"engaged": autopilot.engaged, "changes": autopilot.changes,
+                      "handbacks": autopilot.handbacks, "character": vars(autopilot.character)},
         "torch_threads": torch.get_num_threads(),
         "warnings": showlog.messages,
         "warnings_repeated": showlog.report()["repeated"],
@@ -408,7 +430,7 @@ def _hud_lines(stats: FrameStats, backend: str, decks: Decks, params, source, an
     lines = [
         f"{fps:5.1f} fps   frame p50 {ft['p50']:.1f} ms  p99 {ft['p99']:.1f} ms"
         + (f"  gpu p50 {percentiles(stats.gpu_ms)['p50']:.2f} ms" if stats.gpu_ms else ""),
-        f"backend {backend}   internal {internal[0]}x{internal[1]}",
+        f"backend {backend} {internal[0]}x{internal[1]}",
         "A {a}  B {b}   x {x:.2f}".format(**decks.styles(), x=params.crossfader),
         f"audio {source.name}",
         f"  {health}   {tempo}",

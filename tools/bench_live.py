@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from livecppn.cli import parse_size  # noqa: E402
+from livecppn.cli import param_value, parse_size  # noqa: E402
 from livecppn.live import LiveOptions, run_live  # noqa: E402
 
 
@@ -28,11 +28,14 @@ def main() -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--style", type=Path)
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_live.json")
+    ap.add_argument("--set", action="append", default=[], type=param_value, metavar="NAME=VALUE",
+                    help="start with a parameter at a value, as `livecppn live --set` (e.g. the post effects)")
     args = ap.parse_args()
 
     results = []
     for size in (parse_size(s) for s in args.sizes.split(",")):
         report = run_live(LiveOptions(style=args.style, audio="synthetic", size=size, headless=True,
+                                      initial=dict(args.set),
                                       frames=args.frames, backend=args.backend, internal=args.internal))
         results.append({"output": list(size), **{k: report[k] for k in (
             "backend", "device", "dtype", "internal_resolution", "fps", "frame_ms", "cppn_ms", "calibration",

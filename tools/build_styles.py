@@ -1,4 +1,4 @@
-"""Write the shipped styles in presets/styles/ from their recipes.
+"""Write the shipped styles in presets/styles/ from their recipes (livecppn/model/library.py).
 
 Running it again gives the same bytes (seeded recipes, fixed dates).
 Usage: python tools/build_styles.py [--check]
@@ -15,13 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from livecppn.model.default_style import SIBLINGS, make_default_style  # noqa: E402
+from livecppn.model.library import library  # noqa: E402
 from livecppn.model.style import save_style  # noqa: E402
 
-RECIPES = {"default.safetensors": make_default_style}
-for _name, _seed, _gains, _bias in SIBLINGS:
-    RECIPES[f"{_name}.safetensors"] = (lambda n=_name, s=_seed, g=_gains, b=_bias:
-                                       make_default_style(seed=s, name=n, channel_gains=g, channel_bias=b))
+RECIPES = {f"{name}.safetensors": builder for name, (_family, builder) in library().items()}
 
 
 def main() -> int:

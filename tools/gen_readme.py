@@ -32,10 +32,42 @@ def cli_reference() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: fix it so the output is stable
     parser = build_parser()
     parts = ["```text", parser.format_help().rstrip(), "```"]
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, p in sub.choices.items():
-        parts += ["", f"`livecppn {name}`:", "", "```text", p.format_help().rstrip(), "```"]
+
+    def commands(p, prefix):
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        for name, child in (subs[0].choices.items() if subs else ()):
+            parts.extend(["", f"`{prefix} {name}`:", "", "```text", child.format_help().rstrip(), "```"])
+            commands(child, f"{prefix} {name}")
+
+    commands(parser, "livecppn")
     return "\n".join(parts)
+
+
+def style_table() -> str:
+    """The shipped library: the default bank's slots, each style's family, look and shape."""
+    from livecppn.model.bank import load_bank
+    from livecppn.model.library import describe
+    from livecppn.model.style import load_style
+    from livecppn.paths import default_bank_path
+
+    bank = load_bank(default_bank_path())
+    rows = ["| slot | style | family | look | coordinates | colour |", "| --- | --- | --- | --- | --- | --- |"]
+    for slot in sorted(bank.slots):
+        path = bank.slots[slot]
+        c = load_style(path).config
+        shape = c.transform if c.transform == "none" or c.symmetry == 1 else f"{c.transform} {c.symmetry}"
+        colour = f"palette of {len(c.palette)}" if c.palette else "rgb"
+        rows.append(f"| {slot} | `{path.stem}` | {bank.families.get(slot, '–')} | {describe(path.stem)} "
+                    f"| {shape} | {colour} |")
+    return "\n".join(rows)
+
+
+def threshold_table() -> str:
+    from livecppn.offline.report import THRESHOLDS
+
+    rows = ["| metric | passes at | what it means |", "| --- | --- | --- |"]
+    rows += [f"| {t.metric} | ≥ {t.minimum:g} | {t.why} |" for t in THRESHOLDS]
+    return "\n".join(rows)
 
 
 def trigger_table() -> str:
@@ -45,7 +77,18 @@ def trigger_table() -> str:
     return "\n".join(rows)
 
 
-SECTIONS = {"params": param_table, "triggers": trigger_table, "osc": address_table, "cli": cli_reference}
+def style_report() -> str:
+    """The committed report of the library (docs/styles/report.json, written by `livecppn styles report`)."""
+    import json
+
+    from livecppn.offline.report import markdown_table
+
+    doc = json.loads((ROOT / "docs" / "styles" / "report.json").read_text())
+    return markdown_table(doc["styles"])
+
+
+SECTIONS = {"params": param_table, "triggers": trigger_table, "osc": address_table, "cli": cli_reference,
+            "styles": style_table, "thresholds": threshold_table, "style_report": style_report}
 
 
 def render(text: str) -> str:

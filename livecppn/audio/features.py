@@ -57,7 +57,7 @@ from .tempo import TempoConfig
 FEATURE_NAMES = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "time", "beat", "rms")
 
 _REFERENCE_RATES = (44100, 48000)  # rates the default window size is chosen for
-_SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms", "spectrum", "onset_strength")
+_SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms", "spectrum", "onset_strength", "level")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,7 @@ class AudioFeatures:
     tempo_source: str = "none"  # 'clock' | 'tap' | 'tracker' | 'none'
     spectrum: tuple[float, ...] = (0.0,) * 32  # log-spaced bands, low to high, each in [0, 1]
     audio_time: float = 0.0  # audio-clock seconds at the end of the audio analysed
+    level: float = 0.0  # window RMS in dBFS mapped to [0, 1] (-60 dB = 0, 0 dB = 1), smoothed, NOT auto-gained
 
     def vector(self) -> np.ndarray:
         """float32 (9,) in FEATURE_NAMES order: the CPPN's audio input."""
@@ -206,7 +207,7 @@ class FeatureExtractor:
     own onsets and beat clock in the snapshot.
     """
 
-    _SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms")
+    _SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms", "level")
     _GAINED = ("bass", "mid", "treble", "flux", "rms")
 
     def __init__(self, sample_rate: int, config: FeatureConfig | None = None):
@@ -326,6 +327,8 @@ class FeatureExtractor:
             self._peak[name] = peak
         if not gated:
             targets["centroid"], targets["rolloff"] = self._shape()
+            # how loud it really is (rms is relative to the recent peak): the autopilot tells loud from quiet
+            targets["level"] = min(max(1.0 + 20.0 * math.log10(max(rms_raw, 1e-9)) / 60.0, 0.0), 1.0)
 
         # Asymmetric smoothing: rise with attack, fall (and ease into silence) with release.
         for name, target in targets.items():
@@ -343,7 +346,7 @@ class FeatureExtractor:
         s = self._smooth
         return AudioFeatures(bass=s["bass"], mid=s["mid"], treble=s["treble"], centroid=s["centroid"],
                              rolloff=s["rolloff"], flux=s["flux"], time=self._motion, beat=beat, rms=s["rms"],
-                             spectrum=tuple(self._spectrum.values.tolist()), **fields)
+                             spectrum=tuple(self._spectrum.values.tolist()), level=s["level"], **fields)
 
     def _load(self, window: np.ndarray) -> float:
         """Copy the newest samples into the frame buffer; returns their mean square."""

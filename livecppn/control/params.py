@@ -45,6 +45,33 @@ REGISTRY: tuple[ParamSpec, ...] = (
               "When a `go` starts: 0 at once, 1 on the next beat, 2 on the next bar."),
     ParamSpec("zoom", 0.1, 8.0, 1.0, "×", 0.15, "Scale of the coordinate field (above 1 shows more of it)."),
     ParamSpec("rotation", -180.0, 180.0, 0.0, "°", 0.15, "Rotation of the coordinate field."),
+    # Post effects (shaders/effects.glsl): each at 0 leaves the picture untouched.
+    ParamSpec("trails", 0.0, 1.0, 0.0, "", 0.1,
+              "Feedback trails: earlier frames linger and fade (1 = about 2 s of trail)."),
+    ParamSpec("kaleido", 0.0, 16.0, 0.0, "segments", 0.0,
+              "Kaleidoscope on the output: 0 off, 1 mirror left-right, 2 four-way mirror, 3+ that many wedge pairs."),
+    ParamSpec("swirl", -1.0, 1.0, 0.0, "", 0.1, "Twist the picture around its centre (negative: the other way)."),
+    ParamSpec("spin", -90.0, 90.0, 0.0, "°/beat", 0.1,
+              "Rotate the output with the tempo (120 BPM if none is known); at 0 it eases back upright."),
+    ParamSpec("hue", -0.5, 0.5, 0.0, "turns", 0.1, "Hue rotation of the output (±0.5: complementary colours)."),
+    ParamSpec("hue_speed", -1.0, 1.0, 0.0, "turns/bar", 0.1,
+              "Hue keeps turning with the tempo; at 0 it eases back to `hue`."),
+    ParamSpec("flash", 0.0, 1.0, 0.0, "", 0.0, "Flash to white on each pulse (flash_sync), fading over fx_decay."),
+    ParamSpec("flash_sync", 0.0, 2.0, 0.0, "mode", 0.0, "What flashes follow: 0 onsets, 1 beats, 2 bars."),
+    ParamSpec("pulse", 0.0, 1.0, 0.0, "", 0.0, "Contrast punch on each pulse (pulse_sync), fading over fx_decay."),
+    ParamSpec("pulse_sync", 0.0, 2.0, 1.0, "mode", 0.0, "What contrast pulses follow: 0 onsets, 1 beats, 2 bars."),
+    ParamSpec("fx_decay", 0.05, 4.0, 0.5, "beats", 0.0,
+              "How long a flash or contrast pulse takes to fade (120 BPM if no tempo is known)."),
+    ParamSpec("strobe", 0.0, 1.0, 0.0, "", 0.0, "Strobe: white for the first eighth of each pulse (strobe_sync)."),
+    ParamSpec("strobe_sync", 0.0, 2.0, 1.0, "mode", 0.0, "What the strobe follows: 0 onsets, 1 beats, 2 bars."),
+    ParamSpec("vignette", 0.0, 1.0, 0.0, "", 0.1, "Darken the edges and corners."),
+    # Autopilot (livecppn/autopilot.py).
+    ParamSpec("autopilot", 0.0, 1.0, 1.0, "on/off", 0.0,
+              "Autopilot: pick and change styles from the music after autopilot_idle s untouched (setting it "
+              "to 1 engages it at once)."),
+    ParamSpec("autopilot_idle", 5.0, 600.0, 60.0, "s", 0.0, "Seconds without manual control before the autopilot engages."),
+    ParamSpec("autopilot_bars", 4.0, 64.0, 16.0, "bars", 0.0,
+              "Phrase length: the autopilot changes style every this many bars (8, 16, 32 …)."),
 )
 SPECS = MappingProxyType({s.name: s for s in REGISTRY})
 

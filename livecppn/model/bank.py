@@ -6,6 +6,10 @@ A bank is a TOML file in presets/banks/:
     [slots]
     1 = "styles/default.safetensors"      # relative to the bank file's presets/ folder
     2 = "/abs/path/to/mine.safetensors"
+    3 = { style = "styles/neon.safetensors", family = "geometric" }   # tagged for the autopilot
+
+A slot's family (one of FAMILIES) tells the autopilot what kind of pattern it
+holds; untagged slots are never picked by the autopilot.
 
 Loading a style (reading, validating, building the network) happens on the
 loader's own thread; the render thread picks up finished loads between
@@ -18,10 +22,11 @@ import logging
 import queue
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cppn import CPPN
+from .library import FAMILIES
 from .style import Style, StyleError, load_style
 
 log = logging.getLogger("livecppn.model")
@@ -36,6 +41,10 @@ class Bank:
     name: str
     slots: dict[int, Path]
     path: Path | None = None
+    families: dict[int, str] = field(default_factory=dict)  # slot → family, for the slots that have one
+
+    def family_slots(self, family: str) -> list[int]:
+        return sorted(slot for slot, f in self.families.items() if f == family)
 
     def resolve(self, ref: object) -> Path:
         """A slot number (int or digits) or a style name (a slot file's stem) → style path."""
@@ -67,15 +76,25 @@ def load_bank(path: str | Path) -> Bank:
     unknown = set(data) - {"name", "slots"}
     if unknown:
         raise BankError(f"bank file {path}: unknown keys {sorted(unknown)}; expected 'name' and [slots]")
-    slots = {}
+    slots, families = {}, {}
     for key, value in (data.get("slots") or {}).items():
+        family = None
+        if isinstance(value, dict):
+            extra = set(value) - {"style", "family"}
+            family = value.get("family")
+            if extra or not isinstance(value.get("style"), str) or (family is not None and family not in FAMILIES):
+                raise BankError(f"bank file {path}: slot {key!r} = {value!r}; expected "
+                                f"{{ style = \"style path\", family = one of {', '.join(FAMILIES)} }}")
+            value = value["style"]
         if not key.isdigit() or not isinstance(value, str):
             raise BankError(f"bank file {path}: slot {key!r} = {value!r}; expected a number = \"style path\"")
         style = Path(value)
         slots[int(key)] = style if style.is_absolute() else (path.parent.parent / style)
+        if family is not None:
+            families[int(key)] = family
     if not slots:
         raise BankError(f"bank file {path}: no [slots]")
-    return Bank(name=str(data.get("name") or path.stem), slots=slots, path=path)
+    return Bank(name=str(data.get("name") or path.stem), slots=slots, path=path, families=families)
 
 
 @dataclass

@@ -5,6 +5,13 @@ aspect-correct), radius (optional), time, then the audio feature vector scaled
 by the style's audio scale. Hidden layers each apply one activation; the output
 is RGB through a sigmoid.
 
+A style may declare a coordinate transform (mirror, kaleidoscope, polar or
+tiled coordinates: `transform_xy`), applied to x and y before the network sees
+them (the radius is that of the transformed point), and a palette: the first
+output, through its sigmoid, picks a colour along a ramp of colour stops
+(`apply_palette`) instead of the three outputs being red, green and blue.
+Both are part of the config, so the live and offline paths draw the same.
+
 The first layer is linear in its inputs, so it splits into a per-pixel part
 (x, y, r: constant for a resolution, cached by the caller) and a per-frame
 bias (time, audio). Per frame that leaves one add plus the hidden layers.
@@ -61,9 +68,17 @@ class CPPNConfig:
     n_audio: int = N_AUDIO
     audio_scale: float = 1.0  # audio features are multiplied by this before the first layer
     init_gain: float = 5.0  # Xavier gain; the seed's winner used 5
+    # Coordinate transform of (x, y) before the first layer (see TRANSFORMS), and its order:
+    # mirror 1 = left-right, 2 = four-way; kaleido and polar: segments; tile: tiles per short side.
+    transform: str = "none"
+    symmetry: int = 1
+    # Colour stops (r, g, b in [0, 1]), evenly spaced; the first output picks along them.
+    # Empty: the three outputs are red, green and blue.
+    palette: tuple[tuple[float, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         self.activations = tuple(self.activations)
+        self.palette = tuple(tuple(float(v) for v in c) if isinstance(c, (list, tuple)) else c for c in self.palette)
         problems = []
         if not 1 <= self.layers <= 16:
             problems.append(f"layers must be 1..16, got {self.layers}")
@@ -80,6 +95,16 @@ class CPPNConfig:
             problems.append(f"n_audio must be 0..64, got {self.n_audio}")
         if not math.isfinite(self.audio_scale):
             problems.append(f"audio_scale must be finite, got {self.audio_scale}")
+        if self.transform not in TRANSFORMS:
+            problems.append(f"unknown transform {self.transform!r}; known: {list(TRANSFORMS)}")
+        if not (isinstance(self.symmetry, int) and 1 <= self.symmetry <= 32):
+            problems.append(f"symmetry must be a whole number 1..32, got {self.symmetry!r}")
+        if self.palette and not 2 <= len(self.palette) <= 64:
+            problems.append(f"palette needs 2..64 colour stops, got {len(self.palette)}")
+        for c in self.palette:
+            if not (isinstance(c, tuple) and len(c) == 3 and all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in c)):
+                problems.append(f"palette colours must be [r, g, b] with each in 0..1, got {c!r}")
+                break
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -94,6 +119,11 @@ class CPPNConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["activations"] = list(self.activations)
+        d["palette"] = [list(c) for c in self.palette]
+        # Written only when used, so files from before transforms and palettes keep their exact bytes.
+        for key in ("transform", "symmetry", "palette"):
+            if getattr(self, key) == getattr(CPPNConfig, key):
+                del d[key]
         return d
 
     @classmethod
@@ -105,8 +135,40 @@ class CPPNConfig:
         return cls(**d)
 
 
-def coordinate_grid(width: int, height: int, use_radius: bool = True) -> torch.Tensor:
-    """Pixel centres as (H*W, 2 or 3): x, y in [-pi, pi] on the short side, aspect-correct.
+TRANSFORMS = {
+    "none": "x and y as they are",
+    "mirror": "mirrored left-right (symmetry 1) or four ways (2)",
+    "kaleido": "a kaleidoscope: the plane folded into 2 x symmetry mirrored wedges around the centre",
+    "polar": "x is the distance from the centre, y follows the angle (symmetry petals): rings and rays",
+    "tile": "mirrored tiles, symmetry of them across the short side",
+}
+
+
+def transform_xy(x: torch.Tensor, y: torch.Tensor, transform: str, n: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """A style's coordinate transform (TRANSFORMS) of the pixel coordinates. Every one is
+    continuous (folds and mirrors, no seams), so the picture has no hard edges it did not draw."""
+    if transform == "none":
+        return x, y
+    if transform == "mirror":
+        return x.abs(), (y.abs() if n >= 2 else y)
+    r = torch.sqrt(x * x + y * y)
+    theta = torch.atan2(y, x)
+    if transform == "kaleido":
+        wedge = math.pi / n
+        a = wedge - (torch.remainder(theta, 2 * wedge) - wedge).abs()  # folded into [0, wedge]
+        return r * torch.cos(a), r * torch.sin(a)
+    if transform == "polar":
+        return r - math.pi, math.pi * torch.cos(n * theta)
+    if transform == "tile":
+        # asin(sin(.)) is a triangle wave: the identity near the centre, mirrored every pi / n
+        return (2.0 / n) * torch.asin(torch.sin(x * (n / 2))), (2.0 / n) * torch.asin(torch.sin(y * (n / 2)))
+    raise ValueError(f"unknown transform {transform!r}; known: {list(TRANSFORMS)}")
+
+
+def coordinate_grid(width: int, height: int, use_radius: bool = True, transform: str = "none",
+                    symmetry: int = 1) -> torch.Tensor:
+    """Pixel centres as (H*W, 2 or 3): x, y in [-pi, pi] on the short side, aspect-correct,
+    then the style's coordinate transform; the radius is the transformed point's.
 
     Row 0 is the top of the image; y grows downwards, so images read back from
     GL (bottom-up) must be flipped before comparing.
@@ -115,10 +177,27 @@ def coordinate_grid(width: int, height: int, use_radius: bool = True) -> torch.T
     xs = (torch.arange(width, dtype=torch.float32) + 0.5 - width / 2) * (2 * math.pi / short)
     ys = (torch.arange(height, dtype=torch.float32) + 0.5 - height / 2) * (2 * math.pi / short)
     y, x = torch.meshgrid(ys, xs, indexing="ij")  # (H, W)
+    x, y = transform_xy(x, y, transform, symmetry)
     cols = [x.reshape(-1), y.reshape(-1)]
     if use_radius:
         cols.append(torch.sqrt(x * x + y * y).reshape(-1))
     return torch.stack(cols, dim=1)  # (H*W, 2|3)
+
+
+def style_grid(width: int, height: int, config: CPPNConfig) -> torch.Tensor:
+    """coordinate_grid with the config's radius input and transform."""
+    return coordinate_grid(width, height, config.use_radius, config.transform, config.symmetry)
+
+
+def apply_palette(t: torch.Tensor, stops: torch.Tensor) -> torch.Tensor:
+    """Colours along evenly spaced stops (K, 3) at positions t in [0, 1] (N,) → (N, 3).
+    Piecewise linear, so a trainer's gradient flows through it."""
+    k = stops.shape[0]
+    pos = t.clamp(0.0, 1.0) * (k - 1)
+    i = pos.floor().clamp(max=k - 2)
+    f = (pos - i).unsqueeze(1)
+    i = i.long()
+    return stops[i] * (1.0 - f) + stops[i + 1] * f
 
 
 class CPPN(nn.Module):
@@ -128,6 +207,9 @@ class CPPN(nn.Module):
         dims = [config.n_inputs] + [config.width] * config.layers
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.out = nn.Linear(config.width, 3)
+        # Not in the state dict: the palette lives in the config, so the style's tensors stay the same.
+        self.register_buffer("palette", torch.tensor(config.palette or [[0.0] * 3] * 2, dtype=torch.float32),
+                             persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -152,7 +234,11 @@ class CPPN(nn.Module):
         h = torch.cat([coords.to(frame.dtype), frame], dim=1)  # (N, n_inputs)
         for lin, name in zip(self.hidden, self.config.activations):
             h = ACTIVATIONS[name](lin(h))
-        return torch.sigmoid(self.out(h))
+        return self.colour(torch.sigmoid(self.out(h)))
+
+    def colour(self, out: torch.Tensor) -> torch.Tensor:
+        """The output layer's sigmoid (N, 3) → RGB (N, 3): as it is, or through the palette."""
+        return apply_palette(out[:, 0], self.palette) if self.config.palette else out
 
     # --- split first layer -------------------------------------------------
 
@@ -174,7 +260,7 @@ class CPPN(nn.Module):
         h = ACTIVATIONS[names[0]](pixel_part + frame_bias)
         for lin, name in zip(self.hidden[1:], names[1:]):
             h = ACTIVATIONS[name](lin(h))
-        return torch.sigmoid(self.out(h))
+        return self.colour(torch.sigmoid(self.out(h)))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

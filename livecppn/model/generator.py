@@ -13,10 +13,12 @@ import math
 import numpy as np
 import torch
 
-from .cppn import CPPN, INPLACE_ACTIVATIONS, coordinate_grid
+from .cppn import CPPN, INPLACE_ACTIVATIONS, style_grid
 from .style import Style
 
 log = logging.getLogger("livecppn.model")
+
+PALETTE_LUT = 1024  # palette entries: finer than 8-bit output needs for up to ~8 stops
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -43,7 +45,8 @@ class Generator:
         # The first layer runs in fp32 whatever the dtype: its input grows with time (an hour in, the
         # per-frame term is in the thousands, where fp16 steps by whole units and would crush the
         # picture's spatial detail). Its activation is bounded, so fp16 is fine from there on.
-        self._coords = coordinate_grid(width, height, self.model.config.use_radius).to(self.device, torch.float32)
+        self._grids = {}  # the per-pixel coordinates for each (transform, symmetry) seen at this size
+        self._coords = self._grid(self.model.config)
         n, w = height * width, self.model.config.width
         self._pixel_part = torch.empty((n, w), dtype=torch.float32, device=self.device)
         self._first = None if self.dtype == torch.float32 else torch.empty((n, w), dtype=torch.float32,
@@ -53,7 +56,19 @@ class Generator:
         self._h = [torch.empty((n, w), dtype=self.dtype, device=self.device) for _ in range(2)]
         self._rgb = torch.empty((n, 3), dtype=self.dtype, device=self.device)
         self._rgba = torch.full((height, width, 4), 255, dtype=torch.uint8, device=self.device)
+        # Palette styles: the first output's position along the palette, and the looked-up colours.
+        self._pal_t = torch.empty(n, dtype=self.dtype, device=self.device)
+        self._pal_i = torch.empty(n, dtype=torch.long, device=self.device)
+        self._pal_rgb = torch.empty((n, 3), dtype=torch.uint8, device=self.device)
         self._prepare_weights()
+
+    def _grid(self, config) -> torch.Tensor:
+        """Coordinates of this size under the style's transform (fp32, see resize); cached, so a
+        style swap allocates none."""
+        key = (config.use_radius, config.transform, config.symmetry)
+        if key not in self._grids:
+            self._grids[key] = style_grid(self.width, self.height, config).to(self.device, torch.float32)
+        return self._grids[key]
 
     def _prepare_weights(self) -> None:
         # Transposed, contiguous copies so each layer is one addmm into a buffer.
@@ -84,6 +99,12 @@ class Generator:
         self._turn = 0
         self._graph = None  # a CUDA graph of the layers, captured on first use (see _layers)
         self._graph_failed = False
+        # A palette as a lookup table of PALETTE_LUT uint8 colours (within half a level of apply_palette).
+        self._lut = None
+        if m.config.palette:
+            t = torch.linspace(0.0, 1.0, PALETTE_LUT, dtype=torch.float32)
+            colours = m.colour(torch.stack([t, t, t], dim=1).to(m.palette.device))
+            self._lut = (colours.float() * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).to(self.device)
 
     def _frame_inputs(self, t: float, audio) -> None:
         """Time and audio into the device's input vector, then the first layer's per-frame term."""
@@ -142,6 +163,12 @@ class Generator:
             INPLACE_ACTIVATIONS[name](dst)
             src, dst = dst, src
         rgb = torch.addmm(m.out.bias, src, self._out_t, out=self._rgb).sigmoid_()  # (N, 3) in [0, 1]
+        if self._lut is not None:  # palette: the first output picks the colour
+            torch.mul(rgb[:, 0], PALETTE_LUT - 1, out=self._pal_t).add_(0.5)
+            self._pal_i.copy_(self._pal_t)  # truncates: round to the nearest entry
+            torch.index_select(self._lut, 0, self._pal_i, out=self._pal_rgb)
+            self._rgba.view(-1, 4)[:, :3].copy_(self._pal_rgb)
+            return
         # Round to nearest (x * 255 + 0.5, truncated by the uint8 copy).
         rgb.mul_(255.0).add_(0.5)
         self._rgba.view(-1, 4)[:, :3].copy_(rgb)
@@ -154,6 +181,7 @@ class Generator:
         self.model = (model or style.build_model()).to(self.device, self.dtype)
         new = self.model.config
         if (new.width, new.use_radius) == (old.width, old.use_radius):  # same buffers fit: no allocation
+            self._coords = self._grid(new)
             self._view = None
             self._prepare_weights()
             return
@@ -203,7 +231,7 @@ class Generator:
                      rotation: float = 0.0) -> torch.Tensor:
         """Reference path for tests: the unsplit forward pass on transformed coordinates, RGB float (H, W, 3)."""
         with torch.inference_mode():
-            coords = coordinate_grid(self.width, self.height, self.model.config.use_radius)
+            coords = style_grid(self.width, self.height, self.model.config)
             a = math.radians(rotation)
             x, y = coords[:, 0].clone(), coords[:, 1].clone()
             coords[:, 0] = zoom * (x * math.cos(a) - y * math.sin(a))
