@@ -33,7 +33,7 @@ from .model.bank import Bank
 from .model.library import FAMILIES
 
 OWN_PARAMS = frozenset({"autopilot", "autopilot_idle", "autopilot_bars"})  # setting these is not "playing"
-AUTOMATIC_TRIGGERS = frozenset({"clock", "clock_stop"})  # a MIDI clock ticking is not a person
+AUTOMATIC_TRIGGERS = frozenset({"clock", "clock_stop", "record"})  # a MIDI clock ticking (or recording) is not playing
 CHARACTER_S = 6.0  # the music's character is averaged over about this long
 FALLBACK_BPM = 120.0
 LOAD_TIMEOUT_S = 5.0  # a cued style that never arrives (a bad file) is given up on

@@ -118,6 +118,48 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--midi-map", metavar="FILE",
                       help="MIDI mapping (TOML; a name in presets/mappings/ or a path; default generic)")
 
+    live.add_argument("--record", type=Path, metavar="OUT.mp4",
+                      help="record what the projector shows and the audio (H.264 + AAC) from the start, with "
+                           "OUT.wav and the automation log OUT.automation.jsonl beside it; R or the `record` "
+                           "trigger stops and starts it again (without --record they record to recordings/)")
+    live.add_argument("--record-crf", type=int, default=20, metavar="N",
+                      help="recording quality: H.264 constant quality, 0-51, lower is better (default 20)")
+    live.add_argument("--record-codec", default="auto", choices=("auto", "libx264", "h264_nvenc"),
+                      help="recording encoder (default auto: NVENC where it works, else libx264)")
+
+    render = sub.add_parser(
+        "render", help="render a video of a track offline (any size and fps, frame-exact)",
+        description="Render TRACK through the same analyser, network and shaders as `livecppn live`, under the "
+                    "offline frame clock (frame n sees the audio up to n/fps), to an H.264 MP4 with the "
+                    "track's audio as AAC, or to a folder of PNGs. Deterministic: the same inputs give the "
+                    "same frames. With --automation, replays a show's control changes (from `live --record`).",
+    )
+    render.add_argument("track", type=Path, help="audio file (wav, mp3, flac, ...; a recording's OUT.wav)")
+    render.add_argument("out", type=Path, help="OUT.mp4 (.mov, .mkv), or a folder for a PNG sequence")
+    render.add_argument("--style", type=Path, metavar="PATH",
+                        help="deck A's style (default: the shipped default, or the automation log's)")
+    render.add_argument("--bank", type=Path, metavar="FILE", help="bank for deck loads (default: the shipped one)")
+    render.add_argument("--size", type=parse_size, default=(1920, 1080), metavar="WxH",
+                        help="output size (default 1920x1080)")
+    render.add_argument("--fps", type=float, default=60.0, help="frame rate (default 60)")
+    render.add_argument("--internal", type=parse_size, metavar="WxH",
+                        help="the network's resolution, upscaled by the compositor (default: the output size)")
+    render.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where the network runs (default auto: cuda where CUDA is, else cpu)")
+    render.add_argument("--automation", type=Path, metavar="FILE",
+                        help="replay a show's automation log (OUT.automation.jsonl from `live --record`)")
+    render.add_argument("--set", action="append", default=[], type=param_value, metavar="NAME=VALUE",
+                        help="start with a parameter at a value (repeatable)")
+    render.add_argument("--seconds", type=float, metavar="S", help="render only the first S seconds")
+    render.add_argument("--codec", default="auto", metavar="NAME",
+                        help="auto (h264_nvenc where it works, else libx264), libx264, h264_nvenc, or png")
+    render.add_argument("--crf", type=int, default=18, metavar="N",
+                        help="H.264 constant quality, 0-51, lower is better and bigger (default 18)")
+    render.add_argument("--bitrate", metavar="RATE", help="a target bitrate instead of --crf, e.g. 20M")
+    render.add_argument("--preset", default="veryfast", metavar="NAME",
+                        help="libx264 speed/size preset (ultrafast ... veryslow; default veryfast)")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+
     sub.add_parser("devices", help="list audio devices and monitors",
                    description="List audio input/output devices and the monitors glfw can see.")
 
@@ -155,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_live(args) -> int:
     from .audio.sources import AudioError
+    from .offline.encode import EncodeError, EncodeOptions
     from .live import LiveOptions, run_live
     from .render.backends import BackendError
     from .render.window import WindowError
@@ -170,8 +213,14 @@ def cmd_live(args) -> int:
         vsync=not args.no_vsync, hud=not args.no_hud,
         threads=args.threads, bank=args.bank, osc_port=None if args.no_osc else args.osc_port,
         osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
-        midi_map=args.midi_map, initial=dict(args.set),
+        midi_map=args.midi_map, initial=dict(args.set), record=args.record,
+        record_options=EncodeOptions(codec=args.record_codec, crf=args.record_crf, preset="superfast"),
     )
+    try:
+        EncodeOptions.check(opts.record_options)
+    except EncodeError as e:
+        log.error("%s", e)
+        return 2
     try:
         report = run_live(opts)
     except (AudioError, BackendError, WindowError) as e:
@@ -182,6 +231,49 @@ def cmd_live(args) -> int:
     log.info("%d frames, %.1f fps, frame p50 %.1f ms p99 %.1f ms, backend %s, internal %dx%d",
              report["frames"], report["fps"], report["frame_ms"]["p50"], report["frame_ms"]["p99"],
              report["backend"], *report["internal_resolution"])
+    return 0
+
+
+def parse_bitrate(text: str | None) -> int | None:
+    if text is None:
+        return None
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1:].lower(), 1)
+    try:
+        value = float(text[:-1] if scale != 1 else text) * scale
+    except ValueError:
+        raise ValueError(f"--bitrate: expected a rate such as 8M or 2500k, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"--bitrate must be positive, got {text!r}")
+    return int(value)
+
+
+def cmd_render(args) -> int:
+    import json
+
+    from .offline.encode import EncodeError, EncodeOptions
+    from .offline.render import RenderError, RenderInterrupted, RenderOptions, render_file
+
+    try:
+        encode = EncodeOptions(codec=args.codec, crf=args.crf, bitrate=parse_bitrate(args.bitrate), preset=args.preset)
+        encode.check()
+    except (ValueError, EncodeError) as e:
+        log.error("%s", e)
+        return 2
+    if args.seconds is not None and not args.seconds > 0:
+        log.error("--seconds must be positive, got %s", args.seconds)
+        return 2
+    opts = RenderOptions(track=args.track, out=args.out, style=args.style, bank=args.bank, size=args.size,
+                         fps=args.fps, internal=args.internal, backend=args.backend, automation=args.automation,
+                         seconds=args.seconds, initial=dict(args.set), encode=encode, progress=not args.quiet)
+    try:
+        summary = render_file(opts)
+    except RenderInterrupted as e:
+        log.error("%s", e)
+        return 130
+    except RenderError as e:
+        log.error("%s", e)
+        return 1
+    print(json.dumps(summary))
     return 0
 
 
@@ -286,4 +378,4 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze, "train": cmd_train,
-            "styles": cmd_styles}[args.command](args)
+            "styles": cmd_styles, "render": cmd_render}[args.command](args)

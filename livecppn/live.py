@@ -43,6 +43,9 @@ from .render.backends import GpuTimer, calibrate_internal_size, create_backend, 
 from .render.decks import Decks
 from .render.compositor import Compositor
 from .render.effects import Effects
+from .render.frame import FrameStep
+from .render.recorder import LIVE_ENCODE, Recorder
+from .offline.encode import EncodeOptions
 from .render.gl import gl_info
 from .render.hud import Hud
 from .render.window import OffscreenSurface, Window, WindowError
@@ -82,6 +85,8 @@ class LiveOptions:
     midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
     midi_map: Path | None = None  # default: presets/mappings/generic.toml
     initial: dict[str, float] = field(default_factory=dict)  # parameter values to start from (--set NAME=VALUE)
+    record: Path | None = None  # record the output, the audio and the automation log here from the start
+    record_options: EncodeOptions = LIVE_ENCODE
     # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
     # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
     on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
@@ -236,6 +241,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     stats = FrameStats()
     triggers = Triggers(analyzer, decks, loader, controls, showlog)
     effects = Effects()
+    recorder = Recorder(ctx, opts.record, showlog, opts.record_options)
     source.start()
     gpu_timer = GpuTimer(backend.generator.device.type == "cuda")
     log.info("livecppn live: style %r, audio %s, backend %s (%s), internal %dx%d, output %dx%d, GL %s",
@@ -244,12 +250,12 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
 
     source_failure: str | None = None
     gl_errors: dict[str, int] = {}
-    t_net = 0.0
     frames = 0
     features = None
     params = bus.snapshot()
     start = last = time.perf_counter()
     autopilot = Autopilot(bank, start)
+    step = FrameStep(decks, compositor, effects, bus, triggers, autopilot)
     while opts.frames is None or frames < opts.frames:
         now = time.perf_counter()
         dt = min(max(now - last, 1e-4), 0.25)  # a stall must not make smoothing or time jump
@@ -266,7 +272,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 surface.toggle_fullscreen()
             elif action == "hud":
                 hud.visible = not hud.visible
-            elif action in ("tap", "tap_clear"):
+            elif action in ("tap", "tap_clear", "record"):
                 bus.trigger(action)  # keys go through the same queue as MIDI and OSC
             else:
                 key_triggers.append((action, None))  # the learn keys
@@ -295,48 +301,32 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 showlog.warn(f"audio source {source.name} is back")
             source_failure = failed
 
-        # One snapshot of parameters and one of audio features per frame.
-        decks.step_fade(now, bus)
-        params = bus.step(dt)
-        decks.take_over(bus)
-        manual = bus.take_triggers() + key_triggers
-        if key_actions or Autopilot.is_manual(bus.changed, manual):
-            autopilot.touched(now)  # a person is playing: hand control back at once
-        elif "autopilot" in bus.changed and params.autopilot >= 0.5:
-            autopilot.engage()  # switched on: take over now
-        triggers.handle(manual, params, features, now)
-        triggers.apply_loads()
+        # One snapshot of parameters and one of audio features per frame (render/frame.py: shared
+        # with the offline renderer).
+        params = step.control(now, dt, key_triggers, key_actions)
         if bus.rejected:
             log_rejected(bus.rejected, showlog)
         features = analyzer.update(source.ring, dt)  # never waits for audio
-        on_air = decks.on_air(params.crossfader)
-        styles = {k: d.generator.style.path for k, d in decks.decks.items()}
-        proposals = autopilot.update(now, dt, features, params, styles[on_air], styles["b" if on_air == "a" else "a"])
-        if proposals:  # the same trigger handling as a controller's
-            triggers.handle(proposals, params, features, now)
-        fx = effects.update(params, features, dt)
-        if "osc" in controls:
-            controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
-        t_net += dt * params.time_speed
-        audio = features.vector() * np.float32(params.audio_gain)
-
         t0 = time.perf_counter()
         gpu_timer.start()
-        tex_a, tex_b = decks.render(t_net, audio, params)  # only the visible decks
+        step.render(now, dt, features)  # autopilot, effects, the visible decks, the compositor pass
         gpu_timer.stop()
         cppn_ms = (time.perf_counter() - t0) * 1000  # on cuda: the time to queue the work
         for ms in gpu_timer.finished():
             stats.add_gpu(ms)
-        if tex_a is not None and tex_b is not None:
-            compositor.draw(tex_a, tex_b, params, fx=fx)
-        else:
-            compositor.draw(tex_a or tex_b, None, params, fx=fx)
+        if "osc" in controls:
+            controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
+        # --record: start/stop, the automation log, the audio heard and an asynchronous readback
+        recorder.frame(analyzer, source.ring, compositor, bus, decks, step.events)
         if isinstance(surface, Window):
             compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
                 lines = _hud_lines(stats, backend.name, decks, params, source, analyzer, features, internal, showlog)
                 lines[1] += f"   {effects.describe()}"
                 lines[2] += f"   {autopilot.status(now, params)}"
+                if recorder.recording:
+                    lines[0] += f"   REC {recorder.frames} frames" + (f" ({recorder.dropped} dropped)"
+                                                                       if recorder.dropped else "")
                 hud.update_text(lines + control_lines(controls))
                 levels = features.vector().copy()
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
@@ -355,6 +345,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             opts.on_frame(frames, now, end, params, frozenset(bus.changed))
 
     elapsed = time.perf_counter() - start
+    recorder.stop()
     ctx.finish()
     loader.stop()
     triggers.stop()
@@ -386,6 +377,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "gl_errors": gl_errors,
         "controls": controls_report(controls),
         "effects": effects.describe(),
+        "recording": recorder.report(),
         "autopilot": {"engaged": autopilot.engaged, "changes": autopilot.changes,
                       "handbacks": autopilot.handbacks, "character": vars(autopilot.character)},
         "torch_threads": torch.get_num_threads(),

@@ -87,14 +87,16 @@ class Triggers:
         if self.saver is not None:
             self.saver.stop()
 
-    def apply_loads(self) -> None:
-        """Styles loaded off-thread swap in between frames."""
-        for loaded in self.loader.poll():
+    def apply_loads(self) -> list:
+        """Styles loaded off-thread swap in between frames; returns what was tried (`Loaded`s)."""
+        loads = self.loader.poll()
+        for loaded in loads:
             msg = self.decks.apply(loaded)
             if loaded.error:
                 self.showlog.error(msg, f"deck load: {loaded.error_kind}")
             else:
                 log.info(msg)
+        return loads
 
     def _learn(self, name: str, value) -> None:
         midi = self.controls.get("midi")

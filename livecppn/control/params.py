@@ -94,6 +94,8 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     TriggerSpec("clock_stop", "", "The external clock stopped: tempo goes back to tap or the tracker."),
     TriggerSpec("learn", "parameter or trigger name", "MIDI learn: the next CC or note binds to this target."),
     TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned."),
+    TriggerSpec("record", "1 start, 0 stop (none: toggle)",
+                "Start or stop recording the output and the audio (with --record PATH; key R)."),
 )
 TRIGGER_SPECS = MappingProxyType({t.name: t for t in TRIGGERS})
 
@@ -138,6 +140,10 @@ class ParamBus:
         """Set a value now, without slew (the render thread's own automation, e.g. a `go` fade)."""
         spec = self.specs[name]
         self._target[name] = self._value[name] = spec.clamp(float(value))
+
+    def target(self, name: str) -> float:
+        """The value `name` is slewing toward (what a controller last asked for). Render thread."""
+        return self._target[name]
 
     def take_triggers(self) -> list[tuple[str, object]]:
         """The triggers drained by the last step(), in arrival order. Render thread, once per frame."""

@@ -21,6 +21,7 @@ KEY_ACTIONS = {
     glfw.KEY_T: "tap",  # tap tempo; Shift+T hands the tempo back to the tracker
     glfw.KEY_L: "learn_next",  # MIDI learn: arm the next target (Shift+L: the previous one)
     glfw.KEY_BACKSPACE: "learn_cancel",
+    glfw.KEY_R: "record",  # start / stop recording (--record PATH, else recordings/livecppn-DATE.mp4)
     glfw.KEY_S: "learn_save",  # save the MIDI mapping (presets/mappings/learned.toml)
 }
 SHIFTED = {"tap": "tap_clear", "learn_next": "learn_prev"}

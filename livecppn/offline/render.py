@@ -1,0 +1,259 @@
+"""`livecppn render TRACK OUT.mp4`: a video of a track, frame-exact, under the offline clock (DESIGN §2).
+
+The same analyser, decks, generator, effects and compositor as `livecppn live`
+(render/frame.py runs one frame for both), driven by the frame clock instead
+of the wall clock: frame n is shown at n / fps and sees exactly the audio up
+to n / fps seconds of the file; dt is 1 / fps; the network's time is the sum
+of dt × time_speed. No wall clock is read anywhere, and deck loads happen at
+once on this thread, so the same track, style, size, fps and automation give
+the same frames, at any resolution and frame rate.
+
+With `automation` (a log written by `livecppn live --record`), the show's
+control changes are replayed at the frames that see the same audio, against
+the recording's audio (`OUT.wav`): a set played at 720p renders again at 4K.
+Without it the autopilot plays, as it would in an untouched show.
+
+Offline tools fail fast (DESIGN §8): a bad input raises RenderError with a
+clear message; an encoder failure or Ctrl-C leaves the file playable up to
+what was written (fragmented MP4, offline/encode.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import moderngl
+import numpy as np
+import torch
+
+from .. import paths
+from ..audio.analyzer import Analyzer
+from ..audio.base import AudioError
+from ..audio.sources import decode_audio
+from ..autopilot import Autopilot
+from ..control.params import ParamBus
+from ..model.bank import BankError, Loaded, StyleLoader, load_bank
+from ..model.default_style import make_default_style
+from ..model.style import StyleError, load_style
+from ..render.backends import BackendError, create_backend, resolve_backend
+from ..render.compositor import Compositor
+from ..render.decks import Decks
+from ..render.effects import Effects
+from ..render.frame import FrameStep
+from ..showcontrol import Triggers
+from ..showlog import ShowLog
+from .automation import AutomationError, read_automation, replay
+from .encode import EncodeError, EncodeOptions, VideoWriter
+
+log = logging.getLogger("livecppn")
+
+
+class RenderError(RuntimeError):
+    """A render that cannot start or could not finish; the message says why (and what was written)."""
+
+
+class RenderInterrupted(RenderError):
+    pass
+
+
+@dataclass
+class RenderOptions:
+    track: Path
+    out: Path
+    style: Path | None = None  # deck A (default: the shipped default style; an automation log's own)
+    bank: Path | None = None  # deck loads and deck B's first style (slot 2), as live
+    size: tuple[int, int] = (1920, 1080)
+    fps: float = 60.0
+    internal: tuple[int, int] | None = None  # the CPPN's resolution (default: the output size)
+    backend: str = "auto"
+    automation: Path | None = None
+    seconds: float | None = None  # render only the first this many seconds
+    initial: dict[str, float] = field(default_factory=dict)
+    encode: EncodeOptions = EncodeOptions()
+    progress: bool = True
+
+
+class SyncStyleLoader(StyleLoader):
+    """Deck loads at once on the calling thread: frame n shows what was asked for at frame n. Also takes
+    a style file's path (an automation log's `load`)."""
+
+    def __init__(self, bank):  # no loader thread
+        self.bank, self._cache, self._loaded = bank, {}, []
+
+    def request(self, deck: str, ref: object) -> None:
+        if isinstance(ref, Path):
+            try:
+                style, model = self._cached(ref)
+                self._loaded.append(Loaded(deck, ref, style, model, None))
+            except StyleError as e:
+                self._loaded.append(Loaded(deck, ref, None, None, str(e), f"style file {ref}"))
+        else:
+            self._loaded.append(self._load(deck, ref))
+
+    def poll(self) -> list[Loaded]:
+        loaded, self._loaded = self._loaded, []
+        return loaded
+
+    def stop(self) -> None:
+        pass
+
+
+def offscreen_context() -> moderngl.Context:
+    """A hidden GL context: the display's (GLX) where there is one, else EGL."""
+    try:
+        return moderngl.create_standalone_context(require=330)
+    except Exception:  # noqa: BLE001 - no display: try EGL before giving up
+        try:
+            return moderngl.create_standalone_context(require=330, backend="egl")
+        except Exception as e:  # noqa: BLE001
+            raise RenderError(f"no OpenGL 3.3 context (neither a display nor EGL): {e}") from e
+
+
+def _style(path: Path | None):
+    try:
+        return load_style(path or paths.default_style_path())
+    except StyleError as e:
+        if path is not None:
+            raise RenderError(str(e)) from e
+        return make_default_style()
+
+
+def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dict:
+    """Render opts.track to opts.out; returns a summary. Raises RenderError (RenderInterrupted on Ctrl-C)."""
+    if not opts.fps > 0:
+        raise RenderError(f"--fps must be positive, got {opts.fps}")
+    try:
+        planar, rate = decode_audio(opts.track)
+    except AudioError as e:
+        raise RenderError(str(e)) from e
+    planar = planar[:2]  # more than two channels: the first two (AAC stereo)
+    mono = planar.mean(axis=0, dtype=np.float32) if len(planar) > 1 else planar[0]  # as the ring mixes
+    automation = None
+    if opts.automation is not None:
+        try:
+            automation = read_automation(opts.automation)
+        except AutomationError as e:
+            raise RenderError(str(e)) from e
+    try:
+        bank = load_bank(opts.bank or paths.default_bank_path())
+    except BankError as e:
+        raise RenderError(str(e)) from e
+    torch.set_grad_enabled(False)
+    ctx = ctx or offscreen_context()
+
+    w, h = opts.size
+    internal = opts.internal or (w, h)
+    try:
+        choice = resolve_backend(opts.backend, ctx)
+    except BackendError as e:
+        raise RenderError(str(e)) from e
+    style_a = _style(opts.style)
+    style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style_a
+    decks = Decks(create_backend(choice, ctx, style_a, internal), create_backend(choice, ctx, style_b, internal))
+    compositor = Compositor(ctx, w, h)
+    analyzer = Analyzer(rate)
+    bus = ParamBus()
+    loader = SyncStyleLoader(bank)
+    triggers = Triggers(analyzer, decks, loader, {}, ShowLog())
+    step = FrameStep(decks, compositor, Effects(), bus, triggers, None if automation else Autopilot(bank, 0.0))
+    events = {}
+    if automation is not None:
+        _start_state(automation.start, bus, loader, triggers, opts.style is None)
+        events = automation.frames(opts.fps)
+    for name, value in opts.initial.items():
+        bus.jump(name, value)
+
+    duration = len(mono) / rate if opts.seconds is None else min(len(mono) / rate, opts.seconds)
+    n_frames = max(1, round(duration * opts.fps))
+    try:
+        writer = VideoWriter(opts.out, (w, h), opts.fps, audio_rate=rate, audio_channels=len(planar),
+                             options=opts.encode)
+    except EncodeError as e:
+        raise RenderError(str(e)) from e
+    progress = Progress(n_frames, opts.fps, opts.progress)
+    dt, pos, apos, n = 1.0 / opts.fps, 0, 0, 0
+    try:
+        for n in range(n_frames):
+            now = n / opts.fps
+            if n in events:
+                replay(events[n], bus, loader)
+            step.control(now, dt)
+            end = min(len(mono), round(n * rate / opts.fps))  # frame n sees the audio up to n / fps
+            features = analyzer.process(mono[pos:end], dt)
+            pos = end
+            step.render(now, dt, features)
+            writer.write(compositor.read())
+            aend = min(len(mono), round((n + 1) * rate / opts.fps))  # the sound while frame n is shown
+            writer.write_audio(planar[:, apos:aend])
+            apos = aend
+            progress.update(n + 1)
+        writer.close()
+    except KeyboardInterrupt:
+        writer.abort()
+        raise RenderInterrupted(f"interrupted at frame {n} of {n_frames}: {opts.out} plays up to there") from None
+    except EncodeError as e:
+        writer.abort()
+        raise RenderError(f"{e}; {opts.out} plays up to the last complete second before it") from e
+    finally:
+        progress.done()
+    return {"out": str(opts.out), "frames": writer.frames, "size": list(writer.size), "fps": opts.fps,
+            "codec": writer.codec, "seconds": round(progress.elapsed, 3),
+            "render_fps": round(writer.frames / max(progress.elapsed, 1e-9), 3),
+            "realtime": round(writer.frames / opts.fps / max(progress.elapsed, 1e-9), 4),
+            "backend": decks.decks["a"].name, "internal": list(internal), "audio_seconds": round(apos / rate, 6)}
+
+
+def _start_state(start: dict, bus: ParamBus, loader: SyncStyleLoader, triggers: Triggers, own_styles: bool) -> None:
+    """The state the recording began in: parameter values and targets, and the decks' styles."""
+    for name, value in start.get("values", {}).items():
+        if name in bus.specs:
+            bus.jump(name, value)
+    for name, target in start.get("targets", {}).items():
+        if name in bus.specs and target != start.get("values", {}).get(name):
+            bus.set(name, target)
+    if own_styles:
+        for deck, path in start.get("decks", {}).items():
+            if path:
+                loader.request(deck, Path(path))
+        for loaded in triggers.apply_loads():
+            if loaded.error:
+                raise RenderError(f"automation log: deck {loaded.deck.upper()}: {loaded.error}")
+
+
+class Progress:
+    """A progress line on stderr: frames, render fps, × real time and ETA."""
+
+    def __init__(self, total: int, fps: float, show: bool):
+        self.total, self.fps, self.show = total, fps, show
+        self.t0 = self._last = time.perf_counter()
+        self.elapsed = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        self.elapsed = now - self.t0
+        if not self.show or (now - self._last < (0.25 if self._tty else 5.0) and done < self.total):
+            return
+        self._last = now
+        rate = done / max(self.elapsed, 1e-9)
+        eta = (self.total - done) / rate if rate > 0 else math.inf
+        bar = "#" * int(24 * done / self.total)
+        line = (f"[{bar:<24}] {done}/{self.total} frames  {rate:.1f} fps  {rate / self.fps:.2f}x real time  "
+                f"ETA {_clock(eta)}")
+        print(("\r" + line) if self._tty else line, end="" if self._tty else "\n", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.show and self._tty:
+            print(file=sys.stderr)
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
