@@ -273,6 +273,7 @@ def cmd_render(args) -> int:
     except RenderError as e:
         log.error("%s", e)
         return 1
+    summary["events"] = len(summary["events"])
     print(json.dumps(summary))
     return 0
 

@@ -112,7 +112,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_show(tmp_path, *extra, env=None, size="320x180", internal="64x36", headless=True):
+def start_show(tmp_path, *extra, env=None, size="320x180", internal="64x36", headless=True, preexec_fn=None):
     """Start a show (headless: a hidden window) on the synthetic beat; returns (process, report
     path) once it renders. Its log goes to a file (a pipe nobody reads would stall a show that logs a lot)."""
     import sys
@@ -124,7 +124,7 @@ def start_show(tmp_path, *extra, env=None, size="320x180", internal="64x36", hea
                                  "--frames", "1000000",
                                  "--audio", "synthetic", "--size", size, "--internal", internal,
                                  "--report", str(report), *extra],
-                                stdout=subprocess.DEVNULL, stderr=log_file,
+                                stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=preexec_fn,
                                 env=None if env is None else {**os.environ, **env})
     proc.log_path = log_path
     if not wait_for(lambda: "livecppn live:" in log_path.read_text() or proc.poll() is not None, 60, 0.05) \

@@ -236,11 +236,38 @@ class VideoWriter:
             raise EncodeError(f"finishing {self.path}: {_why(e)}") from e
 
     def abort(self) -> None:
-        """Close after a failure, ignoring further errors (whatever was written stays)."""
+        """Close after a failure, ignoring further errors; an MP4 is cut back to its last whole
+        fragment, so what was written plays to its end without a damaged tail."""
         try:
             self.close()
         except EncodeError:
             pass
+        if not self._png and self.path.suffix.lower() in (".mp4", ".mov", ".m4v"):
+            trim_to_whole_fragments(self.path)
+
+
+def trim_to_whole_fragments(path: Path) -> None:
+    """Truncate a fragmented MP4 after its last complete top-level box that ends a fragment (an
+    `mdat`, or the header boxes): a half-written fragment at the end is dropped. Best effort."""
+    try:
+        size = path.stat().st_size
+        good, at = 0, 0
+        with open(path, "rb") as f:
+            while at + 8 <= size:
+                f.seek(at)
+                head = f.read(16)
+                length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if length == 1:
+                    length = int.from_bytes(head[8:16], "big")
+                if length < 8 or at + length > size:
+                    break
+                at += length
+                if kind != b"moof":  # a moof is only whole with its mdat
+                    good = at
+        if good < size:
+            os.truncate(path, good)
+    except OSError:
+        pass
 
 
 def _why(e: BaseException) -> str:

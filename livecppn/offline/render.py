@@ -177,6 +177,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
         raise RenderError(str(e)) from e
     progress = Progress(n_frames, opts.fps, opts.progress)
     dt, pos, apos, n = 1.0 / opts.fps, 0, 0, 0
+    applied: list[dict] = []  # the control events each frame acted on (replayed, or the autopilot's)
     try:
         for n in range(n_frames):
             now = n / opts.fps
@@ -187,6 +188,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
             features = analyzer.process(mono[pos:end], dt)
             pos = end
             step.render(now, dt, features)
+            applied += [{**e, "frame": n, "t": round(now, 6)} for e in step.events]
             writer.write(compositor.read())
             aend = min(len(mono), round((n + 1) * rate / opts.fps))  # the sound while frame n is shown
             writer.write_audio(planar[:, apos:aend])
@@ -205,7 +207,8 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
             "codec": writer.codec, "seconds": round(progress.elapsed, 3),
             "render_fps": round(writer.frames / max(progress.elapsed, 1e-9), 3),
             "realtime": round(writer.frames / opts.fps / max(progress.elapsed, 1e-9), 4),
-            "backend": decks.decks["a"].name, "internal": list(internal), "audio_seconds": round(apos / rate, 6)}
+            "backend": decks.decks["a"].name, "internal": list(internal), "audio_seconds": round(apos / rate, 6),
+            "events": applied}
 
 
 def _start_state(start: dict, bus: ParamBus, loader: SyncStyleLoader, triggers: Triggers, own_styles: bool) -> None:

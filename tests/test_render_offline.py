@@ -1,0 +1,149 @@
+"""`livecppn render`: real PyAV encode/decode, real GL (Xvfb + Mesa), the frame clock (DESIGN §2)."""
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from realparts import write_wav
+
+from livecppn import paths
+from livecppn.audio.analyzer import Analyzer
+from livecppn.audio.sources import load_audio, synthetic_beat
+from livecppn.control.params import ParamBus
+from livecppn.model.generator import Generator
+from livecppn.model.style import load_style
+from livecppn.offline.encode import EncodeOptions
+from livecppn.offline.render import RenderError, RenderOptions, render_file
+from livecppn.render.compositor import Compositor
+from livecppn.render.sinks import PBOSink
+
+ROOT = Path(__file__).resolve().parent.parent
+SR = 48000
+
+
+@pytest.fixture(scope="module")
+def track(tmp_path_factory):
+    """1.5 s of the synthetic beat, stereo."""
+    return write_wav(tmp_path_factory.mktemp("track") / "beat.wav", synthetic_beat(1.5, SR), SR, channels=2)
+
+
+def decode(path):
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = [f.to_ndarray() for f in c.decode(audio=0)]
+        channels = c.streams.audio[0].channels if c.streams.audio else 0
+    return frames, (np.concatenate(audio, axis=1) if audio else np.zeros((1, 0))), channels
+
+
+def pngs(folder):
+    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(Path(folder).glob("*.png"))]
+
+
+def live_path_frame(ctx, track_path, k, fps, size):
+    """Frame k as the live path's parts render it, driven by hand: the analyser fed the offline clock's
+    audio, the generator at the network time after k + 1 frames, the compositor with default params."""
+    mono, rate = load_audio(track_path)
+    analyzer, dt, pos = Analyzer(rate), 1.0 / fps, 0
+    for n in range(k + 1):
+        end = round(n * rate / fps)
+        features = analyzer.process(mono[pos:end], dt)
+        pos = end
+    style = load_style(paths.default_style_path())
+    gen, sink, comp = Generator(style, *size), PBOSink(ctx, *size), Compositor(ctx, *size)
+    params = ParamBus().snapshot()
+    sink.upload(gen.render((k + 1) * dt, features.vector() * np.float32(params.audio_gain)))
+    comp.draw(sink.texture, None, params)
+    return comp.read()
+
+
+def test_render_makes_an_mp4_of_the_track(ctx, track, tmp_path):
+    out = tmp_path / "out.mp4"
+    summary = render_file(RenderOptions(track, out, size=(160, 90), fps=20, progress=False), ctx=ctx)
+    frames, audio, channels = decode(out)
+    assert abs(len(frames) - 30) <= 1 and summary["frames"] == 30  # fps × duration
+    assert frames[0].shape == (90, 160, 3)
+    assert channels == 2 and audio.shape[1] / SR == pytest.approx(1.5, abs=0.05)  # AAC pads to its block size
+
+    # The same frames as PNGs (lossless): frame k is what the live path's parts make for that instant,
+    # and the H.264 frame is that picture within codec tolerance.
+    folder = tmp_path / "png"
+    render_file(RenderOptions(track, folder, size=(160, 90), fps=20, progress=False), ctx=ctx)
+    still = pngs(folder)
+    assert len(still) == 30 and (folder / "audio.wav").is_file()
+    for k in (0, 17):
+        ref = live_path_frame(ctx, track, k, 20, (160, 90)).astype(int)
+        assert np.abs(still[k].astype(int) - ref).max() <= 1
+        assert np.abs(frames[k].astype(int) - ref).mean() < 4.0
+
+
+def test_two_renders_give_identical_frames(ctx, track, tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        opts = RenderOptions(track, tmp_path / name, size=(96, 54), fps=15, progress=False,
+                             initial={"pulse": 1.0, "spin": 30.0, "trails": 0.5}, encode=EncodeOptions(codec="png"))
+        render_file(opts, ctx=ctx)
+        outs.append(pngs(tmp_path / name))
+    assert len(outs[0]) == 22 or len(outs[0]) == 23
+    assert all(np.array_equal(a, b) for a, b in zip(*outs, strict=True))
+    assert not np.array_equal(outs[0][3], outs[0][12])  # and the picture moves
+
+
+def run_cli(*args, preexec_fn=None):
+    return subprocess.run([sys.executable, "-m", "livecppn", "render", *map(str, args), "--quiet"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, preexec_fn=preexec_fn)
+
+
+def test_bad_output_paths_and_codecs_fail_clearly(track, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = run_cli(track, blocker / "out.mp4", "--size", "64x36", "--fps", "10")
+    assert proc.returncode == 1 and str(blocker / "out.mp4") in proc.stderr
+    proc = run_cli(track, tmp_path / "x.mp4", "--codec", "vp99", "--size", "64x36")
+    assert proc.returncode == 2 and "unknown codec 'vp99'" in proc.stderr
+    with pytest.raises(RenderError, match="no such file"):
+        render_file(RenderOptions(tmp_path / "missing.wav", tmp_path / "y.mp4", progress=False))
+
+
+def _small_disk():  # the process's files may not grow past 128 KiB: writes beyond fail with EFBIG, as on a full disk
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (128 * 1024, 128 * 1024))
+
+
+def test_a_full_disk_fails_with_a_playable_partial_file(tmp_path):
+    track = write_wav(tmp_path / "long.wav", synthetic_beat(6.0, SR), SR)
+    out = tmp_path / "out.mp4"
+    proc = run_cli(track, out, "--size", "320x180", "--fps", "20", "--crf", "10", "--internal", "80x45",
+                   preexec_fn=_small_disk)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert str(out) in proc.stderr and "plays up to" in proc.stderr
+    frames, _, _ = decode(out)
+    assert 5 <= len(frames) < 120  # what was written before the disk filled still plays
+
+
+def test_ctrl_c_leaves_a_playable_file(tmp_path):
+    track = write_wav(tmp_path / "long.wav", synthetic_beat(30.0, SR), SR)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "livecppn", "render", str(track), str(out), "--size", "160x90",
+                             "--fps", "20"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        while not (out.exists() and out.stat().st_size > 20_000) and proc.poll() is None:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted at frame" in err
+    frames, audio, _ = decode(out)
+    assert 20 <= len(frames) < 600 and audio.shape[1] > 0
+    assert os.path.getsize(out) > 20_000
