@@ -7,9 +7,9 @@ through. One caller thread; it never touches GL.
   and bigger; 18 is visually lossless for most looks) or by a bitrate, on
   NVENC (`h264_nvenc`, the GPU's encoder) where it opens, else libx264.
 - Audio as AAC, in the same file, so the video plays anywhere with its sound.
-- MP4 is written fragmented (a self-contained fragment every keyframe, one
-  every `GOP_SECONDS`): a file cut short (Ctrl-C, a crash, a full disk) still
-  plays up to its last fragment, and a clean close finishes it as usual.
+- MP4 is written fragmented (a fragment every half second, a keyframe every
+  `GOP_SECONDS`): a file cut short (Ctrl-C, a crash, a full disk) still plays
+  up to its last whole fragment, and a clean close finishes it as usual.
 - PNG sequence: `DIR/000000.png …` (lossless, for editors) with `DIR/audio.wav`.
 
 Frames go in as RGB uint8 (H, W, 3) with row 0 at the top; odd sizes are
@@ -30,7 +30,8 @@ CODECS = ("auto", "libx264", "h264_nvenc", "png")
 GOP_SECONDS = 1.0
 AUDIO_BITRATE = 192_000
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
-MP4_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# Fragmented MP4: a fragment every FRAGMENT_SECONDS whatever the keyframes (each plays once written).
+MP4_OPTIONS = {"movflags": "empty_moov+default_base_moof", "frag_duration": "500000"}
 
 
 class EncodeError(RuntimeError):
@@ -119,7 +120,7 @@ class VideoWriter:
         if codec == "auto":
             codec = "h264_nvenc" if nvenc_works() else "libx264"
         mp4 = self.path.suffix.lower() in (".mp4", ".mov", ".m4v")
-        self._container = av.open(str(self.path), "w", options={"movflags": MP4_FLAGS} if mp4 else {})
+        self._container = av.open(str(self.path), "w", options=dict(MP4_OPTIONS) if mp4 else {})
         rate = Fraction(self.fps).limit_denominator(1001) if self.fps else Fraction(30)
         v = self._container.add_stream(codec, rate=rate)
         v.width, v.height = self.size

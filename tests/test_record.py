@@ -1,0 +1,147 @@
+"""Live recording: a headless show with --record driven over real UDP OSC, its automation log replayed
+by `livecppn render`; recording failures that must not stop the show (DESIGN §8)."""
+
+import json
+import resource
+import signal
+import time
+
+import av
+import numpy as np
+import pytest
+from pythonosc.udp_client import SimpleUDPClient
+from realparts import end_show, free_port, start_show
+
+from livecppn.offline.automation import read_automation
+from livecppn.offline.encode import EncodeOptions
+from livecppn.offline.render import RenderOptions, render_file
+from livecppn.render import recorder as recorder_module
+from livecppn.render.compositor import Compositor
+from livecppn.showlog import ShowLog
+
+
+def frame_times(path):
+    with av.open(str(path)) as c:
+        return [f.time for f in c.decode(video=0)]
+
+
+def audio_seconds(path):
+    with av.open(str(path)) as c:
+        rate = c.streams.audio[0].rate
+        return sum(f.samples for f in c.decode(audio=0)) / rate
+
+
+def test_record_a_show_and_render_it_again_from_its_automation(ctx, tmp_path):
+    port = free_port()
+    rec = tmp_path / "set.mp4"
+    proc, report_path = start_show(tmp_path, "--osc-port", str(port), "--record", str(rec))
+    try:
+        client = SimpleUDPClient("127.0.0.1", port)
+        time.sleep(0.8)
+        client.send_message("/livecppn/param/kaleido", 4.0)
+        time.sleep(0.5)
+        client.send_message("/livecppn/param/zoom", 2.0)
+        client.send_message("/livecppn/trigger/tap", [])
+        time.sleep(0.5)
+        client.send_message("/livecppn/param/hue", 0.25)
+        time.sleep(0.5)
+        client.send_message("/livecppn/trigger/record", 0)  # stop; then a second take
+        time.sleep(0.5)
+        client.send_message("/livecppn/trigger/record", 1)
+        time.sleep(0.5)
+    finally:
+        report, log = end_show(proc, report_path)
+    recording = report["recording"]
+    assert recording["files"] == [str(rec), str(tmp_path / "set-2.mp4")] and not recording["errors"]
+    assert recording["frames"] > 20
+
+    # The video: one frame per recorded show frame (minus any dropped), stamped on the audio clock;
+    # the audio beside it as long as the video.
+    times = frame_times(rec)
+    assert len(times) > 10 and times == sorted(times)
+    assert audio_seconds(rec) == pytest.approx(times[-1], abs=0.2)
+    assert (tmp_path / "set.wav").is_file() and (tmp_path / "set-2.mp4").is_file()
+
+    # The automation log has each change with its audio time.
+    automation = read_automation(tmp_path / "set.automation.jsonl")
+    sets = {e["name"]: e for e in automation.events if e["kind"] == "set"}
+    assert sets["kaleido"]["value"] == 4.0 and sets["zoom"]["value"] == 2.0 and sets["hue"]["value"] == 0.25
+    assert sets["kaleido"]["t"] < sets["zoom"]["t"] < sets["hue"]["t"]
+    assert any(e["kind"] == "trigger" and e["name"] == "tap" for e in automation.events)
+    assert not any(e.get("name") == "hue" for e in read_automation(tmp_path / "set-2.automation.jsonl").events)
+
+    # Rendered again from the log against the recorded audio, at another size: each change lands on
+    # the frame that sees the same audio (within half a frame), and the picture changes there.
+    fps = 30
+    out = tmp_path / "again"
+    summary = render_file(RenderOptions(tmp_path / "set.wav", out, size=(160, 90), fps=fps, progress=False,
+                                        automation=tmp_path / "set.automation.jsonl",
+                                        encode=EncodeOptions(codec="png")), ctx=ctx)
+    replayed = {e["name"]: e for e in summary["events"] if e["kind"] == "set"}
+    for name in ("kaleido", "zoom", "hue"):
+        assert abs(replayed[name]["t"] - sets[name]["t"]) <= 0.5 / fps + 1e-6, name
+    assert any(e["kind"] == "trigger" and e["name"] == "tap" for e in summary["events"])
+    from PIL import Image
+
+    k = replayed["kaleido"]["frame"]
+    before, at = (np.asarray(Image.open(out / f"{i:06d}.png")).astype(int) for i in (k - 1, k))
+    assert np.array_equal(at, at[:, ::-1]) and not np.array_equal(before, before[:, ::-1])  # mirrored from k
+
+
+def test_a_failing_recording_leaves_the_show_running(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc, report_path = start_show(tmp_path, "--no-osc", "--record", str(blocker / "set.mp4"))
+    time.sleep(1.5)
+    report, log = end_show(proc, report_path)
+    assert report["frames"] > 10 and report["recording"]["errors"]
+    assert str(blocker / "set.mp4") in report["recording"]["errors"][0]
+    assert any("recording stopped" in w for w in report["warnings"])
+
+
+def _small_disk():  # files may not grow past 256 KiB: a write beyond fails with EFBIG, as on a full disk
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+
+def test_a_full_disk_stops_the_recording_not_the_show(tmp_path):
+    rec = tmp_path / "set.mp4"
+    proc, report_path = start_show(tmp_path, "--no-osc", "--record", str(rec), "--record-crf", "0",
+                                   preexec_fn=_small_disk)
+    time.sleep(4.0)
+    report, log = end_show(proc, report_path)
+    errors = report["recording"]["errors"]
+    assert errors and "set." in errors[0] and "too large" in errors[0], report["recording"]
+    assert any("recording stopped" in w for w in report["warnings"])
+    frames_after = report["frames_per_second"][-2:]
+    assert all(n > 0 for n in frames_after)  # still rendering at the end
+    assert len(frame_times(rec)) > 0  # what was written plays
+
+
+def test_a_slow_encoder_drops_frames_instead_of_stalling(ctx, tmp_path, monkeypatch):
+    """With room for one pending frame and a slow encoder, frames are dropped and counted."""
+    monkeypatch.setattr(recorder_module, "PENDING_FRAMES", 1)
+    comp = Compositor(ctx, 640, 360)
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), EncodeOptions(preset="veryslow", crf=0))
+
+    class Clock:  # the analyser's audio clock, moved by hand
+        sample_rate, audio_time = 48000, 0.0
+
+    from livecppn.audio.ring import RingBuffer
+    from livecppn.control.params import ParamBus
+
+    ring, bus, clock = RingBuffer(48000 * 4), ParamBus(), Clock()
+    decks = type("D", (), {"decks": {}})()
+    noise = np.random.default_rng(0)
+    for i in range(40):
+        ring.write(noise.standard_normal(1600).astype(np.float32) * 0.1)
+        clock.audio_time = ring.frames_written / 48000
+        comp.ctx.clear()  # a different picture each frame: the encoder has real work
+        comp.fbo.use()
+        comp.ctx.clear(*(noise.random(3)), 1.0)
+        rec.frame(clock, ring, comp, bus, decks, [])
+    rec.stop()
+    report = rec.report()
+    assert report["dropped"] > 0 and report["frames"] + report["dropped"] == 40
+    assert len(frame_times(tmp_path / "r.mp4")) == report["frames"]
+    assert json.loads((tmp_path / "r.automation.jsonl").read_text().splitlines()[-1])["kind"] == "stop"
