@@ -55,14 +55,15 @@ def test_keys_map_to_actions(gl_window):
     for key, mods, action in [(glfw.KEY_F, 0, "fullscreen"), (glfw.KEY_H, 0, "hud"), (glfw.KEY_ESCAPE, 0, "quit"),
                               (glfw.KEY_Q, 0, "quit"), (glfw.KEY_T, 0, "tap"), (glfw.KEY_T, glfw.MOD_SHIFT, "tap_clear"),
                               (glfw.KEY_L, 0, "learn_next"), (glfw.KEY_L, glfw.MOD_SHIFT, "learn_prev"),
-                              (glfw.KEY_BACKSPACE, 0, "learn_cancel"), (glfw.KEY_S, 0, "learn_save")]:
+                              (glfw.KEY_BACKSPACE, 0, "learn_cancel"), (glfw.KEY_S, 0, "learn_save"),
+                              (glfw.KEY_R, 0, "record")]:
         gl_window._on_key(gl_window.handle, key, 0, glfw.PRESS, mods)
         assert gl_window.poll() == [action]
     gl_window._on_key(gl_window.handle, glfw.KEY_A, 0, glfw.PRESS, 0)
     gl_window._on_key(gl_window.handle, glfw.KEY_F, 0, glfw.RELEASE, 0)
     assert gl_window.poll() == []
     assert set(KEY_ACTIONS.values()) == {"fullscreen", "hud", "quit", "tap", "learn_next", "learn_cancel",
-                                         "learn_save"}
+                                         "learn_save", "record"}
 
 
 def test_resizing_the_window_is_reported(window):
