@@ -1,0 +1,63 @@
+"""Benchmark what live recording costs: headless `livecppn live` frame rate without and with --record.
+
+Runs alternate (without, with, without, with, ...) so a busy machine affects both alike; each is a
+headless show on the synthetic beat, vsync off, at a fixed internal size (so the CPPN's cost is the
+same in both), for --frames frames. Reports fps per run, the medians, their ratio (the issue asks
+for at most a 10 % drop) and the frames the recorder dropped. Writes JSON. Usage:
+  python tools/bench_record.py [--size 1280x720] [--internal 160x90] [--frames 300] [--runs 3] [--out out/bench_record.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from livecppn.cli import parse_size  # noqa: E402
+from livecppn.live import LiveOptions, run_live  # noqa: E402
+
+
+def show(size, internal, frames: int, record: Path | None) -> dict:
+    report = run_live(LiveOptions(audio="synthetic", size=size, internal=internal, headless=True, frames=frames,
+                                  vsync=False, hud=False, osc_port=None, record=record))
+    return {"fps": report["fps"], "frame_ms": report["frame_ms"], "recording": report["recording"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=parse_size, default=(1280, 720))
+    ap.add_argument("--internal", type=parse_size, default=(160, 90))
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_record.json")
+    args = ap.parse_args()
+    runs = {"without": [], "with": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        show(args.size, args.internal, 30, None)  # warm-up: shader compiles, first allocations
+        for i in range(args.runs):
+            runs["without"].append(show(args.size, args.internal, args.frames, None))
+            runs["with"].append(show(args.size, args.internal, args.frames, Path(tmp) / f"rec{i}.mp4"))
+            print(f"run {i}: without {runs['without'][-1]['fps']:.1f} fps, with --record "
+                  f"{runs['with'][-1]['fps']:.1f} fps (dropped {runs['with'][-1]['recording']['dropped']})", flush=True)
+    med = {k: statistics.median(r["fps"] for r in v) for k, v in runs.items()}
+    doc = {"size": list(args.size), "internal": list(args.internal), "frames": args.frames,
+           "torch_threads": torch.get_num_threads(), "median_fps": med,
+           "ratio": round(med["with"] / med["without"], 3), "runs": runs}
+    print(f"median: without {med['without']:.1f} fps, with --record {med['with']:.1f} fps "
+          f"({100 * (1 - doc['ratio']):.1f} % slower)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
