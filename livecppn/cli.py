@@ -196,10 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_live(args) -> int:
+    import dataclasses
+
     from .audio.sources import AudioError
-    from .offline.encode import EncodeError, EncodeOptions
     from .live import LiveOptions, run_live
+    from .offline.encode import EncodeError, EncodeOptions
     from .render.backends import BackendError
+    from .render.recorder import LIVE_ENCODE
     from .render.window import WindowError
 
     if args.headless and args.frames is None:
@@ -214,7 +217,7 @@ def cmd_live(args) -> int:
         threads=args.threads, bank=args.bank, osc_port=None if args.no_osc else args.osc_port,
         osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
         midi_map=args.midi_map, initial=dict(args.set), record=args.record,
-        record_options=EncodeOptions(codec=args.record_codec, crf=args.record_crf, preset="superfast"),
+        record_options=dataclasses.replace(LIVE_ENCODE, codec=args.record_codec, crf=args.record_crf),
     )
     try:
         EncodeOptions.check(opts.record_options)

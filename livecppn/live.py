@@ -316,7 +316,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             stats.add_gpu(ms)
         if "osc" in controls:
             controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
-        # --record: start/stop, the automation log, the audio heard and an asynchronous readback
+        # --record: start/stop, the automation log and the audio heard (the picture after the swap)
         recorder.frame(analyzer, source.ring, compositor, bus, decks, step.events)
         if isinstance(surface, Window):
             compositor.present(ctx.screen, (out_w, out_h))
@@ -332,6 +332,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
                 levels[FEATURE_NAMES.index("time")] = features.time % 1.0
                 hud.draw(ctx.screen, (out_w, out_h), levels)
         surface.swap()
+        recorder.capture(compositor)  # after the swap: the picture is drawn, the readback never waits
         err = ctx.error
         if err != "GL_NO_ERROR":
             # Not fatal (a lost context fails loudly in the calls themselves):

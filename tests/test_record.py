@@ -140,6 +140,7 @@ def test_a_slow_encoder_drops_frames_instead_of_stalling(ctx, tmp_path, monkeypa
         comp.fbo.use()
         comp.ctx.clear(*(noise.random(3)), 1.0)
         rec.frame(clock, ring, comp, bus, decks, [])
+        rec.capture(comp)
     rec.stop()
     report = rec.report()
     assert report["dropped"] > 0 and report["frames"] + report["dropped"] == 40

@@ -44,6 +44,7 @@ class EncodeOptions:
     crf: int = 18  # constant quality (libx264 crf, NVENC cq); ignored when bitrate is set
     bitrate: int | None = None  # bits per second (constant-ish bitrate instead of constant quality)
     preset: str = "veryfast"  # libx264 speed/size trade-off (NVENC: its default preset)
+    threads: int = 0  # encoder threads (0: the encoder's choice, about one per core)
 
     def check(self) -> None:
         if self.codec not in CODECS:
@@ -132,6 +133,8 @@ class VideoWriter:
         # No B-frames: a fragmented MP4 has no edit list to hide their reordering delay, which would
         # shift every frame's time by two frames.
         v.codec_context.max_b_frames = 0
+        if self.options.threads:
+            v.codec_context.thread_count = self.options.threads
         if self.options.bitrate:
             v.codec_context.bit_rate = int(self.options.bitrate)
         elif codec == "libx264":
@@ -152,7 +155,7 @@ class VideoWriter:
     # --- writing -----------------------------------------------------------------------------------
 
     def write(self, rgb: np.ndarray, t: float | None = None) -> bool:
-        """One frame, RGB uint8 (H, W, 3), row 0 at the top, the writer's size (or one pixel more).
+        """One frame, RGB or RGBA uint8 (H, W, 3|4), row 0 at the top, the writer's size (or one pixel more).
         t: its time in seconds (variable-rate writers); a frame not later than the previous one is
         skipped (returns False). Raises EncodeError when the file cannot be written."""
         w, h = self.size
@@ -163,7 +166,7 @@ class VideoWriter:
             if self._png:
                 from PIL import Image
 
-                Image.fromarray(np.ascontiguousarray(rgb)).save(self.path / f"{self.frames:06d}.png", compress_level=1)
+                Image.fromarray(np.ascontiguousarray(rgb[..., :3])).save(self.path / f"{self.frames:06d}.png", compress_level=1)
             else:
                 import av
 
@@ -171,7 +174,8 @@ class VideoWriter:
                 if pts <= self._last_pts:
                     return False
                 self._last_pts = pts
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                fmt = "rgba" if rgb.shape[2] == 4 else "rgb24"  # alpha is dropped by the conversion to yuv420p
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=fmt)
                 frame.pts, frame.time_base = pts, self._time_base
                 self._mux(self._video.encode(frame))
         except EncodeError:

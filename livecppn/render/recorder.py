@@ -38,7 +38,8 @@ log = logging.getLogger("livecppn")
 
 PENDING_FRAMES = 8  # video frames waiting for the encoder before new ones are dropped
 READBACK_DEPTH = 3  # PBOs in the ring: a frame is collected two frames after its readback started
-LIVE_ENCODE = EncodeOptions(preset="superfast", crf=20)  # live: cheap on the CPU the show shares
+# Live: cheap on the CPU the show shares (one encoder thread, x264's fastest preset; a little bigger files).
+LIVE_ENCODE = EncodeOptions(preset="ultrafast", crf=20, threads=1)
 
 
 def default_recording_path() -> Path:
@@ -46,7 +47,8 @@ def default_recording_path() -> Path:
 
 
 class Recorder:
-    """Render thread: `frame()` once per frame, after the compositor pass. Idle (and free) when not
+    """Render thread: `frame()` once per frame after the compositor pass, `capture()` after the swap.
+    Idle (and free) when not
     recording. `path`: where --record asked (recording from the first frame); None: only the
     `record` trigger or key starts one (at a dated name under recordings/)."""
 
@@ -61,6 +63,7 @@ class Recorder:
         self.errors: list[str] = []
         self._take: _Take | None = None
         self._audio_pos = None  # the ring position the analyser had reached after the previous frame
+        self._position = 0  # the audio position of this frame (for capture)
 
     @property
     def recording(self) -> bool:
@@ -91,7 +94,14 @@ class Recorder:
             return
         take.audio(ring, position)
         take.log(position, events)
-        take.picture(compositor, position)
+        self._position = position
+
+    def capture(self, compositor) -> None:
+        """Read this frame's picture back; call after the frame is shown (swap), when even a software
+        driver, which draws only when the pixels are needed, has drawn it: the readback never makes
+        the frame wait. Asynchronous (into a pixel buffer) on a hardware driver."""
+        if self._take is not None:
+            self._take.picture(compositor, self._position)
 
     def _start(self, audio_start: int, analyzer, compositor, bus, decks) -> _Take | None:
         self.takes += 1
@@ -150,7 +160,7 @@ class _Take:
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         w, h = size
-        self._pbos = [ctx.buffer(reserve=w * h * 3) for _ in range(READBACK_DEPTH)]
+        self._pbos = [ctx.buffer(reserve=w * h * 4) for _ in range(READBACK_DEPTH)]
         self._inflight: list[tuple[moderngl.Buffer, float]] = []
         self._next = 0
         self._fbo = None  # a framebuffer at the recording's size, when the output has been resized
@@ -196,7 +206,9 @@ class _Take:
             fbo = self._fbo
         pbo = self._pbos[self._next]
         self._next = (self._next + 1) % len(self._pbos)
-        fbo.read_into(pbo, components=3, alignment=1)  # into GPU-side memory: asynchronous
+        # RGBA, the framebuffer's own layout: no conversion in the driver; into a buffer, asynchronous
+        # on a hardware driver.
+        fbo.read_into(pbo, components=4)
         self._inflight.append((pbo, t))
         if len(self._inflight) >= len(self._pbos):
             self._collect()
@@ -220,6 +232,7 @@ class _Take:
         for pbo in self._pbos:
             pbo.release()
         if self._fbo is not None:
+            self._fbo.color_attachments[0].release()
             self._fbo.release()
         self._queue.put(("log", {"kind": "stop", "frame": self.n, "t": round((self._audio_at - self.audio_start)
                                                                           / self.rate, 6)}))
@@ -250,8 +263,8 @@ class _Take:
                 if item[0] == "video":
                     with self._lock:
                         self._pending -= 1
-                    rgb = np.frombuffer(item[1], dtype=np.uint8).reshape(h, w, 3)[::-1]  # GL rows: bottom first
-                    writer.write(rgb, item[2])
+                    rgba = np.frombuffer(item[1], dtype=np.uint8).reshape(h, w, 4)[::-1]  # GL rows: bottom first
+                    writer.write(rgba, item[2])
                 elif item[0] == "audio":
                     writer.write_audio(item[1])
                     wav.writeframes((np.clip(item[1], -1, 1) * 32767).astype("<i2").tobytes())
