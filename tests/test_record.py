@@ -106,12 +106,12 @@ def _small_disk():  # files may not grow past 256 KiB: a write beyond fails with
 
 def test_a_full_disk_stops_the_recording_not_the_show(tmp_path):
     rec = tmp_path / "set.mp4"
-    proc, report_path = start_show(tmp_path, "--no-osc", "--record", str(rec), "--record-crf", "0",
+    proc, report_path = start_show(tmp_path, "--no-osc", "--record", str(rec), "--record-crf", "12",
                                    preexec_fn=_small_disk)
     time.sleep(4.0)
     report, log = end_show(proc, report_path)
     errors = report["recording"]["errors"]
-    assert errors and "set." in errors[0] and "too large" in errors[0], report["recording"]
+    assert errors and "set." in errors[0] and "too large" in errors[0], report["recording"]  # the MP4 or the WAV
     assert any("recording stopped" in w for w in report["warnings"])
     frames_after = report["frames_per_second"][-2:]
     assert all(n > 0 for n in frames_after)  # still rendering at the end
@@ -146,3 +146,31 @@ def test_a_slow_encoder_drops_frames_instead_of_stalling(ctx, tmp_path, monkeypa
     assert report["dropped"] > 0 and report["frames"] + report["dropped"] == 40
     assert len(frame_times(tmp_path / "r.mp4")) == report["frames"]
     assert json.loads((tmp_path / "r.automation.jsonl").read_text().splitlines()[-1])["kind"] == "stop"
+
+
+def test_the_recording_shows_the_output_picture(ctx, tmp_path):
+    """The picture goes through the GPU's yuv420p conversion and H.264: it decodes to what was shown."""
+    w, h = 320, 180
+    comp = Compositor(ctx, w, h)
+    y, x = np.mgrid[0:h, 0:w]
+    image = np.stack([x * 255 // w, y * 255 // h, (x + y) % 256 // 2 + 64], axis=-1).astype(np.uint8)  # top row first
+    comp.fbo.color_attachments[0].write(np.dstack([image[::-1], np.full((h, w), 255, np.uint8)]).tobytes())
+
+    class Clock:
+        sample_rate, audio_time = 48000, 0.0
+
+    from livecppn.audio.ring import RingBuffer
+    from livecppn.control.params import ParamBus
+
+    ring, clock = RingBuffer(48000), Clock()
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog())
+    for i in range(8):
+        ring.write(np.zeros(1600, np.float32))
+        clock.audio_time = ring.frames_written / 48000
+        rec.frame(clock, ring, comp, ParamBus(), type("D", (), {"decks": {}})(), [])
+        rec.capture(comp)
+    rec.stop()
+    with av.open(str(tmp_path / "r.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 8
+    assert np.abs(frames[-1].astype(int) - image.astype(int)).mean() < 3.0

@@ -95,7 +95,7 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
     TriggerSpec("learn", "parameter or trigger name", "MIDI learn: the next CC or note binds to this target."),
     TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned."),
     TriggerSpec("record", "1 start, 0 stop (none: toggle)",
-                "Start or stop recording the output and the audio (with --record PATH; key R)."),
+                "Start or stop recording the output, the audio and the automation log (key R; the file: --record)."),
 )
 TRIGGER_SPECS = MappingProxyType({t.name: t for t in TRIGGERS})
 

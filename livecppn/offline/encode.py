@@ -154,28 +154,34 @@ class VideoWriter:
 
     # --- writing -----------------------------------------------------------------------------------
 
-    def write(self, rgb: np.ndarray, t: float | None = None) -> bool:
-        """One frame, RGB or RGBA uint8 (H, W, 3|4), row 0 at the top, the writer's size (or one pixel more).
-        t: its time in seconds (variable-rate writers); a frame not later than the previous one is
-        skipped (returns False). Raises EncodeError when the file cannot be written."""
+    def write(self, image: np.ndarray, t: float | None = None) -> bool:
+        """One frame: RGB or RGBA uint8 (H, W, 3|4), row 0 at the top, the writer's size (or one pixel
+        more); or a yuv420p image (H × 3/2, W) of exactly the writer's size (the recorder converts on
+        the GPU). t: its time in seconds (variable-rate writers); a frame not later than the previous
+        one is skipped (returns False). Raises EncodeError when the file cannot be written."""
+        import av
+
         w, h = self.size
-        rgb = rgb[:h, :w]
-        if rgb.shape[:2] != (h, w):
-            raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the writer is {w}x{h}")
+        yuv = image.ndim == 2
+        if yuv and image.shape != (h * 3 // 2, w):
+            raise ValueError(f"yuv420p frame is {image.shape}, the writer needs {(h * 3 // 2, w)}")
+        if not yuv:
+            image = image[:h, :w]
+            if image.shape[:2] != (h, w):
+                raise ValueError(f"frame is {image.shape[1]}x{image.shape[0]}, the writer is {w}x{h}")
         try:
-            if self._png:
-                from PIL import Image
-
-                Image.fromarray(np.ascontiguousarray(rgb[..., :3])).save(self.path / f"{self.frames:06d}.png", compress_level=1)
+            if yuv:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="yuv420p")
             else:
-                import av
-
+                fmt = "rgba" if image.shape[2] == 4 else "rgb24"  # alpha is dropped by the conversion to yuv
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
+            if self._png:
+                frame.to_image().convert("RGB").save(self.path / f"{self.frames:06d}.png", compress_level=1)
+            else:
                 pts = self.frames if self.fps else round(float(t or 0.0) * 1000)
                 if pts <= self._last_pts:
                     return False
                 self._last_pts = pts
-                fmt = "rgba" if rgb.shape[2] == 4 else "rgb24"  # alpha is dropped by the conversion to yuv420p
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=fmt)
                 frame.pts, frame.time_base = pts, self._time_base
                 self._mux(self._video.encode(frame))
         except EncodeError:

@@ -153,7 +153,10 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
     except BackendError as e:
         raise RenderError(str(e)) from e
     style_a = _style(opts.style)
-    style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style_a
+    try:
+        style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style_a
+    except (BankError, StyleError) as e:
+        raise RenderError(f"deck B (bank slot 2): {e}") from e
     decks = Decks(create_backend(choice, ctx, style_a, internal), create_backend(choice, ctx, style_b, internal))
     compositor = Compositor(ctx, w, h)
     analyzer = Analyzer(rate)

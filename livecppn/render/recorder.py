@@ -33,6 +33,7 @@ import numpy as np
 
 from ..offline.automation import VERSION, audio_path_for, jsonable, log_path_for
 from ..offline.encode import EncodeError, EncodeOptions, VideoWriter
+from .gl import load_program
 
 log = logging.getLogger("livecppn")
 
@@ -108,6 +109,7 @@ class Recorder:
         base = self.base or default_recording_path()
         path = base if self.takes == 1 else base.with_name(f"{base.stem}-{self.takes}{base.suffix}")
         w, h = compositor.size
+        w, h = max(2, w & ~1), max(2, h & ~1)  # yuv420p needs even sizes
         start = {"kind": "start", "version": VERSION, "frame": 0, "t": 0.0, "sample_rate": analyzer.sample_rate,
                  "size": [w, h], "audio": audio_path_for(path).name, "recording": path.name,
                  "values": bus.snapshot().as_dict(), "targets": {k: bus.target(k) for k in bus.specs},
@@ -159,11 +161,19 @@ class _Take:
         self._pending = 0  # video frames queued (render thread adds, encoder thread subtracts)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        w, h = size
-        self._pbos = [ctx.buffer(reserve=w * h * 4) for _ in range(READBACK_DEPTH)]
+        w, h = size  # even (yuv420p)
+        # The picture is converted to yuv420p on the GPU (shaders/yuv420.glsl), into two targets used in
+        # turn, and read back a frame later; the encoder thread gets the bytes it encodes, with no
+        # colour conversion of its own on the CPU the show shares.
+        self._yuv = load_program(ctx, "yuv420")
+        self._yuv_vao = ctx.vertex_array(self._yuv, [])
+        self._yuv_fbos = [ctx.framebuffer(color_attachments=[ctx.texture((w, h * 3 // 2), 1)]) for _ in range(2)]
+        self._yuv_next = 0
+        self._yuv_t: float | None = None  # the time of the picture in the newest target, not read back yet
+        self._pbos = [ctx.buffer(reserve=w * h * 3 // 2) for _ in range(READBACK_DEPTH)]
         self._inflight: list[tuple[moderngl.Buffer, float]] = []
         self._next = 0
-        self._fbo = None  # a framebuffer at the recording's size, when the output has been resized
+        self._fbo = None  # a framebuffer at the recording's size, when the output is another size
         self._queue.put(("log", start))
         self._thread = threading.Thread(target=self._run, name="livecppn-recorder", daemon=True)
         self._thread.start()
@@ -198,17 +208,28 @@ class _Take:
         if t <= self._last_t:  # no new audio (a stalled source): go on at the frame's own pace
             t = self._last_t + 1e-3
         self._last_t = t
-        fbo = compositor.fbo
-        if fbo.size != self.size:  # the window was resized: scale into the recording's size
+        picture = compositor.fbo.color_attachments[0]
+        if compositor.fbo.size != self.size:  # an odd or a resized output: scale into the recording's size
             if self._fbo is None:
                 self._fbo = self.ctx.framebuffer(color_attachments=[self.ctx.texture(self.size, 4)])
             compositor.present(self._fbo, self.size)
-            fbo = self._fbo
+            picture = self._fbo.color_attachments[0]
+        target = self._yuv_fbos[self._yuv_next]
+        self._yuv_next ^= 1
+        target.use()
+        picture.use(location=0)
+        self._yuv["picture"].value = 0
+        self._yuv["size"].value = self.size
+        self.ctx.disable(moderngl.BLEND)
+        self._yuv_vao.render(moderngl.TRIANGLES, vertices=3)
+        previous, self._yuv_t = self._yuv_t, t
+        if previous is not None:  # last frame's conversion: drawn by now (its frame has been shown)
+            self._read(self._yuv_fbos[self._yuv_next], previous)
+
+    def _read(self, fbo, t: float) -> None:
         pbo = self._pbos[self._next]
         self._next = (self._next + 1) % len(self._pbos)
-        # RGBA, the framebuffer's own layout: no conversion in the driver; into a buffer, asynchronous
-        # on a hardware driver.
-        fbo.read_into(pbo, components=4)
+        fbo.read_into(pbo, components=1, alignment=1)  # into a buffer: asynchronous on a hardware driver
         self._inflight.append((pbo, t))
         if len(self._inflight) >= len(self._pbos):
             self._collect()
@@ -227,13 +248,18 @@ class _Take:
 
     def finish(self) -> None:
         """Stop recording: collect what is in flight, then the encoder finishes the file on its thread."""
+        if self._yuv_t is not None:  # the newest conversion has not been read back yet
+            self._read(self._yuv_fbos[self._yuv_next ^ 1], self._yuv_t)
+            self._yuv_t = None
         while self._inflight:
             self._collect()
         for pbo in self._pbos:
             pbo.release()
-        if self._fbo is not None:
-            self._fbo.color_attachments[0].release()
-            self._fbo.release()
+        for fbo in self._yuv_fbos + ([self._fbo] if self._fbo is not None else []):
+            fbo.color_attachments[0].release()
+            fbo.release()
+        self._yuv_vao.release()
+        self._yuv.release()
         self._queue.put(("log", {"kind": "stop", "frame": self.n, "t": round((self._audio_at - self.audio_start)
                                                                           / self.rate, 6)}))
         self._queue.put(None)
@@ -263,8 +289,7 @@ class _Take:
                 if item[0] == "video":
                     with self._lock:
                         self._pending -= 1
-                    rgba = np.frombuffer(item[1], dtype=np.uint8).reshape(h, w, 4)[::-1]  # GL rows: bottom first
-                    writer.write(rgba, item[2])
+                    writer.write(np.frombuffer(item[1], dtype=np.uint8).reshape(h * 3 // 2, w), item[2])
                 elif item[0] == "audio":
                     writer.write_audio(item[1])
                     wav.writeframes((np.clip(item[1], -1, 1) * 32767).astype("<i2").tobytes())
