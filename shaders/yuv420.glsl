@@ -1,8 +1,9 @@
-// yuv420: the output picture (GL orientation, RGBA) → one yuv420p image, exactly as the encoder takes
-// it (render/recorder.py): a one-channel target `width` wide and height × 3/2 tall whose bytes, row
-// after row, are the Y plane (top row first), then U, then V at half size each way. BT.601 limited
-// range, chroma the mean of each 2×2 block: what ffmpeg's converter does, done here instead of on the
-// CPU the show shares. One full-screen triangle, no vertex buffer.
+// yuv420: the output picture (GL orientation, RGBA) → the planes of a yuv420p image, for the
+// recorder's encoder (render/recorder.py), so the CPU the show shares does no colour conversion.
+// Compiled twice: PLANE_Y draws the luma plane (width × height, one channel), PLANE_UV the two
+// chroma planes (half size each way, U and V in two channels). Rows come out top row first, the
+// encoder's order. BT.601 limited range, chroma the mean of each 2×2 block (one bilinear sample at
+// the block's centre): what ffmpeg's converter does. One full-screen triangle, no vertex buffer.
 #if defined VERTEX_SHADER
 void main() {
     vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);
@@ -11,27 +12,20 @@ void main() {
 #elif defined FRAGMENT_SHADER
 uniform sampler2D picture;
 uniform ivec2 size;  // the picture's width and height (both even)
+#if defined PLANE_Y
 out float value;
-
-vec3 rgb_at(int x, int y) {  // y counts from the top, as the encoder's rows do
-    return texelFetch(picture, ivec2(x, size.y - 1 - y), 0).rgb;
-}
-
 void main() {
-    int w = size.x, h = size.y;
-    int i = int(gl_FragCoord.y) * w + int(gl_FragCoord.x);  // the byte's index in the image
-    if (i < w * h) {
-        vec3 c = rgb_at(i % w, i / w);
-        value = (16.0 + dot(c, vec3(65.481, 128.553, 24.966))) / 255.0;
-        return;
-    }
-    int quarter = w * h / 4;
-    int j = i - w * h;
-    bool v = j >= quarter;
-    j -= v ? quarter : 0;
-    int x = 2 * (j % (w / 2)), y = 2 * (j / (w / 2));
-    vec3 c = 0.25 * (rgb_at(x, y) + rgb_at(x + 1, y) + rgb_at(x, y + 1) + rgb_at(x + 1, y + 1));
-    value = v ? (128.0 + dot(c, vec3(112.0, -93.786, -18.214))) / 255.0
-              : (128.0 + dot(c, vec3(-37.797, -74.203, 112.0))) / 255.0;
+    ivec2 p = ivec2(gl_FragCoord.xy);
+    vec3 c = texelFetch(picture, ivec2(p.x, size.y - 1 - p.y), 0).rgb;
+    value = (16.0 + dot(c, vec3(65.481, 128.553, 24.966))) / 255.0;
 }
+#else
+out vec2 value;
+void main() {
+    ivec2 p = ivec2(gl_FragCoord.xy);  // the chroma sample: source pixels 2x, 2x+1 of rows 2y, 2y+1 from the top
+    vec2 centre = vec2(2 * p.x + 1, size.y - 1 - 2 * p.y) / vec2(size);
+    vec3 c = texture(picture, centre).rgb;  // the corner shared by the four: their mean
+    value = vec2(128.0 + dot(c, vec3(-37.797, -74.203, 112.0)), 128.0 + dot(c, vec3(112.0, -93.786, -18.214))) / 255.0;
+}
+#endif
 #endif

@@ -165,9 +165,10 @@ class _Take:
         # The picture is converted to yuv420p on the GPU (shaders/yuv420.glsl), into two targets used in
         # turn, and read back a frame later; the encoder thread gets the bytes it encodes, with no
         # colour conversion of its own on the CPU the show shares.
-        self._yuv = load_program(ctx, "yuv420")
-        self._yuv_vao = ctx.vertex_array(self._yuv, [])
-        self._yuv_fbos = [ctx.framebuffer(color_attachments=[ctx.texture((w, h * 3 // 2), 1)]) for _ in range(2)]
+        self._programs = [load_program(ctx, "yuv420", {"PLANE_Y": "1"}), load_program(ctx, "yuv420", {"PLANE_UV": "1"})]
+        self._vaos = [ctx.vertex_array(p, []) for p in self._programs]
+        self._yuv_fbos = [(ctx.framebuffer(color_attachments=[ctx.texture((w, h), 1)]),
+                           ctx.framebuffer(color_attachments=[ctx.texture((w // 2, h // 2), 2)])) for _ in range(2)]
         self._yuv_next = 0
         self._yuv_t: float | None = None  # the time of the picture in the newest target, not read back yet
         self._pbos = [ctx.buffer(reserve=w * h * 3 // 2) for _ in range(READBACK_DEPTH)]
@@ -214,22 +215,26 @@ class _Take:
                 self._fbo = self.ctx.framebuffer(color_attachments=[self.ctx.texture(self.size, 4)])
             compositor.present(self._fbo, self.size)
             picture = self._fbo.color_attachments[0]
-        target = self._yuv_fbos[self._yuv_next]
+        targets = self._yuv_fbos[self._yuv_next]
         self._yuv_next ^= 1
-        target.use()
         picture.use(location=0)
-        self._yuv["picture"].value = 0
-        self._yuv["size"].value = self.size
         self.ctx.disable(moderngl.BLEND)
-        self._yuv_vao.render(moderngl.TRIANGLES, vertices=3)
+        for fbo, program, vao in zip(targets, self._programs, self._vaos):
+            fbo.use()
+            program["picture"].value = 0
+            program["size"].value = self.size
+            vao.render(moderngl.TRIANGLES, vertices=3)
         previous, self._yuv_t = self._yuv_t, t
         if previous is not None:  # last frame's conversion: drawn by now (its frame has been shown)
             self._read(self._yuv_fbos[self._yuv_next], previous)
 
-    def _read(self, fbo, t: float) -> None:
+    def _read(self, targets, t: float) -> None:
         pbo = self._pbos[self._next]
         self._next = (self._next + 1) % len(self._pbos)
-        fbo.read_into(pbo, components=1, alignment=1)  # into a buffer: asynchronous on a hardware driver
+        w, h = self.size
+        # Y, then U and V interleaved, into one buffer: asynchronous on a hardware driver.
+        targets[0].read_into(pbo, components=1, alignment=1)
+        targets[1].read_into(pbo, components=2, alignment=1, write_offset=w * h)
         self._inflight.append((pbo, t))
         if len(self._inflight) >= len(self._pbos):
             self._collect()
@@ -255,11 +260,11 @@ class _Take:
             self._collect()
         for pbo in self._pbos:
             pbo.release()
-        for fbo in self._yuv_fbos + ([self._fbo] if self._fbo is not None else []):
+        for fbo in [f for pair in self._yuv_fbos for f in pair] + ([self._fbo] if self._fbo is not None else []):
             fbo.color_attachments[0].release()
             fbo.release()
-        self._yuv_vao.release()
-        self._yuv.release()
+        for obj in self._vaos + self._programs:
+            obj.release()
         self._queue.put(("log", {"kind": "stop", "frame": self.n, "t": round((self._audio_at - self.audio_start)
                                                                           / self.rate, 6)}))
         self._queue.put(None)
@@ -289,7 +294,9 @@ class _Take:
                 if item[0] == "video":
                     with self._lock:
                         self._pending -= 1
-                    writer.write(np.frombuffer(item[1], dtype=np.uint8).reshape(h * 3 // 2, w), item[2])
+                    data = np.frombuffer(item[1], dtype=np.uint8)
+                    uv = data[w * h:].reshape(-1, 2)  # U and V interleaved → the planes, one after the other
+                    writer.write(np.concatenate([data[:w * h], uv[:, 0], uv[:, 1]]).reshape(h * 3 // 2, w), item[2])
                 elif item[0] == "audio":
                     writer.write_audio(item[1])
                     wav.writeframes((np.clip(item[1], -1, 1) * 32767).astype("<i2").tobytes())
