@@ -99,16 +99,16 @@ def test_a_failing_recording_leaves_the_show_running(tmp_path):
     assert any("recording stopped" in w for w in report["warnings"])
 
 
-def _small_disk():  # files may not grow past 256 KiB: a write beyond fails with EFBIG, as on a full disk
+def _small_disk():  # files may not grow past 512 KiB: a write beyond fails with EFBIG, as on a full disk
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024))
 
 
 def test_a_full_disk_stops_the_recording_not_the_show(tmp_path):
     rec = tmp_path / "set.mp4"
     proc, report_path = start_show(tmp_path, "--no-osc", "--record", str(rec), "--record-crf", "12",
                                    preexec_fn=_small_disk)
-    time.sleep(4.0)
+    time.sleep(7.0)  # the WAV alone (96 KB/s) fills 512 KiB in 5.5 s
     report, log = end_show(proc, report_path)
     errors = report["recording"]["errors"]
     assert errors and "set." in errors[0] and "too large" in errors[0], report["recording"]  # the MP4 or the WAV

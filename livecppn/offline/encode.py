@@ -7,7 +7,7 @@ through. One caller thread; it never touches GL.
   and bigger; 18 is visually lossless for most looks) or by a bitrate, on
   NVENC (`h264_nvenc`, the GPU's encoder) where it opens, else libx264.
 - Audio as AAC, in the same file, so the video plays anywhere with its sound.
-- MP4 is written fragmented (a fragment every half second, a keyframe every
+- MP4 is written fragmented (a fragment every half second or 256 KB, a keyframe every
   `GOP_SECONDS`): a file cut short (Ctrl-C, a crash, a full disk) still plays
   up to its last whole fragment, and a clean close finishes it as usual.
 - PNG sequence: `DIR/000000.png …` (lossless, for editors) with `DIR/audio.wav`.
@@ -30,8 +30,8 @@ CODECS = ("auto", "libx264", "h264_nvenc", "png")
 GOP_SECONDS = 1.0
 AUDIO_BITRATE = 192_000
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
-# Fragmented MP4: a fragment every FRAGMENT_SECONDS whatever the keyframes (each plays once written).
-MP4_OPTIONS = {"movflags": "empty_moov+default_base_moof", "frag_duration": "500000"}
+# Fragmented MP4: a fragment every half second or 256 KB, whatever the keyframes (each plays once written).
+MP4_OPTIONS = {"movflags": "empty_moov+default_base_moof", "frag_duration": "500000", "frag_size": "262144"}
 
 
 class EncodeError(RuntimeError):
