@@ -496,7 +496,8 @@ def fuzz_datagrams(rng, n, sink_port):
             return b"#bundle\0" + rng.randbytes(8) + body
         return valid()
 
-    return [one() for _ in range(n)]
+    # A bundle of huge parts can outgrow a UDP datagram (65507 bytes on IPv4): cut it there, as garbled as the rest.
+    return [one()[:65507] for _ in range(n)]
 
 
 def test_fuzz_keeps_the_frame_loop_and_the_server_going(bus, caplog):
