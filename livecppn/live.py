@@ -168,8 +168,11 @@ def run_live(opts: LiveOptions) -> dict:
     showlog = ShowLog()
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    torch.set_grad_enabled(False)
+    with torch.no_grad():  # inference only; scoped, so a caller (a test, a tool) keeps its own grad mode
+        return _run_live(opts, showlog)
 
+
+def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
     style = load_style_or_default(opts.style, showlog)
     # falls back to the synthetic beat when there is no input at all
     source = open_source(opts.audio, mute=opts.mute, block=opts.audio_block)

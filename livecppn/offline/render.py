@@ -123,6 +123,7 @@ def _style(path: Path | None):
         return make_default_style()
 
 
+@torch.no_grad()  # inference only; scoped, so the caller keeps its own grad mode
 def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dict:
     """Render opts.track to opts.out; returns a summary. Raises RenderError (RenderInterrupted on Ctrl-C)."""
     if not opts.fps > 0:
@@ -143,7 +144,6 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
         bank = load_bank(opts.bank or paths.default_bank_path())
     except BankError as e:
         raise RenderError(str(e)) from e
-    torch.set_grad_enabled(False)
     ctx = ctx or offscreen_context()
 
     w, h = opts.size

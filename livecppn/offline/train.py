@@ -209,6 +209,7 @@ def level_plan(cfg: TrainConfig) -> list[tuple[int, int]]:
     return [(cfg.iterations * i // n, size) for i, size in enumerate(cfg.pyramid)]
 
 
+@torch.enable_grad()  # whatever grad mode the caller is in
 def train_style(cfg: TrainConfig, clip: Clip, states: FeatureStates, stop=None, progress: bool = True) -> TrainResult:
     """Run the optimisation. `stop` (an Event) ends it cleanly between steps; the best weights so far are kept."""
     from tqdm import tqdm
