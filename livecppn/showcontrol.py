@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .control.params import REGISTRY, TRIGGERS, ParamBus, Params
+from .model.bank import take_all
 from .render.decks import wait_for_quantize
 from .showlog import ShowLog
 
@@ -150,12 +151,7 @@ class MappingSaver:
 
     def _run(self) -> None:
         while True:
-            items = [self._requests.get()]
-            while True:
-                try:
-                    items.append(self._requests.get_nowait())
-                except queue.Empty:
-                    break
+            items = take_all(self._requests)
             wanted = [item for item in items if item is not None]
             if wanted:
                 learner, path = wanted[-1]

@@ -32,6 +32,17 @@ from .style import Style, StyleError, load_style
 log = logging.getLogger("livecppn.model")
 
 
+def take_all(requests: queue.SimpleQueue) -> list:
+    """Wait for one item, then take every item already queued behind it (worker threads that only
+    act on the newest request: a flood of requests costs one piece of work, not a backlog)."""
+    items = [requests.get()]
+    while True:
+        try:
+            items.append(requests.get_nowait())
+        except queue.Empty:
+            return items
+
+
 class BankError(ValueError):
     """A bank file that cannot be used; names the file (and line) and the problem."""
 
@@ -141,12 +152,7 @@ class StyleLoader:
     def _take(self) -> tuple[list[tuple[str, object]], bool]:
         """Wait for requests, then take all that are queued: only the newest per deck is loaded
         (a pad mashed or a flood of loads costs one load, not a backlog). Returns (requests, stop)."""
-        items = [self._requests.get()]
-        while True:
-            try:
-                items.append(self._requests.get_nowait())
-            except queue.Empty:
-                break
+        items = take_all(self._requests)
         newest = {item[0]: item for item in items if item is not None}
         return list(newest.values()), None in items
 
