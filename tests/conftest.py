@@ -20,7 +20,7 @@ import mido
 import moderngl
 import pytest
 from realparts import JACK_MIDO_BACKEND as BACKEND
-from realparts import JACKD, jack_answers, require, wait_for
+from realparts import JACKD, jack_answers, require, stop_process, wait_for
 
 from livecppn.render.window import Window, WindowError
 
@@ -65,9 +65,4 @@ def jack_midi():
         else:
             os.environ["MIDO_BACKEND"] = old
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_process(server)

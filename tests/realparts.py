@@ -94,6 +94,16 @@ JACK_MIDO_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 JACKD = ["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 5) -> None:
+    """SIGTERM, and SIGKILL if it has not gone within `timeout` seconds (a server the tests started)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def jack_answers() -> bool:
     env = dict(os.environ, JACK_NO_START_SERVER="1")
     try:

@@ -28,7 +28,8 @@ import pytest
 
 from livecppn.audio.sources import AudioError, FileSource, list_devices, loopback_source, open_source
 
-from realparts import NO_SOUND_SERVER, dominant_hz, listen, require, sine, wait_for, write_wav  # noqa: E402
+from realparts import (  # noqa: E402
+    NO_SOUND_SERVER, dominant_hz, listen, require, sine, stop_process, wait_for, write_wav)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -368,12 +369,7 @@ def jack(tmp_path):
         require(ok, "a private jackd did not start")
         yield env
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
 
 
 OVERFLOW_SCRIPT = """
