@@ -18,8 +18,6 @@ Prints a table and writes JSON. Usage: python tools/bench_audio.py [--seconds 10
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import subprocess
 import sys
 import time
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from livecppn.audio.analyzer import Analyzer  # noqa: E402
 from livecppn.audio.ring import RingBuffer  # noqa: E402
 from livecppn.audio.sources import synthetic_beat  # noqa: E402
+from benchio import save  # noqa: E402
 
 RATE = 48000
 BLOCKS = (128, 256, 512)
@@ -140,11 +139,7 @@ def main() -> int:
                if e and e.get("detected") else f"{'n/a':>22}")
         print(f"{r['block']:>6} {r['block_ms']:>8.2f} {a['mean']:>10.3f} ms {a['p99']:>5.3f} "
               f"{r['latency_model_ms']:>12.2f} ms {e2e}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()}
-    args.out.write_text(json.dumps({"machine": machine, "rate": RATE, "seconds": args.seconds, "rows": rows},
-                                   indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, {"rate": RATE, "seconds": args.seconds, "rows": rows})
     return 0
 
 

@@ -10,7 +10,6 @@ Usage: python tools/bench_effects.py [--sizes 640x360,1280x720,1920x1080] [--fra
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ from livecppn.render.compositor import Compositor  # noqa: E402
 from livecppn.render.effects import EffectFrame  # noqa: E402
 from livecppn.render.gl import gl_info  # noqa: E402
 from livecppn.render.window import Window  # noqa: E402
+from benchio import save  # noqa: E402
 
 CASES = {
     "none": None,
@@ -79,9 +79,7 @@ def main() -> int:
         base.setdefault(key, r["cpu_ms"])
         print(f"{'x'.join(map(str, r['output'])):>10} {r['effects']:>13} {r['cpu_ms']:>7.2f} "
               f"{r['cpu_ms'] - base[key]:>+6.2f} {r['wall_ms']:>8.2f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"gl": gl_info(ctx), "frames": args.frames, "results": results}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, {"gl": gl_info(ctx), "frames": args.frames, "results": results})
     window.close()
     return 0
 

@@ -8,8 +8,6 @@ Usage: python tools/bench_live.py [--frames 300] [--sizes 640x360,1280x720] [--o
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from livecppn.cli import param_value, parse_size  # noqa: E402
 from livecppn.live import LiveOptions, run_live  # noqa: E402
+from benchio import save  # noqa: E402
 
 
 def main() -> int:
@@ -48,10 +47,7 @@ def main() -> int:
         print(f"{'x'.join(map(str, r['output'])):>10} {r['backend']:>7} "
               f"{'x'.join(map(str, r['internal_resolution'])):>9} {r['fps']:>6.1f} {f['p50']:>7.1f}ms "
               f"{f['p99']:>5.1f}ms {c['p50']:>6.1f}ms {c['p99']:>5.1f}ms")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()}
-    args.out.write_text(json.dumps({"machine": machine, "frames": args.frames, "results": results}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, {"frames": args.frames, "results": results})
     return 0
 
 

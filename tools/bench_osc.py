@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import platform
 import random
 import socket
 import statistics
@@ -45,6 +43,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
 
 from livecppn.control.osc import OscControl  # noqa: E402
 from livecppn.control.params import REGISTRY, ParamBus  # noqa: E402
+from benchio import save  # noqa: E402
 
 
 def message(address: str, *args) -> bytes:
@@ -223,10 +222,7 @@ def main() -> int:
           f"vs {f['undisturbed']['frames']} undisturbed ({100 * f['frames_kept']:.1f}%); frame interval p99 "
           f"{f['flooded']['frame_interval']['p99_ms']:.1f} ms (undisturbed "
           f"{f['undisturbed']['frame_interval']['p99_ms']:.1f} ms)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()}
-    args.out.write_text(json.dumps({"machine": machine, **result}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, result)
     return 0
 
 

@@ -10,7 +10,6 @@ for at most a 10 % drop) and the frames the recorder dropped. Writes JSON. Usage
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from livecppn.cli import parse_size  # noqa: E402
 from livecppn.live import LiveOptions, run_live  # noqa: E402
+from benchio import save  # noqa: E402
 
 
 def show(size, internal, frames: int, record: Path | None) -> dict:
@@ -53,9 +53,7 @@ def main() -> int:
            "ratio": round(med["with"] / med["without"], 3), "runs": runs}
     print(f"median: without {med['without']:.1f} fps, with --record {med['with']:.1f} fps "
           f"({100 * (1 - doc['ratio']):.1f} % slower)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, doc)
     return 0
 
 

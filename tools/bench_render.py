@@ -17,8 +17,6 @@ Defaults: cuda at 640x360,1280x720,1920x1080,3840x2160; cpu at 320x180,480x270 (
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -33,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from livecppn.cli import parse_size  # noqa: E402
 from livecppn.live import LiveOptions, run_live  # noqa: E402
 from livecppn.model.cppn import coordinate_grid  # noqa: E402
-from livecppn.model.generator import Generator  # noqa: E402
 from livecppn.model.style import load_style  # noqa: E402
 from livecppn.paths import default_style_path  # noqa: E402
+from benchio import machine, save  # noqa: E402
 
 SIZES = {"cuda": "640x360,1280x720,1920x1080,3840x2160", "cpu": "320x180,480x270"}
 
@@ -143,21 +141,8 @@ def main() -> int:
             row["vs_eager"] = round(row["one"]["fps"] / row["eager_fp32"]["fps"], 2)
             rows.append(row)
             print_row(row)
-    machine = {"platform": platform.platform(), "processor": platform.processor(),
-               "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        machine["gpu"] = torch.cuda.get_device_name()
-        machine["cuda"] = torch.version.cuda
-        try:
-            import subprocess
-
-            machine["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                               capture_output=True, text=True, timeout=10).stdout.strip()
-        except OSError:
-            pass
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "frames": args.frames, "results": rows}, indent=2) + "\n")
-    print(f"machine: {machine}\nwrote {args.out}")
+    print(f"machine: {machine()}")
+    save(args.out, {"frames": args.frames, "results": rows})
     return 0
 
 

@@ -15,8 +15,6 @@ Default sizes: 640x360,1280x720 on cpu; 1920x1080,3840x2160 as well where CUDA i
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ from livecppn.model.style import load_style  # noqa: E402
 from livecppn.offline.encode import EncodeOptions, VideoWriter  # noqa: E402
 from livecppn.offline.render import RenderOptions, render_file  # noqa: E402
 from livecppn.paths import default_style_path  # noqa: E402
+from benchio import save  # noqa: E402
 
 SR = 48000
 
@@ -112,12 +111,7 @@ def main() -> int:
             rows.append(row)
             print(f"{text:>10} {ours['render_fps']:>12.2f} {ours['realtime']:>10.3f}x {base['render_fps']:>9.2f} "
                   f"{base['realtime']:>10.3f}x {row['ratio']:>5.2f}x", flush=True)
-    doc = {"machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-                       "cuda": torch.cuda.get_device_name(0) if cuda else None},
-           "seconds": args.seconds, "fps": args.fps, "encoder": vars(encode), "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save(args.out, {"seconds": args.seconds, "fps": args.fps, "encoder": vars(encode), "rows": rows})
     return 0
 
 

@@ -14,9 +14,6 @@ table and writes JSON. Timings belong here, not in tests.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +28,7 @@ from livecppn.offline.clip_loader import ClipSpec, load_clip  # noqa: E402
 from livecppn.offline.conditioning import synthetic_states  # noqa: E402
 from livecppn.offline.train import Trainer, level_plan, pick_device  # noqa: E402
 from livecppn.offline.train_options import TrainConfig, parse_sizes  # noqa: E402
+from benchio import save  # noqa: E402
 
 TINY = ROOT / "tests" / "fixtures" / "tiny_clip.json"
 
@@ -106,18 +104,12 @@ def main() -> int:
     print(f"scoring the fixed states: {eval_s:.3f} s each, {n_evals} per style")
     print(f"projected time for one {cfg.iterations}-iteration style ({','.join(map(str, cfg.pyramid))}): "
           f"{projected:.1f} s (+ {load_s:.1f} s loading CLIP)")
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-               "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
-    if device.type == "cuda":
-        machine["gpu"] = torch.cuda.get_device_name(device)
-        machine["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "machine": machine, "device": str(device), "clip": name, "clip_image_size": clip.image_size,
+    peak_gib = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2) if device.type == "cuda" else None
+    save(args.json, {
+        "device": str(device), "peak_gpu_memory_gib": peak_gib, "clip": name, "clip_image_size": clip.image_size,
         "states": cfg.states, "augs": cfg.augs, "cppn": [cfg.layers, cfg.width], "steps": args.steps,
         "warmup": args.warmup, "levels": levels, "eval_s": eval_s, "clip_load_s": load_s,
-        "projected_style_s": projected, "iterations": cfg.iterations}, indent=2) + "\n")
-    print(f"wrote {args.json}")
+        "projected_style_s": projected, "iterations": cfg.iterations})
     return 0
 
 
