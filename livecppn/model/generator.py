@@ -42,16 +42,15 @@ class Generator:
         if (width, height) == (self.width, self.height):
             return
         self.width, self.height = width, height
-        # The first layer runs in fp32 whatever the dtype: its input grows with time (an hour in, the
-        # per-frame term is in the thousands, where fp16 steps by whole units and would crush the
-        # picture's spatial detail). Its activation is bounded, so fp16 is fine from there on.
         self._grids = {}  # the per-pixel coordinates for each (transform, symmetry) seen at this size
         self._coords = self._grid(self.model.config)
         n, w = height * width, self.model.config.width
+        # The first layer runs in fp32 whatever the dtype: its input grows with time (an hour in, the
+        # per-frame term is in the thousands, where fp16 steps by whole units and would crush the
+        # picture's spatial detail). Its activation is bounded, so fp16 is fine from there on.
         self._pixel_part = torch.empty((n, w), dtype=torch.float32, device=self.device)
         self._first = None if self.dtype == torch.float32 else torch.empty((n, w), dtype=torch.float32,
                                                                            device=self.device)
-        self._view = None  # (zoom, rotation) the cached pixel part was computed for
         # Work buffers and the output image (alpha fixed at 255), reused every frame.
         self._h = [torch.empty((n, w), dtype=self.dtype, device=self.device) for _ in range(2)]
         self._rgb = torch.empty((n, 3), dtype=self.dtype, device=self.device)
@@ -60,6 +59,7 @@ class Generator:
         self._pal_t = torch.empty(n, dtype=self.dtype, device=self.device)
         self._pal_i = torch.empty(n, dtype=torch.long, device=self.device)
         self._pal_rgb = torch.empty((n, 3), dtype=torch.uint8, device=self.device)
+        self._io_buffers()
         self._prepare_weights()
 
     def _grid(self, config) -> torch.Tensor:
@@ -70,33 +70,34 @@ class Generator:
             self._grids[key] = style_grid(self.width, self.height, config).to(self.device, torch.float32)
         return self._grids[key]
 
+    def _io_buffers(self) -> None:
+        """The small buffers the per-frame inputs and view changes go through. Written on the host and
+        copied to the device without waiting: on CUDA pinned, two for the frame inputs in turn, each
+        reused only once the GPU has read it (an event), so there is no host sync in the frame loop."""
+        config, cuda = self.model.config, self.device.type == "cuda"
+        k, n_frame, w = config.n_pixel_inputs, 1 + config.n_audio, config.width
+        self._view_host = torch.empty((k, w), dtype=torch.float32, pin_memory=cuda)
+        self._view_read = torch.cuda.Event() if cuda else None
+        self._view_dev = torch.empty((k, w), dtype=torch.float32, device=self.device)
+        self._inputs_host = [torch.zeros(n_frame, dtype=torch.float32, pin_memory=cuda) for _ in range(2 if cuda else 1)]
+        self._inputs_read = [torch.cuda.Event() if cuda else None for _ in self._inputs_host]
+        self._inputs_dev = torch.zeros(n_frame, dtype=torch.float32, device=self.device)
+        self._bias = torch.zeros(w, dtype=torch.float32, device=self.device)
+        self._turn = 0
+
     def _prepare_weights(self) -> None:
         # Transposed, contiguous copies so each layer is one addmm into a buffer.
         m = self.model
         self._hidden_t = [lin.weight.T.contiguous() for lin in m.hidden[1:]]
         self._out_t = m.out.weight.T.contiguous()
-        # The per-frame inputs (time, audio × audio_scale) are written on the host and copied to the
-        # device without waiting: two pinned buffers in turn on CUDA, each reused only once the GPU
-        # has read it (an event), so there is no host sync in the frame loop.
         k = m.config.n_pixel_inputs
         # fp32 first-layer weights from the style file, not from the (maybe fp16) model: rounded to fp16,
         # a weight on time is off by ~1e-3 of itself, which an hour of time turns into radians.
         first_w = self.style.state["hidden.0.weight"].to(self.device, torch.float32)
         self._frame_w = first_w[:, k:].contiguous()  # (width, 1 + n_audio)
         self._first_b = self.style.state["hidden.0.bias"].to(self.device, torch.float32)
-        cuda = self.device.type == "cuda"
         self._pixel_w_host = self.style.state["hidden.0.weight"][:, :k].T.float().contiguous()  # (k, width)
-        self._view_host = torch.empty_like(self._pixel_w_host).pin_memory() if cuda else \
-            torch.empty_like(self._pixel_w_host)
-        self._view_read = torch.cuda.Event() if cuda else None
-        self._view_dev = torch.empty(self._pixel_w_host.shape, dtype=torch.float32, device=self.device)
-        self._view = None
-        n_frame = self._frame_w.shape[1]
-        self._inputs_host = [torch.zeros(n_frame, dtype=torch.float32, pin_memory=cuda) for _ in range(2 if cuda else 1)]
-        self._inputs_read = [torch.cuda.Event() if cuda else None for _ in self._inputs_host]
-        self._inputs_dev = torch.zeros(n_frame, dtype=torch.float32, device=self.device)
-        self._bias = torch.zeros(m.config.width, dtype=torch.float32, device=self.device)
-        self._turn = 0
+        self._view = None  # (zoom, rotation) the cached pixel part was computed for
         self._graph = None  # a CUDA graph of the layers, captured on first use (see _layers)
         self._graph_failed = False
         # A palette as a lookup table of PALETTE_LUT uint8 colours (within half a level of apply_palette).
@@ -180,9 +181,9 @@ class Generator:
         self.style = style
         self.model = (model or style.build_model()).to(self.device, self.dtype)
         new = self.model.config
-        if (new.width, new.use_radius) == (old.width, old.use_radius):  # same buffers fit: no allocation
+        # the buffers depend on these alone: if they match, only the weights change (nothing allocated)
+        if (new.width, new.n_pixel_inputs, new.n_audio) == (old.width, old.n_pixel_inputs, old.n_audio):
             self._coords = self._grid(new)
-            self._view = None
             self._prepare_weights()
             return
         w, h = self.width, self.height
