@@ -129,9 +129,12 @@ def live_latency(packets: int, rng: random.Random, size: tuple[int, int]) -> dic
         port = s.getsockname()[1]
     frames: list[tuple[float, float, bool]] = []  # (start, shown, took a brightness value)
     sends: list[float] = []
+    taken = [0]  # frames that took a value so far (counted here, not re-summed in the client's wait loop)
 
     def on_frame(_i, start, shown, _params, changed):
-        frames.append((start, shown, "brightness" in changed))
+        took = "brightness" in changed
+        frames.append((start, shown, took))
+        taken[0] += took
 
     def client():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -139,12 +142,12 @@ def live_latency(packets: int, rng: random.Random, size: tuple[int, int]) -> dic
             time.sleep(0.01)
         period = (frames[-1][1] - frames[-11][1]) / 10
         for i in range(packets):
-            taken = sum(f[2] for f in frames)
+            before = taken[0]
             time.sleep(rng.uniform(0.0, period))  # a random moment of the frame
             sends.append(time.perf_counter())
             sock.sendto(message("/livecppn/param/brightness", 0.25 + (i % 256) / 256), ("127.0.0.1", port))
             deadline = time.perf_counter() + 2.0
-            while sum(f[2] for f in frames) == taken and time.perf_counter() < deadline:
+            while taken[0] == before and time.perf_counter() < deadline:
                 time.sleep(0.001)
         sock.close()
         os.kill(os.getpid(), signal.SIGTERM)
