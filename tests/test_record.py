@@ -5,6 +5,7 @@ import json
 import resource
 import signal
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -99,15 +100,28 @@ def test_a_failing_recording_leaves_the_show_running(tmp_path):
     assert any("recording stopped" in w for w in report["warnings"])
 
 
-def _small_disk():  # files may not grow past 512 KiB: a write beyond fails with EFBIG, as on a full disk
+def _ignore_sigxfsz():  # a write past RLIMIT_FSIZE then fails with EFBIG, as on a full disk (inherited by the encoder)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024))
+
+
+def _encoder_of(proc, timeout=10.0) -> int:
+    """The pid of the show's encoder process (its child running livecppn.offline.encoder_process)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in (Path("/proc") / str(proc.pid) / "task").iterdir():
+            for pid in (task / "children").read_text().split():
+                if b"livecppn.offline.encoder_process" in (Path("/proc") / pid / "cmdline").read_bytes():
+                    return int(pid)
+        time.sleep(0.05)
+    raise AssertionError("the show started no encoder process")
 
 
 def test_a_full_disk_stops_the_recording_not_the_show(tmp_path):
     rec = tmp_path / "set.mp4"
     proc, report_path = start_show(tmp_path, "--no-osc", "--record", str(rec), "--record-crf", "12",
-                                   preexec_fn=_small_disk)
+                                   preexec_fn=_ignore_sigxfsz)
+    # The encoder's files may not grow past 512 KiB: a write beyond fails, as on a full disk.
+    resource.prlimit(_encoder_of(proc), resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024))
     time.sleep(7.0)  # the WAV alone (96 KB/s) fills 512 KiB in 5.5 s
     report, log = end_show(proc, report_path)
     errors = report["recording"]["errors"]
@@ -148,8 +162,10 @@ def test_a_slow_encoder_drops_frames_instead_of_stalling(ctx, tmp_path, monkeypa
     assert json.loads((tmp_path / "r.automation.jsonl").read_text().splitlines()[-1])["kind"] == "stop"
 
 
-def test_the_recording_shows_the_output_picture(ctx, tmp_path):
-    """The picture goes through the GPU's yuv420p conversion and H.264: it decodes to what was shown."""
+@pytest.mark.parametrize("gpu_yuv", [True, False], ids=["yuv-in-gl", "rgba-to-encoder"])
+def test_the_recording_shows_the_output_picture(ctx, tmp_path, gpu_yuv):
+    """The picture goes through the yuv420p conversion (in GL as on a GPU, or in the encoder process as on
+    a software driver), shared memory and H.264: it decodes to what was shown."""
     w, h = 320, 180
     comp = Compositor(ctx, w, h)
     y, x = np.mgrid[0:h, 0:w]
@@ -163,7 +179,7 @@ def test_the_recording_shows_the_output_picture(ctx, tmp_path):
     from livecppn.control.params import ParamBus
 
     ring, clock = RingBuffer(48000), Clock()
-    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog())
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), gpu_yuv=gpu_yuv)
     for i in range(8):
         ring.write(np.zeros(1600, np.float32))
         clock.audio_time = ring.frames_written / 48000

@@ -8,10 +8,11 @@ losslessly to `OUT.wav`, and every control change to `OUT.automation.jsonl`
 
 The render thread only starts an asynchronous readback of each frame into a
 pixel buffer (a ring of PBOs) and collects it two frames later, when the GPU
-is done with it; encoding and all disk writes run on the recorder's own
-thread. Never queue frames without bound (DESIGN §1): when the encoder falls
-behind, new frames are dropped from the recording and counted; the show never
-waits. A recording that fails (unwritable path, full disk) stops, is said once
+is done with it, into shared memory; encoding and all disk writes run in the
+encoder's own process, at a lower priority than the show
+(offline/encoder_process.py says why a process). Never queue frames without
+bound (DESIGN §1): when the encoder falls behind, new frames are dropped from
+the recording and counted; the show never waits. A recording that fails (unwritable path, full disk) stops, is said once
 (DESIGN §8), and the show goes on.
 
 Each video frame is stamped with the audio clock at the end of its audio
@@ -21,23 +22,21 @@ stay in sync however the live frame rate varies (a variable-frame-rate file).
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
-import threading
 import time
 from pathlib import Path
 
 import moderngl
 import numpy as np
 
-from ..offline.automation import VERSION, audio_path_for, jsonable, log_path_for
-from ..offline.encode import EncodeError, EncodeOptions, VideoWriter
-from .gl import load_program
+from ..offline.automation import VERSION, audio_path_for, jsonable
+from ..offline.encode import EncodeOptions
+from ..offline.encoder_process import EncoderProcess
+from .gl import is_software_renderer, load_program
 
 log = logging.getLogger("livecppn")
 
-PENDING_FRAMES = 8  # video frames waiting for the encoder before new ones are dropped
+PENDING_FRAMES = 8  # pictures waiting for the encoder (shared-memory slots) before new ones are dropped
 READBACK_DEPTH = 3  # PBOs in the ring: a frame is collected two frames after its readback started
 # Live: cheap on the CPU the show shares (one encoder thread, x264's fastest preset; a little bigger files).
 LIVE_ENCODE = EncodeOptions(preset="ultrafast", crf=20, threads=1)
@@ -49,12 +48,14 @@ def default_recording_path() -> Path:
 
 class Recorder:
     """Render thread: `frame()` once per frame after the compositor pass, `capture()` after the swap.
-    Idle (and free) when not
-    recording. `path`: where --record asked (recording from the first frame); None: only the
-    `record` trigger or key starts one (at a dated name under recordings/)."""
+    Idle (and free) when not recording. `path`: where --record asked (recording from the first
+    frame); None: only the `record` trigger or key starts one (at a dated name under recordings/).
+    `gpu_yuv`: convert to yuv420p in GL (default: unless GL is a software renderer)."""
 
-    def __init__(self, ctx: moderngl.Context, path: Path | None, showlog, options: EncodeOptions = LIVE_ENCODE):
+    def __init__(self, ctx: moderngl.Context, path: Path | None, showlog, options: EncodeOptions = LIVE_ENCODE,
+                 gpu_yuv: bool | None = None):
         self.ctx, self.showlog, self.options = ctx, showlog, options
+        self.gpu_yuv = not is_software_renderer(ctx) if gpu_yuv is None else gpu_yuv
         self.base = path
         self.want = path is not None  # start on the first frame
         self.takes = 0
@@ -63,6 +64,7 @@ class Recorder:
         self.dropped = 0  # frames the encoder had no room for
         self.errors: list[str] = []
         self._take: _Take | None = None
+        self._ending: list[_Take] = []  # takes whose encoder is still finishing its file
         self._audio_pos = None  # the ring position the analyser had reached after the previous frame
         self._position = 0  # the audio position of this frame (for capture)
 
@@ -79,8 +81,11 @@ class Recorder:
                 self.want = (not self.want) if v is None else bool(float(v) >= 0.5) if _number(v) else True
         position = round(analyzer.audio_time * analyzer.sample_rate)
         previous, self._audio_pos = self._audio_pos, position
+        self._reap()
         take = self._take
-        if take is not None and take.error is not None:  # the encoder thread failed: say so once, go on
+        if take is not None:
+            take.encoder.poll()
+        if take is not None and take.error is not None:  # the encoder failed: say so once, go on
             self.errors.append(take.error)
             self.showlog.error(f"recording stopped: {take.error}; the show goes on", "recording failed")
             self._end(take, failed=True)
@@ -115,7 +120,14 @@ class Recorder:
                  "values": bus.snapshot().as_dict(), "targets": {k: bus.target(k) for k in bus.specs},
                  "decks": {k: str(d.generator.style.path) if d.generator.style.path else None
                            for k, d in decks.decks.items()}}
-        self._take = _Take(self, self.ctx, path, (w, h), analyzer.sample_rate, audio_start, start)
+        try:
+            self._take = _Take(self, self.ctx, path, (w, h), analyzer.sample_rate, audio_start, start, self.gpu_yuv)
+        except OSError as e:  # no process or shared memory for the encoder (out of memory, process limit)
+            error = f"{path}: cannot start the encoder ({e})"
+            self.errors.append(error)
+            self.showlog.error(f"recording not started: {error}; the show goes on", "recording failed")
+            self.want = False
+            return None
         self.files.append(str(path))
         log.info("recording to %s (%dx%d; audio and automation log beside it)", path, w, h)
         return self._take
@@ -123,18 +135,32 @@ class Recorder:
     def _end(self, take: _Take, failed: bool = False) -> None:
         take.finish()
         self._take = None
-        if not failed:
+        if failed:
+            take.encoder.close()
+        else:
+            self._ending.append(take)
             log.info("recording ended: %s", take.path)
 
+    def _reap(self) -> None:
+        """Free the takes whose encoder has finished; an error it met while finishing is said once."""
+        for take in [t for t in self._ending if t.encoder.exited()]:
+            self._ending.remove(take)
+            take.encoder.close()
+            self._said(take)
+
+    def _said(self, take: _Take) -> None:
+        if take.error is not None and take.error not in self.errors:
+            self.errors.append(take.error)
+            self.showlog.error(f"recording: {take.error}", "recording failed")
+
     def stop(self) -> None:
-        """End of show: finish the file (waits for the encoder to write what it holds)."""
-        take, self._take = self._take, None
-        if take is not None:
-            take.finish()
-            take.join()
-            if take.error is not None and take.error not in self.errors:
-                self.errors.append(take.error)
-                self.showlog.error(f"recording: {take.error}", "recording failed")
+        """End of show: finish the files (waits for the encoders to write what they hold)."""
+        if self._take is not None:
+            self._end(self._take)
+        for take in self._ending:
+            take.encoder.wait()
+            self._said(take)
+        self._ending = []
 
     def report(self) -> dict:
         return {"files": self.files, "recording": self.recording, "frames": self.frames,
@@ -150,34 +176,41 @@ def _number(v) -> bool:
 
 
 class _Take:
-    """One recording: the readback ring on the render thread, the writer on its own thread."""
+    """One recording: the readback on the render thread, the encoder in its own process."""
 
-    def __init__(self, owner: Recorder, ctx, path: Path, size, rate: int, audio_start: int, start: dict):
+    def __init__(self, owner: Recorder, ctx, path: Path, size, rate: int, audio_start: int, start: dict,
+                 gpu_yuv: bool):
         self.owner, self.ctx, self.path, self.size, self.rate = owner, ctx, path, size, rate
         self.audio_start = self._audio_at = audio_start
-        self.error: str | None = None
         self.n = 0  # frames since the take started
         self._last_t = -1.0
-        self._pending = 0  # video frames queued (render thread adds, encoder thread subtracts)
-        self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         w, h = size  # even (yuv420p)
-        # The picture is converted to yuv420p on the GPU (shaders/yuv420.glsl), into two targets used in
-        # turn, and read back a frame later; the encoder thread gets the bytes it encodes, with no
-        # colour conversion of its own on the CPU the show shares.
-        self._programs = [load_program(ctx, "yuv420", {"PLANE_Y": "1"}), load_program(ctx, "yuv420", {"PLANE_UV": "1"})]
-        self._vaos = [ctx.vertex_array(p, []) for p in self._programs]
-        self._yuv_fbos = [(ctx.framebuffer(color_attachments=[ctx.texture((w, h), 1)]),
-                           ctx.framebuffer(color_attachments=[ctx.texture((w // 2, h // 2), 2)])) for _ in range(2)]
+        # On a GPU the picture is converted to yuv420p there (shaders/yuv420.glsl), into two targets used
+        # in turn, and read back a frame later: the encoder gets the bytes it encodes, a third of the
+        # picture's, with no colour conversion on the CPU. On a software driver that pass would run on the
+        # render thread's CPU; there the RGBA picture is read as it is and the encoder process converts it.
+        self.gpu_yuv = gpu_yuv
+        self._yuv_fbos, self._programs, self._vaos, self._pbos = [], [], [], []
+        if gpu_yuv:
+            self._programs = [load_program(ctx, "yuv420", {"PLANE_Y": "1"}),
+                              load_program(ctx, "yuv420", {"PLANE_UV": "1"})]
+            self._vaos = [ctx.vertex_array(p, []) for p in self._programs]
+            self._yuv_fbos = [(ctx.framebuffer(color_attachments=[ctx.texture((w, h), 1)]),
+                               ctx.framebuffer(color_attachments=[ctx.texture((w // 2, h // 2), 2)]))
+                              for _ in range(2)]
+            self._pbos = [ctx.buffer(reserve=w * h * 3 // 2) for _ in range(READBACK_DEPTH)]
         self._yuv_next = 0
         self._yuv_t: float | None = None  # the time of the picture in the newest target, not read back yet
-        self._pbos = [ctx.buffer(reserve=w * h * 3 // 2) for _ in range(READBACK_DEPTH)]
         self._inflight: list[tuple[moderngl.Buffer, float]] = []
         self._next = 0
         self._fbo = None  # a framebuffer at the recording's size, when the output is another size
-        self._queue.put(("log", start))
-        self._thread = threading.Thread(target=self._run, name="livecppn-recorder", daemon=True)
-        self._thread.start()
+        self.encoder = EncoderProcess(path, size, rate, owner.options, "yuv420p" if gpu_yuv else "rgba",
+                                      PENDING_FRAMES)
+        self.encoder.log(start)
+
+    @property
+    def error(self) -> str | None:
+        return self.encoder.error
 
     # --- render thread ---------------------------------------------------------------------------
 
@@ -192,7 +225,7 @@ class _Take:
         if have:
             got = ring.read(position - have, have)
             out[n - len(got):] = got
-        self._queue.put(("audio", out))
+        self.encoder.audio(out)
 
     def log(self, position: int, events: list[dict]) -> None:
         """This frame's control events, stamped with the take's frame index and audio time."""
@@ -201,7 +234,7 @@ class _Take:
             e = {**e, "frame": self.n, "t": t}
             if "value" in e:
                 e["value"] = jsonable(e["value"])
-            self._queue.put(("log", e))
+            self.encoder.log(e)
         self.n += 1
 
     def picture(self, compositor, position: int) -> None:
@@ -215,6 +248,18 @@ class _Take:
                 self._fbo = self.ctx.framebuffer(color_attachments=[self.ctx.texture(self.size, 4)])
             compositor.present(self._fbo, self.size)
             picture = self._fbo.color_attachments[0]
+        if not self.gpu_yuv:  # a software driver: drawn by now (the frame is shown); read it straight over
+            slot = self.encoder.slot()
+            if slot is None:
+                self.owner.dropped += 1
+                return
+            view = self.encoder.buffer(slot)
+            try:
+                picture.read_into(view, alignment=1)
+            finally:
+                view.release()
+            self._send(slot, t)
+            return
         targets = self._yuv_fbos[self._yuv_next]
         self._yuv_next ^= 1
         picture.use(location=0)
@@ -241,18 +286,23 @@ class _Take:
 
     def _collect(self) -> None:
         pbo, t = self._inflight.pop(0)
-        with self._lock:
-            room = self._pending < PENDING_FRAMES
-            if room:
-                self._pending += 1
-        if room and self.error is None:
-            self._queue.put(("video", pbo.read(), t))  # the readback started frames ago: done by now
-            self.owner.frames += 1
-        else:
+        slot = self.encoder.slot()
+        if slot is None:  # the encoder is behind (or failed): this frame is not recorded
             self.owner.dropped += 1
+            return
+        view = self.encoder.buffer(slot)
+        try:
+            pbo.read_into(view)  # the readback started frames ago: done by now
+        finally:
+            view.release()
+        self._send(slot, t)
+
+    def _send(self, slot: int, t: float) -> None:
+        self.encoder.video(slot, t)
+        self.owner.frames += 1
 
     def finish(self) -> None:
-        """Stop recording: collect what is in flight, then the encoder finishes the file on its thread."""
+        """Stop recording: collect what is in flight, then the encoder finishes the file in its process."""
         if self._yuv_t is not None:  # the newest conversion has not been read back yet
             self._read(self._yuv_fbos[self._yuv_next ^ 1], self._yuv_t)
             self._yuv_t = None
@@ -265,54 +315,6 @@ class _Take:
             fbo.release()
         for obj in self._vaos + self._programs:
             obj.release()
-        self._queue.put(("log", {"kind": "stop", "frame": self.n, "t": round((self._audio_at - self.audio_start)
-                                                                          / self.rate, 6)}))
-        self._queue.put(None)
-
-    def join(self, timeout: float = 30.0) -> None:
-        self._thread.join(timeout)
-
-    # --- encoder thread --------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        import wave
-
-        writer = wav = logf = None
-        w, h = self.size
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            writer = VideoWriter(self.path, self.size, None, audio_rate=self.rate, options=self.owner.options)
-            wav = wave.open(str(audio_path_for(self.path)), "wb")
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(self.rate)
-            logf = open(log_path_for(self.path), "w")
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    break
-                if item[0] == "video":
-                    with self._lock:
-                        self._pending -= 1
-                    data = np.frombuffer(item[1], dtype=np.uint8)
-                    uv = data[w * h:].reshape(-1, 2)  # U and V interleaved → the planes, one after the other
-                    writer.write(np.concatenate([data[:w * h], uv[:, 0], uv[:, 1]]).reshape(h * 3 // 2, w), item[2])
-                elif item[0] == "audio":
-                    writer.write_audio(item[1])
-                    wav.writeframes((np.clip(item[1], -1, 1) * 32767).astype("<i2").tobytes())
-                else:
-                    logf.write(json.dumps(item[1]) + "\n")
-            writer.close()
-        except (EncodeError, OSError, ValueError) as e:
-            self.error = str(e) if isinstance(e, EncodeError) else f"{self.path}: {getattr(e, 'strerror', None) or e}"
-            if writer is not None:
-                writer.abort()  # what was written stays playable (fragmented MP4)
-            while self._queue.get() is not None:  # drain: the render thread may still be putting
-                pass
-        finally:
-            for f in (wav, logf):
-                try:
-                    if f is not None:
-                        f.close()
-                except OSError:
-                    pass
+        self.encoder.log({"kind": "stop", "frame": self.n, "t": round((self._audio_at - self.audio_start)
+                                                                      / self.rate, 6)})
+        self.encoder.finish()

@@ -1,0 +1,271 @@
+"""The live recorder's encoder, in a process of its own.
+
+Why a process and not a thread of the show: x264 and the colour conversion
+take several milliseconds of CPU per frame, and a thread of the show's process
+also takes the show's GIL between its calls. Measured on the 2-core CPU-only
+machine at 1280×720 (tools/bench_record.py), encoding in a thread cost the show
+about 30 % of its frame rate, and lowering that thread's priority did not help
+(preempted while it held the GIL, it made the render thread wait). A process
+has its own interpreter and runs at a lower priority (`NICE`) than the show:
+when the CPU is short, the encoder falls behind and frames are dropped from the
+recording, not from the show.
+
+Frames go through shared memory: a few slots, each one picture, which the
+show's render thread reads the GL picture straight into; the encoder copies a
+slot into its frame and gives the slot back. Everything else (the slot
+numbers, audio, control events) goes over a pipe, written by a sender thread
+in the show so the render thread never waits on the pipe. The encoder writes
+the MP4, the WAV and the automation log; an error it meets is sent back once,
+and it stops.
+
+`python -m livecppn.offline.encoder_process CONFIG_JSON` is the process's
+entry; `EncoderProcess` is the show's side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import wave
+from multiprocessing import resource_tracker
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
+
+import numpy as np
+
+from .automation import audio_path_for, log_path_for
+from .encode import EncodeError, EncodeOptions, VideoWriter
+
+NICE = 19  # the encoder runs at the lowest priority (Unix nice): the show always comes first
+FORMATS = ("yuv420p", "rgba")  # yuv420p: converted on the GPU; rgba: GL's rows (bottom first), converted here
+
+
+def frame_bytes(size: tuple[int, int], pixel_format: str) -> int:
+    w, h = size
+    return w * h * 3 // 2 if pixel_format == "yuv420p" else w * h * 4
+
+
+class EncoderProcess:
+    """The show's side of one recording's encoder. Render thread: `slot()`, `buffer(slot)`, `video()`,
+    `audio()`, `log()`, `poll()`, `finish()`; never blocks. `wait()` at the end of the show."""
+
+    def __init__(self, path: Path, size: tuple[int, int], rate: int, options: EncodeOptions,
+                 pixel_format: str, slots: int):
+        if pixel_format not in FORMATS:
+            raise ValueError(f"pixel format {pixel_format!r}: expected one of {FORMATS}")
+        self.path, self.size = Path(path), size
+        self.error: str | None = None
+        self.frames = 0  # frames the encoder wrote (from its "done")
+        self._bytes = frame_bytes(size, pixel_format)
+        slots = _slots_that_fit(self._bytes, slots)
+        self._memory = SharedMemory(create=True, size=self._bytes * slots)
+        self._free = list(range(slots))
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        config = {"path": str(self.path), "size": list(size), "rate": rate, "options": dataclasses.asdict(options),
+                  "format": pixel_format, "memory": self._memory.name, "frame_bytes": self._bytes,
+                  "commands": to_child_r, "replies": from_child_w, "nice": NICE}
+        package_root = str(Path(__file__).resolve().parents[2])  # so the process finds livecppn when run from a checkout
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        try:
+            self._process = subprocess.Popen([sys.executable, "-m", "livecppn.offline.encoder_process", json.dumps(config)],
+                                             pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL)
+        except OSError:
+            for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
+                os.close(fd)
+            self._release_memory()
+            raise
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._commands = Connection(to_child_w, readable=False)
+        self._replies = Connection(from_child_r, writable=False)
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send, name="livecppn-recorder-send", daemon=True)
+        self._sender.start()
+        self._closed = False
+
+    # --- render thread -----------------------------------------------------------------------------
+
+    def slot(self) -> int | None:
+        """A free slot for the next picture, or None: the encoder is behind (drop this frame)."""
+        self.poll()
+        return self._free.pop() if self._free and self.error is None else None
+
+    def buffer(self, slot: int) -> memoryview:
+        return self._memory.buf[slot * self._bytes:(slot + 1) * self._bytes]
+
+    def video(self, slot: int, t: float) -> None:
+        """The picture in `slot` (written), stamped `t` seconds."""
+        self._outbox.put(("video", slot, t))
+
+    def audio(self, samples: np.ndarray) -> None:
+        self._outbox.put(("audio", samples))
+
+    def log(self, event: dict) -> None:
+        self._outbox.put(("log", event))
+
+    def poll(self) -> None:
+        """Take the encoder's replies: slots given back, an error, the end; notice a process that died."""
+        code = self._process.poll()  # before reading: an error sent just before exiting is in the pipe
+        try:
+            while self._replies.poll():
+                reply = self._replies.recv()
+                if reply[0] == "free":
+                    self._free.append(reply[1])
+                elif reply[0] == "error":
+                    self.error = reply[1]
+                elif reply[0] == "done":
+                    self.frames = reply[1]
+        except (EOFError, OSError):  # the process has gone
+            pass
+        if code is not None and code != 0 and self.error is None:
+            self.error = f"{self.path}: the encoder process ended unexpectedly (exit code {code})"
+
+    def finish(self) -> None:
+        """No more frames: the encoder finishes the file and exits."""
+        self._outbox.put(None)
+
+    def exited(self) -> bool:
+        """Whether the encoder process has ended (then `close()` frees what it used)."""
+        return self._process.poll() is not None
+
+    # --- any thread --------------------------------------------------------------------------------
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Wait for the encoder to finish its file (it was told to by finish()), then close."""
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            self.error = self.error or f"{self.path}: the encoder did not finish within {timeout:.0f} s; stopped it"
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.poll()
+        if self._process.poll() is None:  # closed before it finished (the take failed): stop it
+            self._process.kill()
+            self._process.wait()
+        self._outbox.put(None)  # the sender thread stops (if it has not)
+        self._sender.join(5.0)
+        for conn in (self._commands, self._replies):
+            conn.close()
+        self._release_memory()
+
+    def _release_memory(self) -> None:
+        self._memory.close()
+        self._memory.unlink()
+
+    def _send(self) -> None:
+        """Sender thread: the pipe may be full while the encoder is busy; only this thread waits on it."""
+        while True:
+            message = self._outbox.get()
+            try:
+                self._commands.send(message)
+            except (OSError, ValueError):  # the encoder has gone (or the pipe is closed): nothing more to send
+                while self._outbox.get() is not None:
+                    pass
+                return
+            if message is None:
+                return
+
+
+def _slots_that_fit(nbytes: int, slots: int) -> int:
+    """At most `slots`, fewer where shared memory is small (a container's /dev/shm is often 64 MB, and
+    a write past its end would kill the show with SIGBUS): up to half of what is free there, at least 2."""
+    try:
+        free = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):  # not Linux: shared memory is not a small filesystem
+        return slots
+    return min(slots, max(2, free.f_bavail * free.f_frsize // 2 // nbytes))
+
+
+# --- the encoder process ---------------------------------------------------------------------------
+
+
+def _attach(name: str) -> SharedMemory:
+    """The show's shared memory, without this process's resource tracker unlinking it at exit
+    (the show owns it). Python 3.13 says so with track=False; before, unregister after opening."""
+    try:
+        return SharedMemory(name=name, track=False)
+    except TypeError:
+        memory = SharedMemory(name=name)
+        resource_tracker.unregister(memory._name, "shared_memory")  # noqa: SLF001 - the documented workaround
+        return memory
+
+
+def run(config: dict) -> int:
+    if config.get("nice") and hasattr(os, "nice"):
+        try:
+            os.nice(config["nice"])
+        except OSError:
+            pass
+    commands = Connection(config["commands"], writable=False)
+    replies = Connection(config["replies"], readable=False)
+    memory = _attach(config["memory"])
+    path, (w, h), rate, size = Path(config["path"]), config["size"], config["rate"], config["frame_bytes"]
+    yuv = config["format"] == "yuv420p"
+    writer = wav = logf = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = VideoWriter(path, (w, h), None, audio_rate=rate, options=EncodeOptions(**config["options"]))
+        wav = wave.open(str(audio_path_for(path)), "wb")
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        logf = open(log_path_for(path), "w")
+        while True:
+            try:
+                message = commands.recv()
+            except EOFError:  # the show has gone: finish what it sent
+                break
+            if message is None:
+                break
+            kind = message[0]
+            if kind == "video":
+                slot, t = message[1], message[2]
+                data = np.array(memory.buf[slot * size:(slot + 1) * size], dtype=np.uint8)  # a copy: the slot goes back
+                replies.send(("free", slot))
+                if yuv:
+                    uv = data[w * h:].reshape(-1, 2)  # U and V interleaved → the planes, one after the other
+                    writer.write(np.concatenate([data[:w * h], uv[:, 0], uv[:, 1]]).reshape(h * 3 // 2, w), t)
+                else:  # RGBA in GL's order (bottom row first); the writer converts
+                    writer.write(data.reshape(h, w, 4)[::-1], t)
+            elif kind == "audio":
+                writer.write_audio(message[1])
+                wav.writeframes((np.clip(message[1], -1, 1) * 32767).astype("<i2").tobytes())
+            else:
+                logf.write(json.dumps(message[1]) + "\n")
+        writer.close()
+        replies.send(("done", writer.frames))
+        return 0
+    except (EncodeError, OSError, ValueError) as e:
+        error = str(e) if isinstance(e, EncodeError) else f"{path}: {getattr(e, 'strerror', None) or e}"
+        if writer is not None:
+            writer.abort()  # what was written stays playable (fragmented MP4)
+        try:
+            replies.send(("error", error))
+        except OSError:
+            pass
+        return 1
+    finally:
+        for f in (wav, logf):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        memory.close()
+
+
+if __name__ == "__main__":
+    sys.exit(run(json.loads(sys.argv[1])))
