@@ -54,13 +54,16 @@ def test_record_a_show_and_render_it_again_from_its_automation(ctx, tmp_path):
         report, log = end_show(proc, report_path)
     recording = report["recording"]
     assert recording["files"] == [str(rec), str(tmp_path / "set-2.mp4")] and not recording["errors"]
-    assert recording["frames"] > 20
+    # The encoder runs below the show's priority: on a loaded machine it may drop frames, never the show.
+    assert recording["frames"] + recording["dropped"] > 20 and recording["frames"] > 5
 
     # The video: one frame per recorded show frame (minus any dropped), stamped on the audio clock;
-    # the audio beside it as long as the video.
+    # the audio beside it as long as the take (its stop in the log), the video's frames within it.
     times = frame_times(rec)
-    assert len(times) > 10 and times == sorted(times)
-    assert audio_seconds(rec) == pytest.approx(times[-1], abs=0.2)
+    stop = json.loads((tmp_path / "set.automation.jsonl").read_text().splitlines()[-1])
+    assert stop["kind"] == "stop"
+    assert len(times) > 2 and times == sorted(times) and times[-1] <= stop["t"] + 0.05
+    assert audio_seconds(rec) == pytest.approx(stop["t"], abs=0.05)
     assert (tmp_path / "set.wav").is_file() and (tmp_path / "set-2.mp4").is_file()
 
     # The automation log has each change with its audio time.
@@ -122,7 +125,10 @@ def test_a_full_disk_stops_the_recording_not_the_show(tmp_path):
                                    preexec_fn=_ignore_sigxfsz)
     # The encoder's files may not grow past 512 KiB: a write beyond fails, as on a full disk.
     resource.prlimit(_encoder_of(proc), resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024))
-    time.sleep(7.0)  # the WAV alone (96 KB/s) fills 512 KiB in 5.5 s
+    deadline = time.monotonic() + 40  # the WAV alone (96 KB/s) fills 512 KiB in 5.5 s of show
+    while "recording stopped" not in proc.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the show goes on after it
     report, log = end_show(proc, report_path)
     errors = report["recording"]["errors"]
     assert errors and "set." in errors[0] and "too large" in errors[0], report["recording"]  # the MP4 or the WAV

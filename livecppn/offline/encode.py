@@ -170,11 +170,10 @@ class VideoWriter:
             if image.shape[:2] != (h, w):
                 raise ValueError(f"frame is {image.shape[1]}x{image.shape[0]}, the writer is {w}x{h}")
         try:
-            if yuv:
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="yuv420p")
-            else:
-                fmt = "rgba" if image.shape[2] == 4 else "rgb24"  # alpha is dropped by the conversion to yuv
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
+            # alpha is dropped by the conversion to yuv. The frame uses the array's memory (no copy); the
+            # encoder converts or copies it before encode() returns.
+            fmt = "yuv420p" if yuv else "rgba" if image.shape[2] == 4 else "rgb24"
+            frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), format=fmt)
             if self._png:
                 frame.to_image().convert("RGB").save(self.path / f"{self.frames:06d}.png", compress_level=1)
             else:

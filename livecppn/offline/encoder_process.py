@@ -31,6 +31,7 @@ import queue
 import subprocess
 import sys
 import threading
+import traceback
 import wave
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
@@ -214,6 +215,8 @@ def run(config: dict) -> int:
     memory = _attach(config["memory"])
     path, (w, h), rate, size = Path(config["path"]), config["size"], config["rate"], config["frame_bytes"]
     yuv = config["format"] == "yuv420p"
+    picture = np.empty(w * h * 3 // 2 if yuv else (h, w, 4), np.uint8)  # the picture being encoded
+    uv = None
     writer = wav = logf = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,13 +236,16 @@ def run(config: dict) -> int:
             kind = message[0]
             if kind == "video":
                 slot, t = message[1], message[2]
-                data = np.array(memory.buf[slot * size:(slot + 1) * size], dtype=np.uint8)  # a copy: the slot goes back
+                pixels = np.frombuffer(memory.buf, np.uint8, size, slot * size)
+                if yuv:  # Y, then U and V interleaved → the planes, one after the other
+                    picture[:w * h] = pixels[:w * h]
+                    uv = pixels[w * h:].reshape(-1, 2)
+                    picture[w * h:w * h * 5 // 4], picture[w * h * 5 // 4:] = uv[:, 0], uv[:, 1]
+                else:  # RGBA in GL's order, bottom row first: top row first (the writer converts)
+                    np.copyto(picture, pixels.reshape(h, w, 4)[::-1])
+                pixels = uv = None  # no view of the shared memory outlives its use
                 replies.send(("free", slot))
-                if yuv:
-                    uv = data[w * h:].reshape(-1, 2)  # U and V interleaved → the planes, one after the other
-                    writer.write(np.concatenate([data[:w * h], uv[:, 0], uv[:, 1]]).reshape(h * 3 // 2, w), t)
-                else:  # RGBA in GL's order (bottom row first); the writer converts
-                    writer.write(data.reshape(h, w, 4)[::-1], t)
+                writer.write(picture.reshape(h * 3 // 2, w) if yuv else picture, t)
             elif kind == "audio":
                 writer.write_audio(message[1])
                 wav.writeframes((np.clip(message[1], -1, 1) * 32767).astype("<i2").tobytes())
@@ -248,8 +254,14 @@ def run(config: dict) -> int:
         writer.close()
         replies.send(("done", writer.frames))
         return 0
-    except (EncodeError, OSError, ValueError) as e:
-        error = str(e) if isinstance(e, EncodeError) else f"{path}: {getattr(e, 'strerror', None) or e}"
+    except Exception as e:  # noqa: BLE001 - whatever it is, the show hears of it and goes on
+        if isinstance(e, EncodeError):
+            error = str(e)
+        elif isinstance(e, (OSError, ValueError)):
+            error = f"{path}: {getattr(e, 'strerror', None) or e}"
+        else:  # a defect: the traceback goes to the show's stderr
+            traceback.print_exc()
+            error = f"{path}: the encoder failed ({type(e).__name__}: {e})"
         if writer is not None:
             writer.abort()  # what was written stays playable (fragmented MP4)
         try:
