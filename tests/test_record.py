@@ -103,6 +103,25 @@ def test_a_failing_recording_leaves_the_show_running(tmp_path):
     assert any("recording stopped" in w for w in report["warnings"])
 
 
+def test_ctrl_c_in_the_terminal_ends_the_show_and_finishes_the_recording(tmp_path):
+    """Ctrl-C reaches the whole process group, the encoder process too: the show still ends the take
+    itself, so the file is whole and the log ends with its stop."""
+    import os
+
+    rec = tmp_path / "set.mp4"
+    proc, report_path = start_show(tmp_path, "--no-osc", "--record", str(rec), preexec_fn=os.setpgrp)
+    time.sleep(2.0)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does
+    proc.wait(timeout=30)
+    assert proc.returncode == 0, proc.log_path.read_text()[-3000:]
+    report = json.loads(report_path.read_text())
+    assert not report["recording"]["errors"] and report["recording"]["frames"] > 0
+    stop = json.loads((tmp_path / "set.automation.jsonl").read_text().splitlines()[-1])
+    assert stop["kind"] == "stop"
+    assert len(frame_times(rec)) == report["recording"]["frames"]  # every frame sent is in the file
+    assert audio_seconds(rec) == pytest.approx(stop["t"], abs=0.05)
+
+
 def _ignore_sigxfsz():  # a write past RLIMIT_FSIZE then fails with EFBIG, as on a full disk (inherited by the encoder)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -75,8 +76,11 @@ class EncoderProcess:
         package_root = str(Path(__file__).resolve().parents[2])  # so the process finds livecppn when run from a checkout
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         try:
+            # A process group of its own: Ctrl-C in the terminal goes to the show, which ends the take
+            # itself. The same session: Linux shares the CPU between sessions equally, whatever the nice.
             self._process = subprocess.Popen([sys.executable, "-m", "livecppn.offline.encoder_process", json.dumps(config)],
-                                             pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL)
+                                             pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL,
+                                             process_group=0)
         except OSError:
             for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
                 os.close(fd)
@@ -205,6 +209,9 @@ def _attach(name: str) -> SharedMemory:
 
 
 def run(config: dict) -> int:
+    # The show ends the recording (the encoder finishes the file when told, or when the show's pipe
+    # closes), not an interrupt meant for the show (one sent to its process group by hand).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if config.get("nice") and hasattr(os, "nice"):
         try:
             os.nice(config["nice"])
