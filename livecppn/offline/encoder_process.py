@@ -27,11 +27,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import queue
+import pickle
 import signal
+import struct
 import subprocess
 import sys
-import threading
 import traceback
 import wave
 from multiprocessing import resource_tracker
@@ -41,9 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    import fcntl  # the pipe's size (Linux)
+except ImportError:  # not POSIX
+    fcntl = None
+
 from .automation import audio_path_for, log_path_for
 from .encode import EncodeError, EncodeOptions, VideoWriter
 
+PIPE_BYTES = 1 << 20  # the pipe to the encoder (Linux): about 40 s of a show's sound and events
+MAX_BACKLOG = 64 << 20  # messages waiting for room in the pipe before the recording is declared stalled
 NICE = 19  # the encoder runs at the lowest priority (Unix nice): the show always comes first
 FORMATS = ("yuv420p", "rgba")  # yuv420p: converted on the GPU; rgba: GL's rows (bottom first), converted here
 
@@ -61,6 +68,9 @@ class EncoderProcess:
                  pixel_format: str, slots: int):
         if pixel_format not in FORMATS:
             raise ValueError(f"pixel format {pixel_format!r}: expected one of {FORMATS}")
+        if os.name != "posix":
+            raise OSError("live recording runs its encoder in a process of its own, which this build does on "
+                          "Linux and macOS only")
         self.path, self.size = Path(path), size
         self.error: str | None = None
         self.frames = 0  # frames the encoder wrote (from its "done")
@@ -88,11 +98,15 @@ class EncoderProcess:
             raise
         os.close(to_child_r)
         os.close(from_child_w)
-        self._commands = Connection(to_child_w, readable=False)
+        self._commands = to_child_w  # written without blocking: what the pipe has no room for waits in _backlog
+        os.set_blocking(to_child_w, False)
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for seconds of messages, not 64 KB
+            try:
+                fcntl.fcntl(to_child_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except OSError:
+                pass
+        self._backlog = bytearray()
         self._replies = Connection(from_child_r, writable=False)
-        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._sender = threading.Thread(target=self._send, name="livecppn-recorder-send", daemon=True)
-        self._sender.start()
         self._closed = False
 
     # --- render thread -----------------------------------------------------------------------------
@@ -107,16 +121,43 @@ class EncoderProcess:
 
     def video(self, slot: int, t: float) -> None:
         """The picture in `slot` (written), stamped `t` seconds."""
-        self._outbox.put(("video", slot, t))
+        self._send(("video", slot, t))
 
     def audio(self, samples: np.ndarray) -> None:
-        self._outbox.put(("audio", samples))
+        self._send(("audio", samples))
 
     def log(self, event: dict) -> None:
-        self._outbox.put(("log", event))
+        self._send(("log", event))
+
+    def _send(self, message) -> None:
+        """Into the pipe (the framing multiprocessing.connection reads) without waiting: a message the
+        pipe has no room for waits here and goes with the next. The render thread does this itself: a
+        sender thread would take the show's Python lock several times a frame."""
+        if self._backlog is None:  # the encoder has gone
+            return
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        self._backlog += struct.pack("!i", len(payload))
+        self._backlog += payload
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._backlog:
+            return
+        try:
+            written = os.write(self._commands, self._backlog)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the encoder has gone: poll() says how
+            self._backlog = None
+            return
+        del self._backlog[:written]
+        if len(self._backlog) > MAX_BACKLOG and self.error is None:
+            self.error = f"{self.path}: the encoder stopped taking frames and sound (stalled); recording stopped"
 
     def poll(self) -> None:
-        """Take the encoder's replies: slots given back, an error, the end; notice a process that died."""
+        """Send what waits; take the encoder's replies: slots given back, an error, the end; notice a
+        process that died."""
+        self._flush()
         code = self._process.poll()  # before reading: an error sent just before exiting is in the pipe
         try:
             while self._replies.poll():
@@ -133,17 +174,25 @@ class EncoderProcess:
             self.error = f"{self.path}: the encoder process ended unexpectedly (exit code {code})"
 
     def finish(self) -> None:
-        """No more frames: the encoder finishes the file and exits."""
-        self._outbox.put(None)
+        """No more frames: the encoder finishes the file and exits (poll() sends what still waits)."""
+        self._send(None)
 
     def exited(self) -> bool:
         """Whether the encoder process has ended (then `close()` frees what it used)."""
+        self.poll()
         return self._process.poll() is not None
 
     # --- any thread --------------------------------------------------------------------------------
 
     def wait(self, timeout: float = 30.0) -> None:
         """Wait for the encoder to finish its file (it was told to by finish()), then close."""
+        try:
+            if self._backlog:  # the end of the show may wait: send the rest
+                os.set_blocking(self._commands, True)
+                while self._backlog:
+                    del self._backlog[:os.write(self._commands, self._backlog)]
+        except OSError:  # the encoder has gone: close() says how
+            pass
         try:
             self._process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -160,28 +209,13 @@ class EncoderProcess:
         if self._process.poll() is None:  # closed before it finished (the take failed): stop it
             self._process.kill()
             self._process.wait()
-        self._outbox.put(None)  # the sender thread stops (if it has not)
-        self._sender.join(5.0)
-        for conn in (self._commands, self._replies):
-            conn.close()
+        os.close(self._commands)
+        self._replies.close()
         self._release_memory()
 
     def _release_memory(self) -> None:
         self._memory.close()
         self._memory.unlink()
-
-    def _send(self) -> None:
-        """Sender thread: the pipe may be full while the encoder is busy; only this thread waits on it."""
-        while True:
-            message = self._outbox.get()
-            try:
-                self._commands.send(message)
-            except (OSError, ValueError):  # the encoder has gone (or the pipe is closed): nothing more to send
-                while self._outbox.get() is not None:
-                    pass
-                return
-            if message is None:
-                return
 
 
 def _slots_that_fit(nbytes: int, slots: int) -> int:
