@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "trigger stops and starts it again (without --record they record to recordings/)")
     live.add_argument("--record-crf", type=int, default=20, metavar="N",
                       help="recording quality: H.264 constant quality, 0-51, lower is better (default 20)")
+    live.add_argument("--record-fps", type=float, default=30.0, metavar="N",
+                      help="pictures a second in the recording, at most the show's rate (default 30; 0: every "
+                           "frame shown)")
     live.add_argument("--record-codec", default="auto", choices=("auto", "libx264", "h264_nvenc"),
                       help="recording encoder (default auto: NVENC where it works, else libx264)")
 
@@ -218,7 +221,11 @@ def cmd_live(args) -> int:
         osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
         midi_map=args.midi_map, initial=dict(args.set), record=args.record,
         record_options=dataclasses.replace(LIVE_ENCODE, codec=args.record_codec, crf=args.record_crf),
+        record_fps=args.record_fps,
     )
+    if args.record_fps < 0:
+        log.error("--record-fps must be 0 (every frame shown) or more, got %g", args.record_fps)
+        return 2
     try:
         EncodeOptions.check(opts.record_options)
     except EncodeError as e:

@@ -44,7 +44,7 @@ from .render.decks import Decks
 from .render.compositor import Compositor
 from .render.effects import Effects
 from .render.frame import FrameStep
-from .render.recorder import LIVE_ENCODE, Recorder
+from .render.recorder import LIVE_ENCODE, RECORD_FPS, Recorder
 from .offline.encode import EncodeOptions
 from .render.gl import gl_info
 from .render.hud import Hud
@@ -87,6 +87,7 @@ class LiveOptions:
     initial: dict[str, float] = field(default_factory=dict)  # parameter values to start from (--set NAME=VALUE)
     record: Path | None = None  # record the output, the audio and the automation log here from the start
     record_options: EncodeOptions = LIVE_ENCODE
+    record_fps: float = RECORD_FPS  # pictures a second in the recording (0: every frame shown)
     # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
     # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
     on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
@@ -244,7 +245,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     stats = FrameStats()
     triggers = Triggers(analyzer, decks, loader, controls, showlog)
     effects = Effects()
-    recorder = Recorder(ctx, opts.record, showlog, opts.record_options)
+    recorder = Recorder(ctx, opts.record, showlog, opts.record_options, opts.record_fps)
     source.start()
     gpu_timer = GpuTimer(backend.generator.device.type == "cuda")
     log.info("livecppn live: style %r, audio %s, backend %s (%s), internal %dx%d, output %dx%d, GL %s",

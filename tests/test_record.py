@@ -161,7 +161,7 @@ def test_a_slow_encoder_drops_frames_instead_of_stalling(ctx, tmp_path, monkeypa
     """With room for one pending frame and a slow encoder, frames are dropped and counted."""
     monkeypatch.setattr(recorder_module, "PENDING_FRAMES", 1)
     comp = Compositor(ctx, 640, 360)
-    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), EncodeOptions(preset="veryslow", crf=0))
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), EncodeOptions(preset="veryslow", crf=0), fps=0)
 
     class Clock:  # the analyser's audio clock, moved by hand
         sample_rate, audio_time = 48000, 0.0
@@ -187,6 +187,35 @@ def test_a_slow_encoder_drops_frames_instead_of_stalling(ctx, tmp_path, monkeypa
     assert json.loads((tmp_path / "r.automation.jsonl").read_text().splitlines()[-1])["kind"] == "stop"
 
 
+def test_a_60_fps_show_records_30_pictures_a_second(ctx, tmp_path):
+    """--record-fps 30 (the default) on a 60 fps show: every other frame, on a 1/30 s grid."""
+    comp = Compositor(ctx, 160, 90)
+
+    class Clock:
+        sample_rate, audio_time = 48000, 0.0
+
+    from livecppn.audio.ring import RingBuffer
+    from livecppn.control.params import ParamBus
+
+    ring, clock = RingBuffer(48000 * 4), Clock()
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog())  # records from the first frame
+    start = time.monotonic()
+    for i in range(120):  # 2 s at 60 fps (800 samples a frame), in real time as a show
+        time.sleep(max(0.0, start + i / 60 - time.monotonic()))
+        ring.write(np.zeros(800, np.float32))
+        clock.audio_time = ring.frames_written / 48000
+        rec.frame(clock, ring, comp, ParamBus(), type("D", (), {"decks": {}})(), [])
+        rec.capture(comp)
+    rec.stop()
+    report = rec.report()
+    # Every other frame is due; each due one recorded (or, on a loaded machine, dropped and counted).
+    assert report["frames"] + report["dropped"] == 60 and report["frames"] > 30
+    times = frame_times(tmp_path / "r.mp4")
+    steps = np.diff(times)[1:] * 30  # (the first frame decodes at 0, the rest ~21 ms later: AAC's priming)
+    assert len(times) == report["frames"] and np.allclose(steps, np.round(steps), atol=0.06) and steps.min() > 0.9
+    assert audio_seconds(tmp_path / "r.mp4") == pytest.approx(2.0, abs=0.05)
+
+
 @pytest.mark.parametrize("gpu_yuv", [True, False], ids=["yuv-in-gl", "rgba-to-encoder"])
 def test_the_recording_shows_the_output_picture(ctx, tmp_path, gpu_yuv):
     """The picture goes through the yuv420p conversion (in GL as on a GPU, or in the encoder process as on
@@ -204,7 +233,7 @@ def test_the_recording_shows_the_output_picture(ctx, tmp_path, gpu_yuv):
     from livecppn.control.params import ParamBus
 
     ring, clock = RingBuffer(48000), Clock()
-    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), gpu_yuv=gpu_yuv)
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), fps=0, gpu_yuv=gpu_yuv)
     for i in range(8):
         ring.write(np.zeros(1600, np.float32))
         clock.audio_time = ring.frames_written / 48000

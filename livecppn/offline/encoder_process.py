@@ -32,6 +32,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import traceback
 import wave
 from multiprocessing import resource_tracker
@@ -51,7 +52,7 @@ from .encode import EncodeError, EncodeOptions, VideoWriter
 
 PIPE_BYTES = 1 << 20  # the pipe to the encoder (Linux): about 40 s of a show's sound and events
 MAX_BACKLOG = 64 << 20  # messages waiting for room in the pipe before the recording is declared stalled
-NICE = 19  # the encoder runs at the lowest priority (Unix nice): the show always comes first
+NICE = int(os.environ.get("XNICE", "19"))  # the encoder runs at the lowest priority (Unix nice): the show always comes first
 FORMATS = ("yuv420p", "rgba")  # yuv420p: converted on the GPU; rgba: GL's rows (bottom first), converted here
 
 
@@ -61,28 +62,24 @@ def frame_bytes(size: tuple[int, int], pixel_format: str) -> int:
 
 
 class EncoderProcess:
-    """The show's side of one recording's encoder. Render thread: `slot()`, `buffer(slot)`, `video()`,
-    `audio()`, `log()`, `poll()`, `finish()`; never blocks. `wait()` at the end of the show."""
+    """The show's side of one recording's encoder. Started ahead (a spare: the process needs a few
+    tenths of a second to start, which would cost a new take its first pictures), then `open()`ed for
+    one recording. Render thread: `open()`, `slot()`, `buffer(slot)`, `video()`, `audio()`, `log()`,
+    `poll()`, `finish()`; never blocks. `wait()` at the end of the show; `close()` frees it (a spare
+    that was never opened just exits)."""
 
-    def __init__(self, path: Path, size: tuple[int, int], rate: int, options: EncodeOptions,
-                 pixel_format: str, slots: int):
-        if pixel_format not in FORMATS:
-            raise ValueError(f"pixel format {pixel_format!r}: expected one of {FORMATS}")
+    def __init__(self):
         if os.name != "posix":
             raise OSError("live recording runs its encoder in a process of its own, which this build does on "
                           "Linux and macOS only")
-        self.path, self.size = Path(path), size
+        self.path: Path | None = None
         self.error: str | None = None
         self.frames = 0  # frames the encoder wrote (from its "done")
-        self._bytes = frame_bytes(size, pixel_format)
-        slots = _slots_that_fit(self._bytes, slots)
-        self._memory = SharedMemory(create=True, size=self._bytes * slots)
-        self._free = list(range(slots))
+        self._memory: SharedMemory | None = None
+        self._free: list[int] = []
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        config = {"path": str(self.path), "size": list(size), "rate": rate, "options": dataclasses.asdict(options),
-                  "format": pixel_format, "memory": self._memory.name, "frame_bytes": self._bytes,
-                  "commands": to_child_r, "replies": from_child_w, "nice": NICE}
+        config = {"commands": to_child_r, "replies": from_child_w, "nice": NICE}
         package_root = str(Path(__file__).resolve().parents[2])  # so the process finds livecppn when run from a checkout
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         try:
@@ -94,7 +91,6 @@ class EncoderProcess:
         except OSError:
             for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
                 os.close(fd)
-            self._release_memory()
             raise
         os.close(to_child_r)
         os.close(from_child_w)
@@ -108,6 +104,31 @@ class EncoderProcess:
         self._backlog = bytearray()
         self._replies = Connection(from_child_r, writable=False)
         self._closed = False
+        self.ready = False  # the process has started and waits for its recording
+
+    def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Wait (at most `timeout` s) until the process has started: for a recording from the show's
+        first frame. Whether it is ready."""
+        deadline = time.monotonic() + timeout
+        while not self.ready and self._process.poll() is None and time.monotonic() < deadline:
+            self._replies.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+            self.poll()
+        return self.ready
+
+    def open(self, path: Path, size: tuple[int, int], rate: int, options: EncodeOptions, pixel_format: str,
+             slots: int) -> None:
+        """Start one recording: `slots` pictures of shared memory (fewer where it is small), the file's
+        settings to the process. Raises OSError when the shared memory cannot be made."""
+        if pixel_format not in FORMATS:
+            raise ValueError(f"pixel format {pixel_format!r}: expected one of {FORMATS}")
+        self.path, self.size = Path(path), size
+        self._bytes = frame_bytes(size, pixel_format)
+        slots = _slots_that_fit(self._bytes, slots)
+        self._memory = SharedMemory(create=True, size=self._bytes * slots)
+        self._free = list(range(slots))
+        self._send(("open", {"path": str(self.path), "size": list(size), "rate": rate,
+                             "options": dataclasses.asdict(options), "format": pixel_format,
+                             "memory": self._memory.name, "frame_bytes": self._bytes}))
 
     # --- render thread -----------------------------------------------------------------------------
 
@@ -164,6 +185,8 @@ class EncoderProcess:
                 reply = self._replies.recv()
                 if reply[0] == "free":
                     self._free.append(reply[1])
+                elif reply[0] == "ready":
+                    self.ready = True
                 elif reply[0] == "error":
                     self.error = reply[1]
                 elif reply[0] == "done":
@@ -206,16 +229,16 @@ class EncoderProcess:
             return
         self._closed = True
         self.poll()
-        if self._process.poll() is None:  # closed before it finished (the take failed): stop it
+        os.close(self._commands)  # a spare sees the end of its input and exits
+        try:
+            self._process.wait(1.0 if self._memory is None else 0)
+        except subprocess.TimeoutExpired:  # an encoder closed before it finished (the take failed): stop it
             self._process.kill()
             self._process.wait()
-        os.close(self._commands)
         self._replies.close()
-        self._release_memory()
-
-    def _release_memory(self) -> None:
-        self._memory.close()
-        self._memory.unlink()
+        if self._memory is not None:
+            self._memory.close()
+            self._memory.unlink()
 
 
 def _slots_that_fit(nbytes: int, slots: int) -> int:
@@ -253,6 +276,14 @@ def run(config: dict) -> int:
             pass
     commands = Connection(config["commands"], writable=False)
     replies = Connection(config["replies"], readable=False)
+    replies.send(("ready",))
+    try:  # a spare: wait for the recording it is for
+        message = commands.recv()
+    except EOFError:  # the show ended without one
+        return 0
+    if message is None:
+        return 0
+    config = message[1]
     memory = _attach(config["memory"])
     path, (w, h), rate, size = Path(config["path"]), config["size"], config["rate"], config["frame_bytes"]
     yuv = config["format"] == "yuv420p"

@@ -40,6 +40,9 @@ PENDING_FRAMES = 8  # pictures waiting for the encoder (shared-memory slots) bef
 READBACK_DEPTH = 3  # PBOs in the ring: a frame is collected two frames after its readback started
 # Live: cheap on the CPU the show shares (one encoder thread, x264's fastest preset; a little bigger files).
 LIVE_ENCODE = EncodeOptions(preset="ultrafast", crf=20, threads=1)
+# Pictures a second in the recording (at most the show's rate; 0: every frame shown). Fewer than a fast
+# show draws halves the encoder's work and gives a steady, ordinary video rate.
+RECORD_FPS = 30.0
 
 
 def default_recording_path() -> Path:
@@ -50,21 +53,28 @@ class Recorder:
     """Render thread: `frame()` once per frame after the compositor pass, `capture()` after the swap.
     Idle (and free) when not recording. `path`: where --record asked (recording from the first
     frame); None: only the `record` trigger or key starts one (at a dated name under recordings/).
-    `gpu_yuv`: convert to yuv420p in GL (default: unless GL is a software renderer)."""
+    `fps`: pictures a second in the recording (RECORD_FPS; 0: every frame). `gpu_yuv`: convert to
+    yuv420p in GL (default: unless GL is a software renderer)."""
 
     def __init__(self, ctx: moderngl.Context, path: Path | None, showlog, options: EncodeOptions = LIVE_ENCODE,
-                 gpu_yuv: bool | None = None):
-        self.ctx, self.showlog, self.options = ctx, showlog, options
+                 fps: float = RECORD_FPS, gpu_yuv: bool | None = None):
+        if fps < 0:
+            raise ValueError(f"recording fps must be 0 (every frame) or more, got {fps}")
+        self.ctx, self.showlog, self.options, self.fps = ctx, showlog, options, fps
         self.gpu_yuv = not is_software_renderer(ctx) if gpu_yuv is None else gpu_yuv
         self.base = path
         self.want = path is not None  # start on the first frame
         self.takes = 0
         self.files: list[str] = []
         self.frames = 0  # frames handed to the encoder
-        self.dropped = 0  # frames the encoder had no room for
+        self.dropped = 0  # frames the encoder had no room for (not those left out by `fps`)
         self.errors: list[str] = []
         self._take: _Take | None = None
         self._ending: list[_Take] = []  # takes whose encoder is still finishing its file
+        self._spare: EncoderProcess | None = None  # the next take's encoder, started ahead
+        self._start_spare()
+        if self.want and self._spare is not None:  # recording from the first frame: the show starts once it can
+            self._spare.wait_ready()
         self._audio_pos = None  # the ring position the analyser had reached after the previous frame
         self._position = 0  # the audio position of this frame (for capture)
 
@@ -109,6 +119,13 @@ class Recorder:
         if self._take is not None:
             self._take.picture(compositor, self._position)
 
+    def _start_spare(self) -> None:
+        try:
+            self._spare = EncoderProcess()
+        except OSError as e:  # said when a take needs it
+            self._spare = None
+            log.debug("recorder: no spare encoder (%s)", e)
+
     def _start(self, audio_start: int, analyzer, compositor, bus, decks) -> _Take | None:
         self.takes += 1
         base = self.base or default_recording_path()
@@ -121,7 +138,10 @@ class Recorder:
                  "decks": {k: str(d.generator.style.path) if d.generator.style.path else None
                            for k, d in decks.decks.items()}}
         try:
-            self._take = _Take(self, self.ctx, path, (w, h), analyzer.sample_rate, audio_start, start, self.gpu_yuv)
+            encoder, self._spare = self._spare or EncoderProcess(), None
+            self._take = _Take(self, self.ctx, encoder, path, (w, h), analyzer.sample_rate, audio_start, start,
+                               self.gpu_yuv)
+            self._start_spare()  # for the next take
         except OSError as e:  # no process or shared memory for the encoder (out of memory, process limit)
             error = f"{path}: cannot start the encoder ({e})"
             self.errors.append(error)
@@ -161,6 +181,9 @@ class Recorder:
             take.encoder.wait()
             self._said(take)
         self._ending = []
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
 
     def report(self) -> dict:
         return {"files": self.files, "recording": self.recording, "frames": self.frames,
@@ -178,12 +201,14 @@ def _number(v) -> bool:
 class _Take:
     """One recording: the readback on the render thread, the encoder in its own process."""
 
-    def __init__(self, owner: Recorder, ctx, path: Path, size, rate: int, audio_start: int, start: dict,
-                 gpu_yuv: bool):
+    def __init__(self, owner: Recorder, ctx, encoder: EncoderProcess, path: Path, size, rate: int,
+                 audio_start: int, start: dict, gpu_yuv: bool):
         self.owner, self.ctx, self.path, self.size, self.rate = owner, ctx, path, size, rate
         self.audio_start = self._audio_at = audio_start
         self.n = 0  # frames since the take started
         self._last_t = -1.0
+        self._period = 1.0 / owner.fps if owner.fps else 0.0
+        self._due = 0.0  # the time of the next picture to record
         w, h = size  # even (yuv420p)
         # On a GPU the picture is converted to yuv420p there (shaders/yuv420.glsl), into two targets used
         # in turn, and read back a frame later: the encoder gets the bytes it encodes, a third of the
@@ -204,8 +229,13 @@ class _Take:
         self._inflight: list[tuple[moderngl.Buffer, float]] = []
         self._next = 0
         self._fbo = None  # a framebuffer at the recording's size, when the output is another size
-        self.encoder = EncoderProcess(path, size, rate, owner.options, "yuv420p" if gpu_yuv else "rgba",
-                                      PENDING_FRAMES)
+        self.encoder = encoder
+        try:
+            encoder.open(path, size, rate, owner.options, "yuv420p" if gpu_yuv else "rgba", PENDING_FRAMES)
+        except OSError:
+            encoder.close()
+            self._release_gl()
+            raise
         self.encoder.log(start)
 
     @property
@@ -242,6 +272,10 @@ class _Take:
         if t <= self._last_t:  # no new audio (a stalled source): go on at the frame's own pace
             t = self._last_t + 1e-3
         self._last_t = t
+        if self._period:  # record a picture every period: the first frame shown at or after its time
+            if t < self._due - self._period / 4:  # (a quarter period early counts: a show at 59.9 fps gives 30)
+                return
+            self._due = max(self._due, t - self._period / 4) + self._period
         picture = compositor.fbo.color_attachments[0]
         if compositor.fbo.size != self.size:  # an odd or a resized output: scale into the recording's size
             if self._fbo is None:
@@ -308,6 +342,12 @@ class _Take:
             self._yuv_t = None
         while self._inflight:
             self._collect()
+        self._release_gl()
+        self.encoder.log({"kind": "stop", "frame": self.n, "t": round((self._audio_at - self.audio_start)
+                                                                      / self.rate, 6)})
+        self.encoder.finish()
+
+    def _release_gl(self) -> None:
         for pbo in self._pbos:
             pbo.release()
         for fbo in [f for pair in self._yuv_fbos for f in pair] + ([self._fbo] if self._fbo is not None else []):
@@ -315,6 +355,3 @@ class _Take:
             fbo.release()
         for obj in self._vaos + self._programs:
             obj.release()
-        self.encoder.log({"kind": "stop", "frame": self.n, "t": round((self._audio_at - self.audio_start)
-                                                                      / self.rate, 6)})
-        self.encoder.finish()
