@@ -52,7 +52,7 @@ from .encode import EncodeError, EncodeOptions, VideoWriter
 
 PIPE_BYTES = 1 << 20  # the pipe to the encoder (Linux): about 40 s of a show's sound and events
 MAX_BACKLOG = 64 << 20  # messages waiting for room in the pipe before the recording is declared stalled
-NICE = int(os.environ.get("XNICE", "19"))  # the encoder runs at the lowest priority (Unix nice): the show always comes first
+NICE = 19  # the encoder runs at the lowest priority (Unix nice): the show always comes first
 FORMATS = ("yuv420p", "rgba")  # yuv420p: converted on the GPU; rgba: GL's rows (bottom first), converted here
 
 
