@@ -2,16 +2,13 @@
 // The same network as livecppn/model/generator.py, in fp32, drawn straight into the deck's RGBA8
 // texture: row 0 of the texture is the top of the image, as the PBO upload leaves it.
 //
-// One source for every architecture: glsl_backend.py compiles it with
-//   P4             hidden units / 4: the style's width rounded up to a multiple of 32, the padding
-//                  with zero weights (the loops below take 4 and 8 groups of 4 at a time)
-//   LAYERS         hidden layers
-//   TEX_SHIFT      log2 of the weight texture's width in texels
-//   FIRST_ACT      the first layer's activation (an ACT_* number)
-//   HIDDEN_LAYERS  the calls for layers 1 .. L-1, e.g. `hidden(1, 0, P4, ACT_COS); hidden(2, P4, 0, ACT_TANH);`
-//   LAST           where the last hidden layer's output starts in h (0 or P4)
-// Everything else (transform, symmetry, palette, view) is a uniform, so styles that share the
-// width and the activations share one program.
+// Compiled once per width by glsl_backend.py, with
+//   P4         hidden units / 4: the style's width rounded up to a multiple of 32, the padding with
+//              zero weights (the loops below take 4 and 8 groups of 4 at a time)
+//   TEX_SHIFT  log2 of the weight texture's width in texels
+// Everything else a style holds is data: the depth, each layer's activation, the transform, the
+// palette switch and the view are uniforms, the weights a texture. Every style of one width (all
+// the shipped ones are 128) plays through the same program, so a style swap compiles nothing.
 //
 // The weights are one RGBA32F texture, read as a line of texels (texel i is at
 // (i mod width, i / width)); every vec4 holds four consecutive inputs (or units):
@@ -36,6 +33,8 @@ uniform vec3 view;           // (cos(rotation) * zoom, sin(rotation) * zoom, zoo
 uniform int transform;       // 0 none, 1 mirror, 2 kaleido, 3 polar, 4 tile (cppn.TRANSFORMS)
 uniform float symmetry;
 uniform bool palette;
+uniform int layers;          // hidden layers, 1 .. 16
+uniform int activations[16]; // each layer's (ACT_*)
 layout(std140) uniform Frame {
     vec4 frame_bias[P4];     // the first layer's per-frame term: W_frame · (time, audio × audio_scale)
 };
@@ -62,7 +61,7 @@ vec4 sigmoid(vec4 x) {
     return 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0)));  // clamped: exp must not overflow to inf
 }
 
-// `act` is a constant at every call: the compiler keeps one case.
+// `act` is the same for every pixel of a layer: a uniform branch.
 vec4 activate(vec4 x, int act) {
     switch (act) {
         case ACT_SIN: return sin(x);
@@ -103,10 +102,11 @@ mat4 rows(int i) {  // 4 units' weights on 4 inputs: x * rows(i) is 4 dot produc
 vec4 h[2 * P4];  // the hidden state, two halves: each layer reads one and writes the other
 
 // Few loop iterations, much work in each: four groups of units per outer iteration (they share each
-// load of h) and eight groups of inputs per inner one. A software driver caps the loop iterations of
-// one pixel (llvmpipe ends every loop after 65535 in all); the biggest style (16 x 1024) needs ~33000.
+// load of h) and eight groups of inputs per inner one. A software driver may cap the loop iterations
+// of one pixel (llvmpipe ends every loop after 65535 iterations in all); with these steps the biggest
+// style the format allows, 16 x 1024, takes about 33 000 (tests/test_glsl.py renders it).
 #define FOUR(u) x = h[src + k + u]; a0 += x * rows(i + 4 * u); a1 += x * rows(i + BLOCK + 4 * u); a2 += x * rows(i + 2 * BLOCK + 4 * u); a3 += x * rows(i + 3 * BLOCK + 4 * u);
-#define ONE(u) out4 += h[LAST + k + u] * rows(i + 4 * u);
+#define ONE(u) out4 += h[src + k + u] * rows(i + 4 * u);
 
 // One hidden layer: h[dst ..] = act(W · h[src ..] + b).
 void hidden(int layer, int src, int dst, int act) {
@@ -140,11 +140,15 @@ void main() {
     for (int j = 0; j < P4; ++j) {  // first layer: per-pixel part + this frame's bias
         int i = 4 * j;
         vec4 pixel = weight(i + 3) + q.x * weight(i) + q.y * weight(i + 1) + q.z * weight(i + 2);
-        h[j] = activate(pixel + frame_bias[j], FIRST_ACT);
+        h[j] = activate(pixel + frame_bias[j], activations[0]);
     }
-    HIDDEN_LAYERS
+    int src = 0;
+    for (int layer = 1; layer < layers; ++layer) {
+        hidden(layer, src, P4 - src, activations[layer]);
+        src = P4 - src;
+    }
 
-    int i = HIDDEN_BASE + (LAYERS - 1) * LAYER_SIZE;  // the output layer: one group (r, g, b, 0)
+    int i = HIDDEN_BASE + (layers - 1) * LAYER_SIZE;  // the output layer: one group (r, g, b, 0)
     vec4 out4 = weight(i);
     i += 1;
     for (int k = 0; k < P4; k += 8) {
@@ -153,8 +157,8 @@ void main() {
     }
     vec3 rgb = sigmoid(out4).rgb;
     if (palette) {  // the first output picks the colour: the nearest of the 1024 entries
-        int i = clamp(int(rgb.r * 1023.0 + 0.5), 0, 1023);
-        colour = vec4(texelFetch(lut, ivec2(i, 0), 0).rgb, 1.0);
+        int entry = clamp(int(rgb.r * 1023.0 + 0.5), 0, 1023);
+        colour = vec4(texelFetch(lut, ivec2(entry, 0), 0).rgb, 1.0);
     } else {
         colour = vec4(floor(rgb * 255.0 + 0.5) / 255.0, 1.0);  // round to nearest, as the torch path does
     }

@@ -1,25 +1,28 @@
 """The glsl backend (DESIGN §6): the CPPN in a fragment shader, for GPUs without CUDA.
 
 Any GPU with OpenGL 3.3 core (macOS's 4.1 included; no compute shaders, no
-storage buffers) runs every style: `shaders/cppn.glsl` is compiled per
-architecture (its width in groups of 4 and its activations, as #defines), the
-style's weights sit in one RGBA32F texture, and every pixel of the deck's RGBA8
-texture runs the whole network. The first layer's per-frame term (time and
-audio times their weights, a vector of `width` floats) is computed on the host
-in fp32 exactly as the torch path does, and reaches the shader as a uniform
-block; the view, transform and palette switch are plain uniforms.
+storage buffers) runs every style the format allows. `shaders/cppn.glsl` is
+compiled once per width (in groups of 32 units); everything else a style holds
+is data: its weights in one RGBA32F texture, its depth, activations, transform
+and palette switch as uniforms, its palette as a 1024-entry texture. Every
+pixel of the deck's RGBA8 texture runs the whole network in fp32.
 
-`GlslGenerator` has the Generator's calls (resize, set_style, render, style,
-model, device, dtype), but `render()` draws into its own texture and returns
-that texture; its `ShaderSink` only hands the texture to the compositor, so the
-decks' loop (`sink.upload(generator.render(...))`, then `sink.texture`) is the
-same for all backends.
+Per frame the host does what is cheap and must match the torch path exactly:
+the first layer's per-frame term (time and audio times their weights, `width`
+floats, fp32 as Generator computes it) goes up as a uniform block; the view
+(zoom, rotation) as a uniform.
 
-Programs are cached per GL context and architecture, shared by both decks: a
-style swap to a known architecture re-uploads the weight texture (the same
-size for the same architecture: nothing is allocated) and compiles nothing. A
-shader that does not compile raises ShaderError naming the style and carrying
-the driver's message; the generator keeps its current style. Render thread only.
+`GlslGenerator` answers the Generator's calls (resize, set_style, render,
+style, model, device, dtype), but `render()` draws into its own texture and
+returns that texture, and its `ShaderSink` only hands the texture to the
+compositor: the decks' loop (`sink.upload(generator.render(...))`, then
+`sink.texture`) is the same for every backend.
+
+Programs are cached per GL context and shared by both decks: a style swap to
+a known width re-uploads the weight texture (same architecture, same size:
+nothing is allocated) and compiles nothing. A program that does not compile
+raises ShaderError naming the style, the GL renderer and the driver's message,
+and the generator keeps its current style. Render thread only.
 """
 
 from __future__ import annotations
@@ -32,18 +35,19 @@ import moderngl
 import numpy as np
 import torch
 
-from ..model.cppn import CPPN, CPPNConfig
+from ..model.cppn import ACTIVATIONS, CPPN, TRANSFORMS, CPPNConfig
 from ..model.generator import PALETTE_LUT, palette_lut
 from ..model.style import Style
 from ..paths import shaders_dir
 from .gl import ShaderError, load_program
 
-# The shader's numbering (shaders/cppn.glsl); every activation and transform of the style format has one.
-ACTIVATION_IDS = {"sin": "ACT_SIN", "cos": "ACT_COS", "tanh": "ACT_TANH", "gaussian": "ACT_GAUSSIAN",
-                  "sigmoid": "ACT_SIGMOID", "relu": "ACT_RELU", "identity": "ACT_IDENTITY"}
+# The shader's numbering (ACT_* in shaders/cppn.glsl and its `transform` uniform).
+ACTIVATION_IDS = {"sin": 0, "cos": 1, "tanh": 2, "gaussian": 3, "sigmoid": 4, "relu": 5, "identity": 6}
 TRANSFORM_IDS = {"none": 0, "mirror": 1, "kaleido": 2, "polar": 3, "tile": 4}
+assert set(ACTIVATION_IDS) == set(ACTIVATIONS) and set(TRANSFORM_IDS) == set(TRANSFORMS)
+MAX_LAYERS = 16  # the shader's `activations` array; CPPNConfig allows 1..16
 TEX_SHIFT = 11  # the weight texture is 2048 texels wide: the biggest style (16 x 1024) needs 1923 rows
-FRAME_BINDING = 0  # uniform block binding of the per-frame first-layer term
+FRAME_BINDING = 0  # uniform block binding of the first layer's per-frame term
 
 
 @dataclass(frozen=True)
@@ -63,74 +67,61 @@ def groups(width: int) -> int:
     return -(-width // 32) * 8
 
 
-def program_defines(config: CPPNConfig) -> dict[str, str]:
-    """What makes one architecture's program: width groups, depth and the activation of each layer."""
-    p4 = groups(config.width)
-    acts = [ACTIVATION_IDS[a] for a in config.activations]
-    calls, src = [], 0
-    for layer, act in enumerate(acts[1:], start=1):  # ping-pong between the two halves of h
-        calls.append(f"hidden({layer}, {src}, {p4 - src}, {act});")
-        src = p4 - src
-    return {"P4": str(p4), "LAYERS": str(config.layers), "TEX_SHIFT": str(TEX_SHIFT), "FIRST_ACT": acts[0],
-            "HIDDEN_LAYERS": " ".join(calls), "LAST": str(src)}
-
-
 def pack_weights(style: Style) -> np.ndarray:
     """The style's tensors in the shader's layout (see shaders/cppn.glsl): (rows, 2048, 4) float32."""
     config, state = style.config, style.state
-    w, p4, k = config.width, groups(config.width), config.n_pixel_inputs
-    pad = 4 * p4
+    p4, k = groups(config.width), config.n_pixel_inputs
+    n = 4 * p4  # padded width
 
-    def padded(t: torch.Tensor, rows: int, cols: int) -> np.ndarray:
+    def padded(name: str, rows: int, cols: int) -> np.ndarray:
+        """The tensor as (rows, cols), zero-padded (or its first `cols` columns)."""
+        a = state[name].detach().to("cpu", torch.float32).numpy()
+        a = a.reshape(a.shape[0], -1)[:, :cols]
         out = np.zeros((rows, cols), np.float32)
-        a = t.detach().to("cpu", torch.float32).numpy()
         out[:a.shape[0], :a.shape[1]] = a
         return out
 
-    def layer(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        """(units, inputs) padded → per group of 4 units: the bias, then a mat4 per group of 4 inputs."""
-        g = weight.shape[0] // 4
-        rows = weight.reshape(g, 4, p4, 4).transpose(0, 2, 1, 3).reshape(g, 4 * p4, 4)
-        return np.concatenate([bias.reshape(g, 1, 4), rows], axis=1).reshape(-1, 4)
+    def layer(prefix: str, units: int) -> np.ndarray:
+        """Per group of 4 units: the bias, then for each group of 4 inputs the 4 units' rows (a mat4)."""
+        g = units // 4
+        rows = padded(f"{prefix}.weight", units, n).reshape(g, 4, p4, 4).transpose(0, 2, 1, 3)
+        bias = padded(f"{prefix}.bias", units, 1).reshape(g, 1, 4)
+        return np.concatenate([bias, rows.reshape(g, 4 * p4, 4)], axis=1).reshape(-1, 4)
 
-    first_w = state["hidden.0.weight"]
-    first = np.zeros((4, pad), np.float32)  # x, y, r weights and the bias, per unit
-    first[:k, :w] = first_w[:, :k].T.float().numpy()
-    first[3, :w] = state["hidden.0.bias"].float().numpy()
+    first = np.zeros((4, n), np.float32)  # per unit: x, y, r weights and the bias
+    first[:k] = padded("hidden.0.weight", n, k).T
+    first[3] = padded("hidden.0.bias", n, 1)[:, 0]
     parts = [first.reshape(4, p4, 4).transpose(1, 0, 2).reshape(-1, 4)]
-    for i in range(1, config.layers):
-        parts.append(layer(padded(state[f"hidden.{i}.weight"], pad, pad),
-                           padded(state[f"hidden.{i}.bias"].reshape(-1, 1), pad, 1)))
-    parts.append(layer(padded(state["out.weight"], 4, pad), padded(state["out.bias"].reshape(-1, 1), 4, 1)))
+    parts += [layer(f"hidden.{i}", n) for i in range(1, config.layers)]
+    parts.append(layer("out", 4))  # r, g, b and a zero unit
     texels = np.concatenate(parts)
     width = 1 << TEX_SHIFT
-    rows = -(-len(texels) // width)
-    out = np.zeros((rows * width, 4), np.float32)
+    out = np.zeros((-(-len(texels) // width) * width, 4), np.float32)
     out[:len(texels)] = texels
-    return out.reshape(rows, width, 4)
+    return out.reshape(-1, width, 4)
 
 
 def describe(config: CPPNConfig) -> str:
     return f"{config.layers} x {config.width}, {','.join(config.activations)}"
 
 
-# Compiled programs per GL context, shared by both decks: (program, vao) or the ShaderError it gave.
+# Compiled programs per GL context, shared by both decks: key → (program, vao), or the ShaderError it gave.
 _programs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def network_program(ctx: moderngl.Context, style: Style) -> tuple[moderngl.Program, moderngl.VertexArray]:
-    """The program for the style's architecture, compiled on first use. Raises ShaderError naming the
-    style, its architecture and the GL renderer, with the driver's message."""
+    """The program for the style's width, compiled on first use. Raises ShaderError naming the style,
+    its architecture and the GL renderer, with the driver's message (and says it once per width)."""
     cache = _programs.setdefault(ctx, {})
-    defines = program_defines(style.config)
-    key = (str(shaders_dir()), tuple(sorted(defines.items())))
+    defines = {"P4": str(groups(style.config.width)), "TEX_SHIFT": str(TEX_SHIFT)}
+    key = (str(shaders_dir()), tuple(defines.items()))  # LIVECPPN_SHADERS may point elsewhere (tests do)
     if key not in cache:
         try:
             program = load_program(ctx, "cppn", defines)
             program["Frame"].binding = FRAME_BINDING
             cache[key] = (program, ctx.vertex_array(program, []))
         except ShaderError as e:
-            cache[key] = e  # said once: the same architecture is not compiled again
+            cache[key] = e
     hit = cache[key]
     if isinstance(hit, ShaderError):
         raise ShaderError(f"glsl backend: style {style.name!r} ({describe(style.config)}) does not compile on "
@@ -148,11 +139,10 @@ class GlslGenerator:
         self.texture: moderngl.Texture | None = None
         self.fbo: moderngl.Framebuffer | None = None
         self._weights: moderngl.Texture | None = None
+        self._frame: moderngl.Buffer | None = None
         self._lut = ctx.texture((PALETTE_LUT, 1), 4)
         self._lut.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self._frame: moderngl.Buffer | None = None
         self.width = self.height = 0
-        self.style: Style | None = None
         self.set_style(style, model)
         self.resize(width, height)
 
@@ -167,16 +157,16 @@ class GlslGenerator:
         self.fbo = self.ctx.framebuffer(color_attachments=[self.texture])
 
     def set_style(self, style: Style, model: CPPN | None = None) -> None:
-        """Swap the network between frames (`model` may be prebuilt off the render thread). A new
-        architecture compiles its program once; a ShaderError leaves the current style playing."""
+        """Swap the network between frames (`model` may be prebuilt off the render thread). A new width
+        compiles its program once; a ShaderError leaves the current style playing."""
         program, vao = network_program(self.ctx, style)
-        limit = int(self.ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
         texels = pack_weights(style)
+        limit = int(self.ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
         if texels.shape[0] > limit:
-            raise ShaderError(f"glsl backend: style {style.name!r} ({describe(style.config)}) needs a weight "
-                              f"texture {texels.shape[1]}x{texels.shape[0]}; this GL allows {limit}")
-        self.model = model or style.build_model()
+            raise ShaderError(f"glsl backend: style {style.name!r} ({describe(style.config)}) needs a "
+                              f"{texels.shape[1]}x{texels.shape[0]} weight texture; this GL allows {limit}")
         self.style, self.program, self.vao = style, program, vao
+        self.model = model or style.build_model()
         config = style.config
         size = (texels.shape[1], texels.shape[0])
         if self._weights is None or self._weights.size != size:
@@ -186,20 +176,24 @@ class GlslGenerator:
             self._weights.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._weights.write(texels)
         if config.palette:  # the same uint8 table the torch path looks up
-            lut = palette_lut(self.model).numpy()
-            self._lut.write(np.concatenate([lut, np.full((PALETTE_LUT, 1), 255, np.uint8)], axis=1))
-        # The first layer's per-frame part, on the host as in Generator._frame_inputs (fp32).
+            rgb = palette_lut(self.model).numpy()
+            self._lut.write(np.concatenate([rgb, np.full((PALETTE_LUT, 1), 255, np.uint8)], axis=1))
+        # The first layer's per-frame part is computed on the host as in Generator._frame_inputs (fp32).
         k = config.n_pixel_inputs
         self._frame_w = style.state["hidden.0.weight"][:, k:].float().contiguous()  # (width, 1 + n_audio)
         self._inputs = torch.zeros(1 + config.n_audio, dtype=torch.float32)
-        self._bias = torch.zeros(4 * groups(config.width), dtype=torch.float32)
+        self._bias = torch.zeros(4 * groups(config.width), dtype=torch.float32)  # padded units stay 0
         if self._frame is None or self._frame.size != self._bias.numel() * 4:
             if self._frame is not None:
                 self._frame.release()
             self._frame = self.ctx.buffer(reserve=self._bias.numel() * 4, dynamic=True)
+        self._uniforms = {"transform": TRANSFORM_IDS[config.transform], "symmetry": float(config.symmetry),
+                          "palette": bool(config.palette), "layers": config.layers,
+                          "activations": [ACTIVATION_IDS[a] for a in config.activations]
+                          + [0] * (MAX_LAYERS - config.layers)}
 
     def render(self, t: float, audio, zoom: float = 1.0, rotation: float = 0.0) -> moderngl.Texture:
-        """Draw the frame into `texture` (queued on the GL context; nothing is read back) and return it.
+        """Draw the frame into `texture` (queued on the GL context, nothing read back) and return it.
         zoom > 1 shows more of the coordinate field; rotation is in degrees."""
         config = self.style.config
         self._inputs[0] = float(t)
@@ -208,14 +202,13 @@ class GlslGenerator:
         torch.mv(self._frame_w, self._inputs, out=self._bias[:config.width])
         self._frame.write(self._bias.numpy())
 
-        p = self.program
+        p = self.program  # shared by both decks: every uniform is set every time
+        for name, value in self._uniforms.items():
+            p[name].value = value
         a = math.radians(rotation)
         p["view"].value = (math.cos(a) * zoom, math.sin(a) * zoom, float(zoom))
         p["half_size"].value = (self.width / 2, self.height / 2)
         p["scale"].value = 2 * math.pi / min(self.width, self.height)
-        p["transform"].value = TRANSFORM_IDS[config.transform]
-        p["symmetry"].value = float(config.symmetry)
-        p["palette"].value = bool(config.palette)
         p["weights"].value = 0
         p["lut"].value = 1
         self._weights.use(location=0)
@@ -241,7 +234,7 @@ class GlslGenerator:
             self.fbo = self.texture = None
 
     def release(self) -> None:
-        """Free this deck's GL objects (the shared programs stay cached with the context)."""
+        """Free this deck's GL objects; the programs stay cached with the context."""
         self._release_target()
         for obj in (self._weights, self._lut, self._frame):
             if obj is not None:
