@@ -233,6 +233,11 @@ class Generator:
         self._layers()
         return self._rgba
 
+    def finish(self) -> None:
+        """Wait until the device has done the queued work (for timing; a no-op on the CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
     def render_float(self, t: float, audio: np.ndarray | torch.Tensor, zoom: float = 1.0,
                      rotation: float = 0.0) -> torch.Tensor:
         """Reference path for tests: the unsplit forward pass on transformed coordinates, RGB float (H, W, 3)."""

@@ -149,12 +149,13 @@ class GlslGenerator:
     def resize(self, width: int, height: int) -> None:
         if (width, height) == (self.width, self.height):
             return
-        self._release_target()
+        old = (self.fbo, self.texture)
         self.width, self.height = width, height
         self.texture = self.ctx.texture((width, height), 4)
         self.texture.filter = (moderngl.LINEAR, moderngl.LINEAR)  # upscaled by the compositor
         self.texture.repeat_x = self.texture.repeat_y = False
         self.fbo = self.ctx.framebuffer(color_attachments=[self.texture])
+        self._release_target(*old)
 
     def set_style(self, style: Style, model: CPPN | None = None) -> None:
         """Swap the network between frames (`model` may be prebuilt off the render thread). A new width
@@ -227,15 +228,21 @@ class GlslGenerator:
         """Wait until the GPU has drawn what was queued (for timing)."""
         self.ctx.finish()
 
-    def _release_target(self) -> None:
-        if self.fbo is not None:
-            self.fbo.release()
-            self.texture.release()
-            self.fbo = self.texture = None
+    def _release_target(self, fbo: moderngl.Framebuffer | None, texture: moderngl.Texture | None) -> None:
+        if fbo is None:
+            return
+        if self.ctx.fbo is fbo:  # moderngl rebinds its bound framebuffer after making one: not a deleted one
+            if self.fbo is not None and self.fbo is not fbo:
+                self.fbo.use()
+            elif self.ctx.screen is not None:
+                self.ctx.screen.use()
+        fbo.release()
+        texture.release()
 
     def release(self) -> None:
         """Free this deck's GL objects; the programs stay cached with the context."""
-        self._release_target()
+        old, self.fbo, self.texture = (self.fbo, self.texture), None, None
+        self._release_target(*old)
         for obj in (self._weights, self._lut, self._frame):
             if obj is not None:
                 obj.release()
