@@ -89,8 +89,10 @@ vec2 transform_xy(vec2 p) {
         }
         return vec2(r - PI, PI * cos(symmetry * theta));
     }
-    if (transform == 4) {
-        return (2.0 / symmetry) * asin(sin(p * (symmetry / 2.0)));  // a triangle wave
+    if (transform == 4) {  // asin(sin(.)): a triangle wave
+        vec2 s = sin(p * (symmetry / 2.0));
+        // asin through atan: Mesa's asin() is a short polynomial, off by ~1e-4 (a level or two of colour)
+        return (2.0 / symmetry) * atan(s, sqrt((1.0 - s) * (1.0 + s)));
     }
     return p;
 }
