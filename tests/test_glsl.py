@@ -21,12 +21,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from realparts import write_wav
 
+from livecppn.audio.sources import synthetic_beat
 from livecppn.control.params import ParamBus
 from livecppn.model.bank import Loaded
 from livecppn.model.cppn import ACTIVATIONS, TRANSFORMS, CPPNConfig, build, style_grid
 from livecppn.model.generator import Generator
 from livecppn.model.style import Style, load_style
+from livecppn.offline.encode import EncodeOptions
+from livecppn.offline.render import RenderOptions, render_file
 from livecppn.paths import presets_dir
 from livecppn.render.backends import Choice
 from livecppn.render.compositor import Compositor
@@ -253,3 +258,18 @@ def test_a_show_whose_shader_does_not_compile_plays_on_cpu(tmp_path):
     errors = [w for w in report["warnings"] if "does not compile" in w]
     assert len(errors) == 1 and "'default'" in errors[0] and "deliberately broken" in errors[0]
     assert stderr.count("does not compile") == 1
+
+
+def test_an_offline_render_on_glsl_gives_the_cpu_renders_frames(ctx, tmp_path):
+    """`livecppn render --backend glsl`: the same frames as --backend cpu, within the tolerance (through
+    the analyser, the autopilot's deck loads and the compositor, as a render goes)."""
+    track = write_wav(tmp_path / "beat.wav", synthetic_beat(1.0, 48000), 48000)
+    frames = {}
+    for backend in ("cpu", "glsl"):
+        render_file(RenderOptions(track, tmp_path / backend, size=(48, 27), fps=8, backend=backend, progress=False,
+                                  encode=EncodeOptions(codec="png")), ctx=ctx)
+        frames[backend] = [np.asarray(Image.open(p).convert("RGB")).astype(int)
+                           for p in sorted((tmp_path / backend).glob("*.png"))]
+    assert len(frames["glsl"]) == len(frames["cpu"]) == 8
+    for a, b in zip(frames["cpu"], frames["glsl"]):
+        assert np.abs(a - b).max() <= MAX_DIFF + 1  # + the compositor pass's own rounding
