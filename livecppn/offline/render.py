@@ -40,7 +40,7 @@ from ..control.params import ParamBus
 from ..model.bank import BankError, Loaded, StyleLoader, load_bank
 from ..model.default_style import make_default_style
 from ..model.style import StyleError, load_style
-from ..render.backends import CPU, BackendError, Choice, create_backend, resolve_backend
+from ..render.backends import CPU, BackendError, Choice, create_backends, resolve_backend
 from ..render.compositor import Compositor
 from ..render.decks import Decks
 from ..render.effects import Effects
@@ -123,10 +123,10 @@ def _decks(opts: RenderOptions, ctx: moderngl.Context, choice: Choice, styles: d
         if opts.backend == "glsl":
             raise RenderError(str(error)) from error
         log.warning("%s; rendering on the cpu backend instead", error)
-        return {deck: create_backend(CPU, ctx, style, internal) for deck, style in styles.items()}
+        return create_backends(CPU, ctx, styles, internal)
 
     try:
-        backends = {deck: create_backend(choice, ctx, style, internal) for deck, style in styles.items()}
+        backends = create_backends(choice, ctx, styles, internal)
     except ShaderError as e:
         backends = fall_back(e, styles)
     return Decks(backends["a"], backends["b"], fallback=fall_back)

@@ -131,6 +131,21 @@ def create_backend(choice: Choice | str, ctx: moderngl.Context, style: Style, in
     return Backend("cuda", generator, PBOSink(ctx, w, h))
 
 
+def create_backends(choice: Choice, ctx: moderngl.Context, styles: dict[str, Style],
+                    internal: tuple[int, int]) -> dict[str, Backend]:
+    """A backend per deck ({"a": style, "b": style} → {"a": Backend, ...}); if one raises (a glsl
+    ShaderError), the ones already made are released first."""
+    backends: dict[str, Backend] = {}
+    try:
+        for deck, style in styles.items():
+            backends[deck] = create_backend(choice, ctx, style, internal)
+    except Exception:
+        for backend in backends.values():
+            backend.sink.release()
+        raise
+    return backends
+
+
 class GpuTimer:
     """GPU milliseconds per frame from CUDA events, read without waiting: each frame's pair of
     events is read once the GPU has passed it (a frame or two later). A no-op without CUDA."""

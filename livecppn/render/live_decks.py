@@ -22,11 +22,11 @@ import moderngl
 
 from ..model.style import Style
 from ..showlog import ShowLog
-from .backends import CPU, Backend, Choice, calibrate_internal_size, create_backend, fit_aspect
+from .backends import CPU, Backend, Choice, calibrate_internal_size, create_backends, fit_aspect
 from .decks import Decks
 from .gl import ShaderError
 
-TARGET_FPS = {"cpu": 30.0, "glsl": 60.0}  # what the calibrated internal size aims for, per backend
+TARGET_FPS = {"cpu": 30.0, "glsl": 60.0, "cuda": 60.0}  # what a calibrated internal size aims for
 CPPN_BUDGET = 0.5  # share of the frame the CPPN may take; the rest is features, upload, display, HUD
 
 
@@ -49,7 +49,7 @@ class LiveDecks:
         out_w, out_h = self.output
         self.scale = self.render_scale or (1.0 if choice.backend == "cuda" and self.fixed is None else None)
         first = self.fixed or (scaled(self.output, self.scale) if self.scale else fit_aspect(90, out_w / out_h))
-        backends = {deck: create_backend(choice, self.ctx, style, first) for deck, style in styles.items()}
+        backends = create_backends(choice, self.ctx, styles, first)
         self.calibration = None
         self.internal = first
         if self.fixed is None and self.scale is None:
