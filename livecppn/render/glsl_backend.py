@@ -140,10 +140,12 @@ class GlslGenerator:
         self.fbo: moderngl.Framebuffer | None = None
         self._weights: moderngl.Texture | None = None
         self._frame: moderngl.Buffer | None = None
+        self._lut: moderngl.Texture | None = None
+        self.width = self.height = 0
+        self.set_style(style, model)  # first: a ShaderError leaves nothing made
         self._lut = ctx.texture((PALETTE_LUT, 1), 4)
         self._lut.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self.width = self.height = 0
-        self.set_style(style, model)
+        self._write_lut()
         self.resize(width, height)
 
     def resize(self, width: int, height: int) -> None:
@@ -176,9 +178,7 @@ class GlslGenerator:
             self._weights = self.ctx.texture(size, 4, dtype="f4")
             self._weights.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._weights.write(texels)
-        if config.palette:  # the same uint8 table the torch path looks up
-            rgb = palette_lut(self.model).numpy()
-            self._lut.write(np.concatenate([rgb, np.full((PALETTE_LUT, 1), 255, np.uint8)], axis=1))
+        self._write_lut()
         # The first layer's per-frame part is computed on the host as in Generator._frame_inputs (fp32).
         k = config.n_pixel_inputs
         self._frame_w = style.state["hidden.0.weight"][:, k:].float().contiguous()  # (width, 1 + n_audio)
@@ -192,6 +192,11 @@ class GlslGenerator:
                           "palette": bool(config.palette), "layers": config.layers,
                           "activations": [ACTIVATION_IDS[a] for a in config.activations]
                           + [0] * (MAX_LAYERS - config.layers)}
+
+    def _write_lut(self) -> None:
+        if self._lut is not None and self.style.config.palette:  # the same uint8 table the torch path uses
+            rgb = palette_lut(self.model).numpy()
+            self._lut.write(np.concatenate([rgb, np.full((PALETTE_LUT, 1), 255, np.uint8)], axis=1))
 
     def render(self, t: float, audio, zoom: float = 1.0, rotation: float = 0.0) -> moderngl.Texture:
         """Draw the frame into `texture` (queued on the GL context, nothing read back) and return it.
