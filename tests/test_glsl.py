@@ -36,7 +36,7 @@ from livecppn.paths import presets_dir
 from livecppn.render.backends import Choice
 from livecppn.render.compositor import Compositor
 from livecppn.render.gl import ShaderError
-from livecppn.render.glsl_backend import GlslGenerator, ShaderSink, pack_weights
+from livecppn.render.glsl_backend import ACTIVATION_IDS, TRANSFORM_IDS, GlslGenerator, ShaderSink, pack_weights
 from livecppn.render.live_decks import LiveDecks
 from livecppn.render.sinks import PBOSink
 from livecppn.showlog import ShowLog
@@ -70,6 +70,13 @@ def assert_matches(ctx, style: Style, size, label=""):
     finally:
         glsl.release()
     return want
+
+
+def test_the_shader_knows_every_activation_and_transform_of_the_style_format():
+    assert set(ACTIVATION_IDS) == set(ACTIVATIONS) and set(TRANSFORM_IDS) == set(TRANSFORMS)
+    source = (ROOT / "shaders" / "cppn.glsl").read_text()
+    for name, number in ACTIVATION_IDS.items():
+        assert f"#define ACT_{name.upper()} {number}\n" in source
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -2,11 +2,11 @@
 
 Each deck is a backend (a generator and its texture sink) holding one style.
 Only the decks that are visible are rendered: at crossfader 0 or 1 the other
-deck costs nothing. When the glsl backend cannot compile a loaded style's
-shader, both decks move to the backend the `fallback` hook builds (the show's
-owner decides which and says so; DESIGN §8). A `go` fades the crossfader to the other side over the
+deck costs nothing. A `go` fades the crossfader to the other side over the
 transition time, starting at once, on the next beat or on the next bar.
-Render thread only.
+When the glsl backend cannot compile a loaded style's shader, both decks move
+to the backends the `fallback` hook builds (its owner decides which and says
+so; DESIGN §8). Render thread only.
 """
 
 from __future__ import annotations

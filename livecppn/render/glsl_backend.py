@@ -35,7 +35,7 @@ import moderngl
 import numpy as np
 import torch
 
-from ..model.cppn import ACTIVATIONS, CPPN, TRANSFORMS, CPPNConfig
+from ..model.cppn import CPPN, CPPNConfig
 from ..model.generator import PALETTE_LUT, palette_lut
 from ..model.style import Style
 from ..paths import shaders_dir
@@ -44,7 +44,6 @@ from .gl import ShaderError, load_program
 # The shader's numbering (ACT_* in shaders/cppn.glsl and its `transform` uniform).
 ACTIVATION_IDS = {"sin": 0, "cos": 1, "tanh": 2, "gaussian": 3, "sigmoid": 4, "relu": 5, "identity": 6}
 TRANSFORM_IDS = {"none": 0, "mirror": 1, "kaleido": 2, "polar": 3, "tile": 4}
-assert set(ACTIVATION_IDS) == set(ACTIVATIONS) and set(TRANSFORM_IDS) == set(TRANSFORMS)
 MAX_LAYERS = 16  # the shader's `activations` array; CPPNConfig allows 1..16
 TEX_SHIFT = 11  # the weight texture is 2048 texels wide: the biggest style (16 x 1024) needs 1923 rows
 FRAME_BINDING = 0  # uniform block binding of the first layer's per-frame term
@@ -111,7 +110,8 @@ _programs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def network_program(ctx: moderngl.Context, style: Style) -> tuple[moderngl.Program, moderngl.VertexArray]:
     """The program for the style's width, compiled on first use. Raises ShaderError naming the style,
-    its architecture and the GL renderer, with the driver's message (and says it once per width)."""
+    its architecture and the GL renderer, with the driver's message (a width that failed is not
+    compiled again)."""
     cache = _programs.setdefault(ctx, {})
     defines = {"P4": str(groups(style.config.width)), "TEX_SHIFT": str(TEX_SHIFT)}
     key = (str(shaders_dir()), tuple(defines.items()))  # LIVECPPN_SHADERS may point elsewhere (tests do)
