@@ -86,10 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--monitor", type=int, default=0, metavar="N",
                       help="monitor index for fullscreen (see `livecppn devices`; default 0)")
     live.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda", "glsl"),
-                      help="where the network runs (default auto: cuda where CUDA is, else cpu)")
+                      help="where the network runs (default auto: cuda where CUDA-GL interop works, else "
+                           "glsl on a hardware GL driver, else cpu)")
     live.add_argument("--internal", type=parse_size, metavar="WxH",
                       help="internal render resolution, upscaled for display (default: the output size "
-                           "on cuda; on cpu measured at start-up to hold 30 fps on this machine)")
+                           "on cuda; on cpu and glsl measured at start-up to hold 30 / 60 fps on this machine)")
     live.add_argument("--set", action="append", default=[], type=param_value, metavar="NAME=VALUE",
                       help="start with a parameter at a value, e.g. --set crossfader=0.5 (repeatable)")
     live.add_argument("--render-scale", type=render_scale, metavar="F",
@@ -147,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--fps", type=float, default=60.0, help="frame rate (default 60)")
     render.add_argument("--internal", type=parse_size, metavar="WxH",
                         help="the network's resolution, upscaled by the compositor (default: the output size)")
-    render.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="where the network runs (default auto: cuda where CUDA is, else cpu)")
+    render.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda", "glsl"),
+                        help="where the network runs (default auto: cuda where CUDA-GL interop works, else "
+                             "glsl on a hardware GL driver, else cpu)")
     render.add_argument("--automation", type=Path, metavar="FILE",
                         help="replay a show's automation log (OUT.automation.jsonl from `live --record`)")
     render.add_argument("--set", action="append", default=[], type=param_value, metavar="NAME=VALUE",

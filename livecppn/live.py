@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import signal
 import threading
 import time
@@ -39,8 +38,9 @@ from .control.params import ParamBus
 from .model.default_style import make_default_style
 from .model.style import Style, StyleError, load_style
 from .model.bank import Bank, BankError, StyleLoader, load_bank
-from .render.backends import GpuTimer, calibrate_internal_size, create_backend, fit_aspect, resolve_backend
+from .render.backends import GpuTimer, resolve_backend
 from .render.decks import Decks
+from .render.live_decks import LiveDecks
 from .render.compositor import Compositor
 from .render.effects import Effects
 from .render.frame import FrameStep
@@ -54,8 +54,6 @@ from .showlog import ShowLog
 
 log = logging.getLogger("livecppn")
 
-TARGET_FPS = 30.0  # the cpu backend's auto internal size aims for this on the machine it runs on
-CPPN_BUDGET = 0.5  # share of the frame the CPPN may take; the rest is features, upload, display, HUD
 STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
 
 
@@ -73,8 +71,8 @@ class LiveOptions:
     frames: int | None = None  # stop after this many frames (None: until quit)
     report: Path | None = None
     backend: str = "auto"
-    internal: tuple[int, int] | None = None  # None: output × render_scale, or chosen by calibration (cpu)
-    render_scale: float | None = None  # internal = output × this (default: 1 on cuda, calibrated on cpu)
+    internal: tuple[int, int] | None = None  # None: output × render_scale, or chosen by calibration
+    render_scale: float | None = None  # internal = output × this (default: 1 on cuda, calibrated on cpu and glsl)
     vsync: bool = True
     hud: bool = True
     threads: int | None = None
@@ -212,7 +210,6 @@ def open_bank(path: Path | None, showlog: ShowLog) -> Bank:
 def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, bus: ParamBus,
           controls: dict, showlog: ShowLog, stop: threading.Event) -> dict:
     out_w, out_h = surface.framebuffer_size
-    aspect = out_w / max(1, out_h)
     bank = open_bank(opts.bank, showlog)
     try:
         style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style
@@ -220,22 +217,11 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         showlog.error(f"deck B: {e}; it starts on deck A's style")
         style_b = style
 
-    # Backends for decks A and B + internal resolution: output × render scale, or on the cpu backend
-    # by default the largest size whose CPPN time fits (calibrated on one deck: while a transition
-    # shows both, the CPPN costs twice as much).
-    choice = resolve_backend(opts.backend, ctx)
-    calibration = None
-    scale = opts.render_scale or (1.0 if choice.backend == "cuda" and opts.internal is None else None)
-    first = opts.internal or (_scaled((out_w, out_h), scale) if scale else fit_aspect(90, aspect))
-    backend = create_backend(choice, ctx, style, first)
-    decks = Decks(backend, create_backend(choice, ctx, style_b, first))
-    if opts.internal is None and scale is None:
-        budget = 1000.0 / TARGET_FPS * CPPN_BUDGET
-        internal, calibration = calibrate_internal_size(backend.generator, aspect, budget, max_height=out_h)
-    else:
-        internal = first
-    pixel_budget = internal[0] * internal[1]  # kept when the window changes shape
-    decks.resize(*internal)
+    # Decks A and B on the chosen backend at their internal resolution (render/live_decks.py: the
+    # calibration, and the fallback to cpu when the glsl backend cannot compile a style).
+    live = LiveDecks(ctx, resolve_backend(opts.backend, ctx), (style, style_b), (out_w, out_h), showlog,
+                     internal=opts.internal, render_scale=opts.render_scale)
+    decks = live.decks
     loader = StyleLoader(bank)
 
     compositor = Compositor(ctx, out_w, out_h)
@@ -247,9 +233,9 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     effects = Effects()
     recorder = Recorder(ctx, opts.record, showlog, opts.record_options, opts.record_fps)
     source.start()
-    gpu_timer = GpuTimer(backend.generator.device.type == "cuda")
+    gpu_timer = GpuTimer(decks.backend.generator.device.type == "cuda")
     log.info("livecppn live: style %r, audio %s, backend %s (%s), internal %dx%d, output %dx%d, GL %s",
-             style.name, source.name, backend.name, backend.sink.name, *internal, out_w, out_h,
+             style.name, source.name, decks.backend.name, decks.backend.sink.name, *live.internal, out_w, out_h,
              gl_info(ctx)["renderer"])
 
     source_failure: str | None = None
@@ -290,12 +276,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             out_w, out_h = surface.framebuffer_size
             if out_w > 0 and out_h > 0:
                 compositor.resize(out_w, out_h)
-                if scale:
-                    internal = _scaled((out_w, out_h), scale)
-                else:
-                    h = max(1, round(math.sqrt(pixel_budget * out_h / out_w)))
-                    internal = fit_aspect(min(h, out_h), out_w / out_h)
-                decks.resize(*internal)
+                live.follow(out_w, out_h)
 
         failed = source.failed
         if bool(failed) != bool(source_failure):  # log each change once: lost, then back (DESIGN §8)
@@ -325,7 +306,8 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         if isinstance(surface, Window):
             compositor.present(ctx.screen, (out_w, out_h))
             if hud.visible:
-                lines = _hud_lines(stats, backend.name, decks, params, source, analyzer, features, internal, showlog)
+                lines = _hud_lines(stats, decks.backend.name, decks, params, source, analyzer, features,
+                                   live.internal, showlog)
                 lines[1] += f"   {effects.describe()}"
                 lines[2] += f"   {autopilot.status(now, params)}"
                 if recorder.recording:
@@ -361,15 +343,15 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "frame_ms": percentiles(stats.all_frame_ms),
         "cppn_ms": percentiles(stats.all_cppn_ms),
         "frames_per_second": stats.per_second,  # a timeline: when the show slowed down, if it did
-        "backend": backend.name,
-        "sink": backend.sink.name,
+        "backend": decks.backend.name,
+        "sink": decks.backend.sink.name,
         "gpu_ms": percentiles(stats.all_gpu_ms) if gpu_timer.enabled else None,
-        "gpu_memory_mb": _gpu_memory_mb(backend),
-        "device": str(backend.generator.device),
-        "dtype": str(backend.generator.dtype).replace("torch.", ""),
-        "internal_resolution": list(internal),
+        "gpu_memory_mb": _gpu_memory_mb(decks.backend),
+        "device": str(decks.backend.generator.device),
+        "dtype": str(decks.backend.generator.dtype).replace("torch.", ""),
+        "internal_resolution": list(live.internal),
         "output_resolution": [out_w, out_h],
-        "calibration": calibration,
+        "calibration": live.calibration,
         "style": decks.decks["a"].generator.style.name,
         "style_path": str(style.path) if style.path else None,
         "decks": {**decks.styles(), "crossfader": round(params.crossfader, 6), "bank": bank.name},
@@ -389,10 +371,6 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
         "warnings": showlog.messages,
         "warnings_repeated": showlog.report()["repeated"],
     }
-
-
-def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _gpu_memory_mb(backend) -> float | None:

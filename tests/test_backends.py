@@ -24,27 +24,42 @@ needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device here (torch.cud
 SHIPPED = ["default", "ice", "ember", "moss"]
 
 
-def test_auto_takes_cuda_with_interop_and_cpu_without_cuda():
-    assert choose_backend("auto", True, None) == Choice("cuda", "cuda-gl")
-    assert choose_backend("auto", False, None) == Choice("cpu", "pbo")
-    assert choose_backend("cpu", True, None) == Choice("cpu", "pbo")
-    assert choose_backend("cuda", True, None) == Choice("cuda", "cuda-gl")
+HARDWARE = "AMD Radeon Pro 5500M OpenGL Engine"  # GL_RENDERER strings as drivers report them
+INTEL = "Mesa Intel(R) UHD Graphics 620 (KBL GT2)"
+SOFTWARE = ["llvmpipe (LLVM 15.0.6, 256 bits)", "softpipe", "Google SwiftShader", "Software Rasterizer"]
 
 
-def test_no_interop_falls_back_to_the_pbo_upload_with_one_reason():
-    for requested in ("auto", "cuda"):
-        choice = choose_backend(requested, True, "cudaErrorUnknown (GL is Mesa llvmpipe)")
+def test_auto_takes_cuda_with_interop_then_glsl_on_hardware_gl_then_cpu():
+    assert choose_backend("auto", True, None, "NVIDIA H100/PCIe/SSE2") == Choice("cuda", "cuda-gl")
+    assert choose_backend("auto", False, None, HARDWARE) == Choice("glsl", "shader")
+    assert choose_backend("auto", False, None, INTEL) == Choice("glsl", "shader")
+    for renderer in SOFTWARE:  # a software GL driver: the cpu backend is faster than the shader there
+        assert choose_backend("auto", False, None, renderer) == Choice("cpu", "pbo")
+    assert choose_backend("cpu", True, None, HARDWARE) == Choice("cpu", "pbo")
+    assert choose_backend("cuda", True, None, HARDWARE) == Choice("cuda", "cuda-gl")
+
+
+def test_glsl_can_be_forced_even_on_a_software_renderer_with_a_warning():
+    assert choose_backend("glsl", True, None, HARDWARE) == Choice("glsl", "shader")
+    choice = choose_backend("glsl", False, None, SOFTWARE[0])
+    assert (choice.backend, choice.sink) == ("glsl", "shader") and "software GL driver" in choice.note
+
+
+def test_no_interop_falls_back_to_glsl_on_hardware_gl_or_the_pbo_upload():
+    problem = "cudaErrorUnknown (GL is on another GPU)"
+    choice = choose_backend("auto", True, problem, INTEL)  # CUDA on one GPU, GL on another
+    assert (choice.backend, choice.sink) == ("glsl", "shader") and "interop unavailable" in choice.note
+    for requested, renderer in (("auto", SOFTWARE[0]), ("cuda", INTEL), ("cuda", SOFTWARE[0])):
+        choice = choose_backend(requested, True, "cudaErrorUnknown (GL is Mesa llvmpipe)", renderer)
         assert (choice.backend, choice.sink) == ("cuda", "pbo")
         assert "llvmpipe" in choice.note and "PBO" in choice.note
 
 
 def test_a_forced_backend_that_cannot_run_says_why():
     with pytest.raises(BackendError, match="cuda.*cannot run here.*no CUDA device"):
-        choose_backend("cuda", False, None)
-    with pytest.raises(BackendError, match="glsl.*not in this build"):
-        choose_backend("glsl", True, None)
+        choose_backend("cuda", False, None, HARDWARE)
     with pytest.raises(BackendError, match="unknown backend 'metal'"):
-        choose_backend("metal", True, None)
+        choose_backend("metal", True, None, HARDWARE)
 
 
 @pytest.mark.skipif(CUDA, reason="this machine has CUDA: the forced cuda backend runs")

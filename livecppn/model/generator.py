@@ -21,6 +21,15 @@ log = logging.getLogger("livecppn.model")
 PALETTE_LUT = 1024  # palette entries: finer than 8-bit output needs for up to ~8 stops
 
 
+def palette_lut(model: CPPN) -> torch.Tensor:
+    """A palette style's colours as PALETTE_LUT uint8 entries (PALETTE_LUT, 3), evenly along the
+    palette: within half a level of apply_palette. The glsl backend looks up the same table."""
+    t = torch.linspace(0.0, 1.0, PALETTE_LUT, dtype=torch.float32)
+    with torch.no_grad():
+        colours = model.colour(torch.stack([t, t, t], dim=1).to(model.palette.device))
+    return (colours.float().cpu() * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
 def default_dtype(device: torch.device) -> torch.dtype:
     # Live inference is fp16 on CUDA and fp32 on CPU (DESIGN §4).
     return torch.float16 if device.type == "cuda" else torch.float32
@@ -101,11 +110,7 @@ class Generator:
         self._graph = None  # a CUDA graph of the layers, captured on first use (see _layers)
         self._graph_failed = False
         # A palette as a lookup table of PALETTE_LUT uint8 colours (within half a level of apply_palette).
-        self._lut = None
-        if m.config.palette:
-            t = torch.linspace(0.0, 1.0, PALETTE_LUT, dtype=torch.float32)
-            colours = m.colour(torch.stack([t, t, t], dim=1).to(m.palette.device))
-            self._lut = (colours.float() * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).to(self.device)
+        self._lut = palette_lut(m).to(self.device) if m.config.palette else None
 
     def _frame_inputs(self, t: float, audio) -> None:
         """Time and audio into the device's input vector, then the first layer's per-frame term."""
@@ -227,6 +232,11 @@ class Generator:
         self._frame_inputs(t, audio)
         self._layers()
         return self._rgba
+
+    def finish(self) -> None:
+        """Wait until the device has done the queued work (for timing; a no-op on the CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def render_float(self, t: float, audio: np.ndarray | torch.Tensor, zoom: float = 1.0,
                      rotation: float = 0.0) -> torch.Tensor:

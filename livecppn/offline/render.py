@@ -40,11 +40,12 @@ from ..control.params import ParamBus
 from ..model.bank import BankError, Loaded, StyleLoader, load_bank
 from ..model.default_style import make_default_style
 from ..model.style import StyleError, load_style
-from ..render.backends import BackendError, create_backend, resolve_backend
+from ..render.backends import CPU, BackendError, Choice, create_backends, resolve_backend
 from ..render.compositor import Compositor
 from ..render.decks import Decks
 from ..render.effects import Effects
 from ..render.frame import FrameStep
+from ..render.gl import ShaderError
 from ..showcontrol import Triggers
 from ..showlog import ShowLog
 from .automation import AutomationError, read_automation, replay
@@ -114,6 +115,23 @@ def offscreen_context() -> moderngl.Context:
             raise RenderError(f"no OpenGL 3.3 context (neither a display nor EGL): {e}") from e
 
 
+def _decks(opts: RenderOptions, ctx: moderngl.Context, choice: Choice, styles: dict, internal) -> Decks:
+    """Decks A and B. When the glsl backend cannot compile a style (at start or at a deck load), a
+    render that asked for glsl fails with the driver's message; under `auto` it goes on on cpu (the
+    same picture, within the glsl backend's stated tolerance), said once."""
+    def fall_back(error: ShaderError, styles: dict) -> dict:
+        if opts.backend == "glsl":
+            raise RenderError(str(error)) from error
+        log.warning("%s; rendering on the cpu backend instead", error)
+        return create_backends(CPU, ctx, styles, internal)
+
+    try:
+        backends = create_backends(choice, ctx, styles, internal)
+    except ShaderError as e:
+        backends = fall_back(e, styles)
+    return Decks(backends["a"], backends["b"], fallback=fall_back)
+
+
 def _style(path: Path | None):
     try:
         return load_style(path or paths.default_style_path())
@@ -157,7 +175,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
         style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style_a
     except (BankError, StyleError) as e:
         raise RenderError(f"deck B (bank slot 2): {e}") from e
-    decks = Decks(create_backend(choice, ctx, style_a, internal), create_backend(choice, ctx, style_b, internal))
+    decks = _decks(opts, ctx, choice, {"a": style_a, "b": style_b}, internal)
     compositor = Compositor(ctx, w, h)
     analyzer = Analyzer(rate)
     bus = ParamBus()

@@ -2,12 +2,19 @@
 
 - cuda: torch fp16 on the GPU, written into the GL texture through CUDA-GL
   interop (cuda_interop.py). Where interop cannot work (GL on another GPU or
-  on a software driver, WSL) the GPU still renders and the frame goes through
-  the PBO upload instead, said once in the log.
+  on a software driver, WSL) the GPU can still render and the frame goes
+  through the PBO upload instead, said once in the log.
+- glsl: the network in a fragment shader on whatever GPU runs GL (OpenGL 3.3
+  core, no CUDA needed); the shader writes the deck's texture itself
+  (glsl_backend.py).
 - cpu: torch fp32 at a reduced internal resolution, PBO upload, upscaled by
   the display shader.
-- glsl: the network in a fragment shader (not in this build yet).
-`auto` takes cuda where CUDA is available, else cpu.
+
+`auto` takes cuda where interop works, else glsl on a hardware GL driver, else
+cuda through the PBO upload where CUDA works at all, else cpu. On a software GL
+driver (llvmpipe and the like) the glsl backend would run every pixel's network
+on the CPU without torch's matrix kernels, slower than the cpu backend, so auto
+never picks it there; `--backend glsl` still forces it.
 """
 
 from __future__ import annotations
@@ -16,17 +23,22 @@ import logging
 import statistics
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import moderngl
 
 from ..model.generator import Generator
 from ..model.style import Style
+from .gl import is_software_name
 from .sinks import PBOSink, TextureSink
+
+if TYPE_CHECKING:
+    from .glsl_backend import GlslGenerator
 
 log = logging.getLogger("livecppn.render")
 
 BACKENDS = ("auto", "cpu", "cuda", "glsl")
-IMPLEMENTED = ("cpu", "cuda")
+IMPLEMENTED = ("cpu", "cuda", "glsl")
 
 
 class BackendError(RuntimeError):
@@ -36,33 +48,45 @@ class BackendError(RuntimeError):
 @dataclass
 class Backend:
     name: str
-    generator: Generator
+    generator: Generator | GlslGenerator  # the same calls (resize, set_style, render, finish, style, model)
     sink: TextureSink
 
 
 @dataclass(frozen=True)
 class Choice:
-    backend: str  # "cpu" | "cuda"
-    sink: str  # "pbo" | "cuda-gl"
+    backend: str  # "cpu" | "cuda" | "glsl"
+    sink: str  # "pbo" | "cuda-gl" | "shader"
     note: str | None = None  # said once in the log when the choice is not the best one asked for
 
 
-def choose_backend(requested: str, cuda_available: bool, interop_problem: str | None) -> Choice:
+CPU = Choice("cpu", "pbo")
+
+
+def choose_backend(requested: str, cuda_available: bool, interop_problem: str | None, gl_renderer: str) -> Choice:
     """The backend and sink for a request, given what this machine can do (pure: tested without a GPU).
-    A forced backend that cannot run raises BackendError saying why."""
+    gl_renderer is the GL context's GL_RENDERER. A forced backend that cannot run raises BackendError
+    saying why."""
     if requested not in BACKENDS:
         raise BackendError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
+    software = is_software_name(gl_renderer)
+    if requested == "cpu":
+        return CPU
     if requested == "glsl":
-        raise BackendError("backend 'glsl' is not in this build yet; available: cpu, cuda (where CUDA is)")
-    if requested == "cpu" or (requested == "auto" and not cuda_available):
-        return Choice("cpu", "pbo")
-    if not cuda_available:
+        return Choice("glsl", "shader", f"the glsl backend on a software GL driver ({gl_renderer}) runs every "
+                                        "pixel's network on the CPU: expect it slower than --backend cpu"
+                      if software else None)
+    if requested == "cuda" and not cuda_available:
         raise BackendError("backend 'cuda' cannot run here: torch sees no CUDA device (no NVIDIA GPU or "
-                           "driver, or a CPU-only torch build); use --backend cpu or auto")
-    if interop_problem is not None:
+                           "driver, or a CPU-only torch build); use --backend cpu, glsl or auto")
+    if cuda_available and interop_problem is None:
+        return Choice("cuda", "cuda-gl")
+    if requested == "auto" and not software:
+        return Choice("glsl", "shader", f"CUDA-GL interop unavailable ({interop_problem}); the network runs in a "
+                                        f"shader on {gl_renderer}" if cuda_available else None)
+    if cuda_available:
         return Choice("cuda", "pbo", f"CUDA-GL interop unavailable ({interop_problem}); the GPU renders and "
                                      "frames go to GL through host memory (PBO upload)")
-    return Choice("cuda", "cuda-gl")
+    return CPU
 
 
 _interop_problems: dict[int, str | None] = {}  # per GL context: probed once
@@ -80,25 +104,46 @@ def resolve_backend(requested: str, ctx: moderngl.Context) -> Choice:
 
             _interop_problems[id(ctx)] = probe(ctx)
         problem = _interop_problems[id(ctx)]
-    choice = choose_backend(requested, cuda, problem)
+    choice = choose_backend(requested, cuda, problem, ctx.info.get("GL_RENDERER", ""))
     if choice.note:
         log.warning("%s", choice.note)
     return choice
 
 
 def create_backend(choice: Choice | str, ctx: moderngl.Context, style: Style, internal: tuple[int, int]) -> Backend:
-    """Build a backend (a generator and its sink) for a choice from resolve_backend() (or a name)."""
+    """Build a backend (a generator and its sink) for a choice from resolve_backend() (or a name).
+    The glsl backend raises ShaderError (gl.py) when its program does not compile for the style."""
     if isinstance(choice, str):
         choice = resolve_backend(choice, ctx)
     w, h = internal
     if choice.backend == "cpu":
         return Backend("cpu", Generator(style, w, h, device="cpu"), PBOSink(ctx, w, h))
+    if choice.backend == "glsl":
+        from .glsl_backend import GlslGenerator, ShaderSink
+
+        generator = GlslGenerator(ctx, style, w, h)
+        return Backend("glsl", generator, ShaderSink(generator))
     generator = Generator(style, w, h, device="cuda")  # fp16
     if choice.sink == "cuda-gl":
         from .cuda_interop import CudaGLSink
 
         return Backend("cuda", generator, CudaGLSink(ctx, w, h))
     return Backend("cuda", generator, PBOSink(ctx, w, h))
+
+
+def create_backends(choice: Choice, ctx: moderngl.Context, styles: dict[str, Style],
+                    internal: tuple[int, int]) -> dict[str, Backend]:
+    """A backend per deck ({"a": style, "b": style} → {"a": Backend, ...}); if one raises (a glsl
+    ShaderError), the ones already made are released first."""
+    backends: dict[str, Backend] = {}
+    try:
+        for deck, style in styles.items():
+            backends[deck] = create_backend(choice, ctx, style, internal)
+    except Exception:
+        for backend in backends.values():
+            backend.sink.release()
+        raise
+    return backends
 
 
 class GpuTimer:
@@ -146,26 +191,36 @@ def fit_aspect(height: int, aspect: float) -> tuple[int, int]:
     return max(1, round(height * aspect)), height
 
 
-def calibrate_internal_size(generator: Generator, aspect: float, budget_ms: float,
+MIN_PROBE_MS = 2.0  # a probe quicker than this measures fixed costs more than the cost per pixel
+
+
+def calibrate_internal_size(generator: Generator | GlslGenerator, aspect: float, budget_ms: float,
                             max_height: int) -> tuple[tuple[int, int], dict]:
     """Largest internal size whose measured CPPN time fits the budget.
 
     Renders a few frames at a probe size to learn the cost per pixel on this
     machine (it scales linearly with pixels), predicts each ladder step, then
     confirms the pick with a real measurement and steps down if it is over.
+    A probe too quick to time well (a GPU at 90 lines) is redone at twice the
+    height until it is not. Each render is waited for (generator.finish()).
     """
     def measure(size: tuple[int, int]) -> float:
         generator.resize(*size)
         generator.render(0.0, [0.0] * generator.model.config.n_audio)  # warm-up
+        generator.finish()
         times = []
         for i in range(5):
             t0 = time.perf_counter()
             generator.render(0.1 * i, [0.5] * generator.model.config.n_audio)
+            generator.finish()
             times.append((time.perf_counter() - t0) * 1000)
         return statistics.median(times)
 
     probe = fit_aspect(90, aspect)
     probe_ms = measure(probe)
+    while probe_ms < MIN_PROBE_MS and probe[1] * 2 <= max_height:
+        probe = fit_aspect(probe[1] * 2, aspect)
+        probe_ms = measure(probe)
     per_pixel = probe_ms / (probe[0] * probe[1])
     candidates = [h for h in HEIGHT_LADDER if h <= max_height] or [HEIGHT_LADDER[0]]
     pick = candidates[0]

@@ -4,16 +4,21 @@ Each deck is a backend (a generator and its texture sink) holding one style.
 Only the decks that are visible are rendered: at crossfader 0 or 1 the other
 deck costs nothing. A `go` fades the crossfader to the other side over the
 transition time, starting at once, on the next beat or on the next bar.
-Render thread only.
+When the glsl backend cannot compile a loaded style's shader, both decks move
+to the backends the `fallback` hook builds (its owner decides which and says
+so; DESIGN §8). Render thread only.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from ..control.params import ParamBus, Params
 from ..model.bank import Loaded
+from ..model.style import Style
 from .backends import Backend
+from .gl import ShaderError
 
 log = logging.getLogger("livecppn.render")
 
@@ -49,10 +54,15 @@ def wait_for_quantize(mode: float, bpm: float, beat_phase: float, bar_phase: flo
     return (1.0 - bar_phase) % 1.0 * 4 * beat
 
 
+# Given the error and the style each deck should now hold, backends for both decks (or raise).
+Fallback = Callable[[ShaderError, dict[str, Style]], dict[str, Backend]]
+
+
 class Decks:
-    def __init__(self, a: Backend, b: Backend):
+    def __init__(self, a: Backend, b: Backend, fallback: Fallback | None = None):
         self.decks = {"a": a, "b": b}
         self.fade: GoFade | None = None
+        self.fallback = fallback
 
     def on_air(self, crossfader: float) -> str:
         """The deck mostly showing; a `load` goes to the other one."""
@@ -82,8 +92,25 @@ class Decks:
         """Swap a style loaded off-thread into its deck (between frames); returns a log line."""
         if loaded.error:
             return f"deck {loaded.deck.upper()}: {loaded.error}; keeping its current style"
-        self.decks[loaded.deck].generator.set_style(loaded.style, loaded.model)
+        try:
+            self.decks[loaded.deck].generator.set_style(loaded.style, loaded.model)
+        except ShaderError as e:  # the glsl backend: this style's program does not compile here
+            if self.fallback is None:
+                raise
+            styles = {k: d.generator.style for k, d in self.decks.items()} | {loaded.deck: loaded.style}
+            self.replace(self.fallback(e, styles))
         return f"deck {loaded.deck.upper()}: {loaded.style.name}"
+
+    def replace(self, backends: dict[str, Backend]) -> None:
+        """Both decks onto new backends (the old ones are released); the crossfade goes on."""
+        old, self.decks = self.decks, dict(backends)
+        for deck in old.values():
+            deck.sink.release()
+
+    @property
+    def backend(self) -> Backend:
+        """Deck A's backend: both decks always run on the same one."""
+        return self.decks["a"]
 
     def resize(self, width: int, height: int) -> None:
         for deck in self.decks.values():

@@ -45,6 +45,9 @@ def gl_info(ctx: moderngl.Context) -> dict[str, str]:
     }
 
 
-def is_software_renderer(ctx: moderngl.Context) -> bool:
-    renderer = ctx.info.get("GL_RENDERER", "").lower()
-    return any(s in renderer for s in ("llvmpipe", "softpipe", "swrast", "software"))
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software")  # GL_RENDERER substrings
+
+
+def is_software_name(renderer: str) -> bool:
+    """Whether a GL_RENDERER string names a software rasteriser (Mesa llvmpipe or softpipe, SwiftShader)."""
+    return any(s in renderer.lower() for s in SOFTWARE_RENDERERS)
