@@ -32,7 +32,7 @@ import numpy as np
 from ..offline.automation import VERSION, audio_path_for, jsonable
 from ..offline.encode import EncodeOptions
 from ..offline.encoder_process import EncoderProcess
-from .gl import is_software_renderer, load_program
+from .gl import is_software_name, load_program
 
 log = logging.getLogger("livecppn")
 
@@ -61,7 +61,7 @@ class Recorder:
         if fps < 0:
             raise ValueError(f"recording fps must be 0 (every frame) or more, got {fps}")
         self.ctx, self.showlog, self.options, self.fps = ctx, showlog, options, fps
-        self.gpu_yuv = not is_software_renderer(ctx) if gpu_yuv is None else gpu_yuv
+        self.gpu_yuv = not is_software_name(ctx.info.get("GL_RENDERER", "")) if gpu_yuv is None else gpu_yuv
         self.base = path
         self.want = path is not None  # start on the first frame
         self.takes = 0
