@@ -74,7 +74,6 @@ class EncoderProcess:
                           "Linux and macOS only")
         self.path: Path | None = None
         self.error: str | None = None
-        self.frames = 0  # frames the encoder wrote (from its "done")
         self._memory: SharedMemory | None = None
         self._free: list[int] = []
         to_child_r, to_child_w = os.pipe()
@@ -176,7 +175,7 @@ class EncoderProcess:
             self.error = f"{self.path}: the encoder stopped taking frames and sound (stalled); recording stopped"
 
     def poll(self) -> None:
-        """Send what waits; take the encoder's replies: slots given back, an error, the end; notice a
+        """Send what waits; take the encoder's replies (slots given back, ready, an error); notice a
         process that died."""
         self._flush()
         code = self._process.poll()  # before reading: an error sent just before exiting is in the pipe
@@ -189,8 +188,6 @@ class EncoderProcess:
                     self.ready = True
                 elif reply[0] == "error":
                     self.error = reply[1]
-                elif reply[0] == "done":
-                    self.frames = reply[1]
         except (EOFError, OSError):  # the process has gone
             pass
         if code is not None and code != 0 and self.error is None:
@@ -324,7 +321,6 @@ def run(config: dict) -> int:
             else:
                 logf.write(json.dumps(message[1]) + "\n")
         writer.close()
-        replies.send(("done", writer.frames))
         return 0
     except Exception as e:  # noqa: BLE001 - whatever it is, the show hears of it and goes on
         if isinstance(e, EncodeError):
