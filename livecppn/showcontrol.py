@@ -15,7 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from .control.params import REGISTRY, TRIGGERS, ParamBus, Params
+from .control.params import ParamBus, Params
+from .control.registry import default_registry
 from .model.bank import take_all
 from .render.decks import wait_for_quantize
 from .showlog import ShowLog
@@ -23,8 +24,7 @@ from .showlog import ShowLog
 log = logging.getLogger("livecppn")
 
 # What the learn key (L) steps through: every parameter, then every trigger a control can fire.
-LEARN_TARGETS = [s.name for s in REGISTRY] + [t.name for t in TRIGGERS if t.name not in ("clock", "clock_stop",
-                                                                                        "learn", "learn_save")]
+LEARN_TARGETS = default_registry().learn_targets
 
 
 def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:

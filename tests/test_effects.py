@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from livecppn.audio.features import AudioFeatures
-from livecppn.control.params import SPECS, ParamBus
+from livecppn.control.params import ParamBus
+from livecppn.control.registry import default_registry
+
+SPECS = default_registry().specs
 from livecppn.model.default_style import make_default_style
 from livecppn.model.generator import Generator
 from livecppn.render.compositor import Compositor

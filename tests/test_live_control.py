@@ -15,8 +15,10 @@ from realparts import end_show, free_port, require, start_show
 
 from livecppn import paths
 from livecppn.control.mapping import Mapping
-from livecppn.control.params import SPECS
-from livecppn.showcontrol import LEARN_TARGETS
+from livecppn.control.registry import default_registry
+
+SPECS = default_registry().specs
+LEARN_TARGETS = default_registry().learn_targets
 
 
 def test_osc_drives_a_headless_show(tmp_path):

@@ -19,7 +19,7 @@ from realparts import end_show, free_port, start_show
 
 from livecppn import paths
 from livecppn.control.osc_addresses import routes
-from livecppn.control.params import REGISTRY, TRIGGERS
+from livecppn.control.registry import default_registry
 
 N_OSC = 10_000
 N_MIDI = 10_000
@@ -29,7 +29,7 @@ CALM = 5.0  # undisturbed seconds before and after it, in the same show (like fo
 SHOW = dict(size="640x360", internal="128x72")
 SHOW_ARGS = ("--threads", "1", "--no-hud")  # one core renders, the other runs this test's senders
 
-ADDRESSES = sorted(routes(list(REGISTRY), list(TRIGGERS)))
+ADDRESSES = sorted(routes(list(default_registry().params), list(default_registry().controller_triggers)))
 # Arming MIDI learn with a real target would let the random MIDI rebind the controls checked afterwards.
 FUZZ_ADDRESSES = [a for a in ADDRESSES if not a.endswith("/learn")]
 

@@ -15,7 +15,9 @@ from livecppn.control.mapping import (
     mappings_dir,
     resolve,
 )
-from livecppn.control.params import SPECS, TRIGGER_SPECS, TriggerSpec
+from livecppn.control.registry import TriggerSpec, default_registry
+
+SPECS, TRIGGER_SPECS = default_registry().specs, default_registry().trigger_specs
 
 
 @pytest.fixture

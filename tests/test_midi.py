@@ -28,7 +28,10 @@ from livecppn.control.midi import (
     relative_ticks,
     rtmidi_api,
 )
-from livecppn.control.params import SPECS, ParamBus, TriggerSpec
+from livecppn.control.params import ParamBus
+from livecppn.control.registry import TriggerSpec, default_registry
+
+SPECS = default_registry().specs
 
 
 

@@ -26,7 +26,11 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from livecppn.audio.features import FEATURE_NAMES, AudioFeatures
 from livecppn.control.osc import REJECT_KINDS, OscControl, address_table
-from livecppn.control.params import REGISTRY, SPECS, TRIGGERS, ParamBus, ParamSpec
+from livecppn.control.params import ParamBus
+from livecppn.control.registry import ParamSpec, Registry, default_registry
+
+REG = default_registry()
+REGISTRY, SPECS, TRIGGERS = REG.params, REG.specs, REG.controller_triggers
 
 HOST = "127.0.0.1"
 
@@ -245,7 +249,7 @@ def test_addresses_follow_the_registry():
     specs = (ParamSpec("warp", 0.0, 10.0, 5.0, "", 0.0, "A new parameter."),
              ParamSpec("get", 0.0, 1.0, 0.0, "", 0.0, "Named like a reserved word."),
              ParamSpec("tap", 0.0, 1.0, 0.0, "", 0.0, "Named like a trigger."))
-    bus = ParamBus(specs)
+    bus = ParamBus(Registry(specs, REG.triggers))
     with OscControl(bus, port=0) as osc:
         c = SimpleUDPClient(HOST, osc.port)
         c.send_message("/livecppn/param/warp", 7.0)
@@ -263,11 +267,11 @@ def test_addresses_follow_the_registry():
         wait_for(lambda: osc.stats["unknown_address"] == 3)
         assert p.warp == 2.5 and bus.rejected == []
     for s in REGISTRY:
-        assert f"`/livecppn/param/{s.name}`" in address_table()
+        assert f"`/livecppn/param/{s.name}`" in address_table(REG)
     for t in TRIGGERS:
-        assert f"`/livecppn/trigger/{t.name}`" in address_table()
+        assert f"`/livecppn/trigger/{t.name}`" in address_table(REG)
     for name in FEATURE_NAMES + ("bpm", "onset", "spectrum"):
-        assert f"`/livecppn/audio/{name}`" in address_table()
+        assert f"`/livecppn/audio/{name}`" in address_table(REG)
 
 
 # ---- bad input --------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 import math
 import threading
 
-from livecppn.control.params import REGISTRY, SPECS, ParamBus
+from livecppn.control.params import ParamBus
+from livecppn.control.registry import default_registry
+
+REGISTRY, SPECS = default_registry().params, default_registry().specs
 
 
 def test_defaults_and_snapshot_is_immutable():

@@ -42,7 +42,10 @@ sys.path.insert(0, str(ROOT))
 from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
 
 from livecppn.control.osc import OscControl  # noqa: E402
-from livecppn.control.params import REGISTRY, ParamBus  # noqa: E402
+from livecppn.control.params import ParamBus  # noqa: E402
+from livecppn.control.registry import Registry, default_registry  # noqa: E402
+
+REGISTRY = default_registry().params
 from benchio import save  # noqa: E402
 
 
@@ -100,7 +103,7 @@ def summary(seconds: list[float]) -> dict:
 
 def latency(period: float, packets: int, rng: random.Random) -> dict:
     specs = tuple(dataclasses.replace(s, smoothing=0.0) for s in REGISTRY)
-    bus = ParamBus(specs)
+    bus = ParamBus(Registry(specs, default_registry().triggers))
     with OscControl(bus, port=0) as osc, Loop(bus, osc, period) as loop:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for i in range(packets):

@@ -1,6 +1,6 @@
 """Regenerate the README's generated sections from their one declaration.
 
-The parameter table comes from livecppn.control.params.REGISTRY and the CLI
+The parameter table comes from livecppn.control.registry and the CLI
 reference from the argparse parser. Usage: python tools/gen_readme.py [--check]
 """
 
@@ -17,12 +17,14 @@ sys.path.insert(0, str(ROOT))
 
 from livecppn.cli import build_parser  # noqa: E402
 from livecppn.control.osc_addresses import address_table  # noqa: E402
-from livecppn.control.params import REGISTRY, TRIGGERS  # noqa: E402
+from livecppn.control.registry import default_registry  # noqa: E402
+
+REGISTRY = default_registry()
 
 
 def param_table() -> str:
     rows = ["| name | range | default | unit | smoothing | what it does |", "| --- | --- | --- | --- | --- | --- |"]
-    for s in REGISTRY:
+    for s in REGISTRY.params:
         rows.append(f"| `{s.name}` | {s.minimum:g} – {s.maximum:g} | {s.default:g} | {s.unit or '–'} "
                     f"| {s.smoothing:g} s | {s.description} |")
     return "\n".join(rows)
@@ -71,9 +73,10 @@ def threshold_table() -> str:
 
 
 def trigger_table() -> str:
-    rows = ["| trigger | value | what it does |", "| --- | --- | --- |"]
-    for t in TRIGGERS:
-        rows.append(f"| `{t.name}` | {t.argument or '–'} | {t.description} |")
+    rows = ["| trigger | value | key | what it does |", "| --- | --- | --- | --- |"]
+    for t in REGISTRY.triggers:
+        keys = ", ".join(t.keys) + (" (key only)" if t.key_only else "") if t.keys else "–"
+        rows.append(f"| `{t.name}` | {t.argument or '–'} | {keys} | {t.description} |")
     return "\n".join(rows)
 
 
@@ -87,7 +90,7 @@ def style_report() -> str:
     return markdown_table(doc["styles"])
 
 
-SECTIONS = {"params": param_table, "triggers": trigger_table, "osc": address_table, "cli": cli_reference,
+SECTIONS = {"params": param_table, "triggers": trigger_table, "osc": lambda: address_table(REGISTRY), "cli": cli_reference,
             "styles": style_table, "thresholds": threshold_table, "style_report": style_report}
 
 

@@ -19,7 +19,7 @@ A mapping is a TOML file in presets/mappings/:
     note = 36
     trigger = "tap"
 
-Targets are checked against the registry (params.REGISTRY / params.TRIGGERS),
+Targets are checked against the registry (control/registry.py),
 so a mapping can name anything declared there and nothing else. Every error
 names the file and the line. `MidiLearn` binds the next CC or note to an armed
 name and keeps the mapping, which can then be saved.
@@ -36,7 +36,9 @@ from pathlib import Path
 
 import tomllib
 
-from livecppn.control import params
+from .registry import default_registry
+
+_REGISTRY = default_registry()  # TODO(registry passed in): the MIDI split threads it through
 from livecppn.paths import presets_dir
 
 SOURCES = ("cc", "note")
@@ -211,10 +213,10 @@ class MidiLearn:
     def learn(self, name: str, mode: str = "", step: float = DEFAULT_STEP, value: object = None) -> None:
         """Arm `name` (a parameter or trigger in the registry). `mode`: a CC mode for a parameter
         ("" = absolute for a CC, momentary for a note); `value`: a trigger's argument."""
-        is_param = name in params.SPECS
-        if not is_param and name not in params.TRIGGER_SPECS:
+        is_param = name in _REGISTRY.specs
+        if not is_param and name not in _REGISTRY.trigger_specs:
             raise ValueError(f"MIDI learn: unknown parameter or trigger {name!r} "
-                             f"(known: {', '.join([*params.SPECS, *params.TRIGGER_SPECS])})")
+                             f"(known: {', '.join([*_REGISTRY.specs, *_REGISTRY.trigger_specs])})")
         template = Binding("cc", 0, None, name if is_param else None, None if is_param else name, mode, step,
                            None, value)
         # check the options now, not when the control arrives
@@ -299,9 +301,9 @@ def _check_binding(b: Binding, where: str, lines: _EntryLines | None = None) -> 
         raise MappingError(f"{at}: {message}")
 
     if b.param is not None:
-        spec = params.SPECS.get(b.param)
+        spec = _REGISTRY.specs.get(b.param)
         if spec is None:
-            fail("param", f"unknown param {b.param!r} (known: {', '.join(params.SPECS)})")
+            fail("param", f"unknown param {b.param!r} (known: {', '.join(_REGISTRY.specs)})")
         modes = CC_PARAM_MODES if b.source == "cc" else NOTE_PARAM_MODES
         if b.mode and b.mode not in modes:
             fail("mode", f"mode for a {b.source} → param must be one of {modes}, got {b.mode!r}")
@@ -317,9 +319,9 @@ def _check_binding(b: Binding, where: str, lines: _EntryLines | None = None) -> 
         if b.value is not None:
             fail("value", "value is a trigger's argument; a param takes its value from the control")
     else:
-        spec = params.TRIGGER_SPECS.get(b.trigger)
+        spec = _REGISTRY.trigger_specs.get(b.trigger)
         if spec is None:
-            fail("trigger", f"unknown trigger {b.trigger!r} (known: {', '.join(params.TRIGGER_SPECS)})")
+            fail("trigger", f"unknown trigger {b.trigger!r} (known: {', '.join(_REGISTRY.trigger_specs)})")
         for key, bad in (("mode", b.mode), ("range", b.range), ("step", b.step != DEFAULT_STEP)):
             if bad:
                 fail(key, f"{key} applies to params only; {b.trigger!r} is a trigger")

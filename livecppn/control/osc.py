@@ -1,6 +1,6 @@
 """OSC control (DESIGN §7): one UDP server thread turns OSC messages into ParamBus events.
 
-Every address is derived from the parameter registry (REGISTRY, TRIGGERS):
+Every address is derived from the parameter registry (control/registry.py):
 `/livecppn/param/<name> <value>`, `/livecppn/param/<name>/norm <0..1>`,
 `/livecppn/trigger/<name> [value]`, the short forms `/livecppn/<name>` where a
 name is unambiguous, `/livecppn/subscribe [port]`, `/livecppn/get/<name> [port]`
@@ -51,7 +51,7 @@ from .osc_addresses import (
 )
 from .osc_addresses import number as _number
 from .osc_feedback import AudioOut, Feedback
-from .params import TRIGGER_SPECS, TRIGGERS, ParamBus, Params
+from .params import ParamBus, Params
 
 __all__ = ["MAX_PACKET", "REJECT_KINDS", "OscControl", "address_table"]
 
@@ -90,7 +90,7 @@ class OscControl:
             raise ValueError(f"OSC allow list: {e} (expected addresses such as 192.168.1.20 or 192.168.1.0/24)")
         self.send_target = parse_target(send) if send else None
         self.max_packet = max_packet
-        self.routes = routes(list(bus.specs.values()), list(TRIGGERS))
+        self.routes = routes(list(bus.specs.values()), list(bus.registry.controller_triggers))
         self.stats = dict.fromkeys(("received", "dispatched", *REJECT_KINDS, "feedback_sent", "audio_sent",
                                     "send_failed", "socket_error", "internal_error"), 0)
         self.last_fault: str | None = None  # for the HUD
@@ -274,7 +274,7 @@ class OscControl:
             events.append(("set", name, value))
             self.feedback.touched(source, name, value, now)
         elif kind == "trigger":
-            value = trigger_value(TRIGGER_SPECS[name], args)
+            value = trigger_value(self.bus.registry.trigger_specs[name], args)
             if value is BAD:
                 return self._fault("bad_args", source, f"{address} {args!r}"[:100])
             if value is not RELEASE:

@@ -14,7 +14,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.parsing import osc_types
 
 from .osc_feedback import AUDIO_DESCRIPTIONS, AUDIO_FIELDS, PREFIX
-from .params import REGISTRY, TRIGGERS, ParamSpec, TriggerSpec
+from .registry import ParamSpec, Registry, TriggerSpec
 
 MAX_BUNDLE_DEPTH = 8
 RESERVED = ("param", "trigger", "subscribe", "unsubscribe", "get", "audio")  # not usable as short forms
@@ -116,16 +116,17 @@ def trigger_value(spec: TriggerSpec, args: list) -> object:
     return None if value != 0 else RELEASE
 
 
-def address_table() -> str:
-    """The OSC addresses as markdown tables, generated from REGISTRY and TRIGGERS (for the README)."""
-    short = short_names([s.name for s in REGISTRY], [t.name for t in TRIGGERS])
+def address_table(registry: Registry) -> str:
+    """The OSC addresses as markdown tables, generated from the registry (for the README)."""
+    triggers = registry.controller_triggers
+    short = short_names([s.name for s in registry.params], [t.name for t in triggers])
     rows = ["| parameter | range | default | unit | what it does |", "| --- | --- | --- | --- | --- |"]
-    for s in REGISTRY:
+    for s in registry.params:
         also = f" or `{PREFIX}/{s.name}`" if s.name in short else ""
         rows.append(f"| `{PREFIX}/param/{s.name}`{also} | {s.minimum:g} – {s.maximum:g} | {s.default:g} "
                     f"| {s.unit or '–'} | {s.description} |")
     rows += ["", "| trigger | argument | what it does |", "| --- | --- | --- |"]
-    for t in TRIGGERS:
+    for t in triggers:
         also = f" or `{PREFIX}/{t.name}`" if t.name in short else ""
         rows.append(f"| `{PREFIX}/trigger/{t.name}`{also} | {t.argument or 'none, or 1 (0 is ignored)'} "
                     f"| {t.description} |")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pythonosc.parsing.osc_types import write_string
 
 from ..audio.features import FEATURE_NAMES, AudioFeatures
-from .params import ParamSpec
+from .registry import ParamSpec
 
 PREFIX = "/livecppn"
 FEEDBACK_HZ = 30.0  # per address, at most

@@ -1,8 +1,7 @@
-"""The parameter registry and bus (DESIGN §7).
+"""The parameter bus (DESIGN §7): one control queue in, one frozen snapshot out per frame.
 
-Each controllable value is declared once here: name, range, default, unit,
-smoothing time and description; so is each trigger (an action with no value
-of its own, such as a tap). Controllers (keys, MIDI, OSC) put events on one
+What may be set or fired is declared once in the registry (registry.py),
+which the bus is given. Controllers (keys, MIDI, OSC) put events on one
 control queue from any thread; the render thread drains it once per frame in
 `ParamBus.step(dt)`, gets one frozen `Params` snapshot, with each value slewed
 toward its target over its smoothing time (in seconds, so the feel does not
@@ -14,90 +13,10 @@ from __future__ import annotations
 
 import math
 import queue
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
-
-@dataclass(frozen=True)
-class ParamSpec:
-    name: str
-    minimum: float
-    maximum: float
-    default: float
-    unit: str
-    smoothing: float  # seconds; 0 = jump
-    description: str
-
-    def clamp(self, value: float) -> float:
-        return min(self.maximum, max(self.minimum, value))
-
-
-REGISTRY: tuple[ParamSpec, ...] = (
-    ParamSpec("brightness", 0.0, 2.0, 1.0, "×", 0.05, "Master brightness applied by the display shader."),
-    ParamSpec("audio_gain", 0.0, 4.0, 1.0, "×", 0.10, "Reactivity: scales the audio features fed to the network."),
-    ParamSpec("time_speed", 0.0, 4.0, 1.0, "×", 0.25, "How fast the network's time input advances."),
-    ParamSpec("blackout", 0.0, 1.0, 0.0, "", 0.05, "Fade the output to black (1 = black)."),
-    ParamSpec("crossfader", 0.0, 1.0, 0.0, "", 0.05, "Mix of deck A (0) and deck B (1) through the transition."),
-    ParamSpec("transition", 0.0, 2.0, 0.0, "mode", 0.0,
-              "Transition between the decks: 0 mix, 1 additive, 2 luma wipe."),
-    ParamSpec("transition_time", 0.0, 30.0, 2.0, "s", 0.0, "How long a `go` takes to fade to the other deck."),
-    ParamSpec("go_quantize", 0.0, 2.0, 1.0, "mode", 0.0,
-              "When a `go` starts: 0 at once, 1 on the next beat, 2 on the next bar."),
-    ParamSpec("zoom", 0.1, 8.0, 1.0, "×", 0.15, "Scale of the coordinate field (above 1 shows more of it)."),
-    ParamSpec("rotation", -180.0, 180.0, 0.0, "°", 0.15, "Rotation of the coordinate field."),
-    # Post effects (shaders/effects.glsl): each at 0 leaves the picture untouched.
-    ParamSpec("trails", 0.0, 1.0, 0.0, "", 0.1,
-              "Feedback trails: earlier frames linger and fade (1 = about 2 s of trail)."),
-    ParamSpec("kaleido", 0.0, 16.0, 0.0, "segments", 0.0,
-              "Kaleidoscope on the output: 0 off, 1 mirror left-right, 2 four-way mirror, 3+ that many wedge pairs."),
-    ParamSpec("swirl", -1.0, 1.0, 0.0, "", 0.1, "Twist the picture around its centre (negative: the other way)."),
-    ParamSpec("spin", -90.0, 90.0, 0.0, "°/beat", 0.1,
-              "Rotate the output with the tempo (120 BPM if none is known); at 0 it eases back upright."),
-    ParamSpec("hue", -0.5, 0.5, 0.0, "turns", 0.1, "Hue rotation of the output (±0.5: complementary colours)."),
-    ParamSpec("hue_speed", -1.0, 1.0, 0.0, "turns/bar", 0.1,
-              "Hue keeps turning with the tempo; at 0 it eases back to `hue`."),
-    ParamSpec("flash", 0.0, 1.0, 0.0, "", 0.0, "Flash to white on each pulse (flash_sync), fading over fx_decay."),
-    ParamSpec("flash_sync", 0.0, 2.0, 0.0, "mode", 0.0, "What flashes follow: 0 onsets, 1 beats, 2 bars."),
-    ParamSpec("pulse", 0.0, 1.0, 0.0, "", 0.0, "Contrast punch on each pulse (pulse_sync), fading over fx_decay."),
-    ParamSpec("pulse_sync", 0.0, 2.0, 1.0, "mode", 0.0, "What contrast pulses follow: 0 onsets, 1 beats, 2 bars."),
-    ParamSpec("fx_decay", 0.05, 4.0, 0.5, "beats", 0.0,
-              "How long a flash or contrast pulse takes to fade (120 BPM if no tempo is known)."),
-    ParamSpec("strobe", 0.0, 1.0, 0.0, "", 0.0, "Strobe: white for the first eighth of each pulse (strobe_sync)."),
-    ParamSpec("strobe_sync", 0.0, 2.0, 1.0, "mode", 0.0, "What the strobe follows: 0 onsets, 1 beats, 2 bars."),
-    ParamSpec("vignette", 0.0, 1.0, 0.0, "", 0.1, "Darken the edges and corners."),
-    # Autopilot (livecppn/autopilot.py).
-    ParamSpec("autopilot", 0.0, 1.0, 1.0, "on/off", 0.0,
-              "Autopilot: pick and change styles from the music after autopilot_idle s untouched (setting it "
-              "to 1 engages it at once)."),
-    ParamSpec("autopilot_idle", 5.0, 600.0, 60.0, "s", 0.0, "Seconds without manual control before the autopilot engages."),
-    ParamSpec("autopilot_bars", 4.0, 64.0, 16.0, "bars", 0.0,
-              "Phrase length: the autopilot changes style every this many bars (8, 16, 32 …)."),
-)
-SPECS = MappingProxyType({s.name: s for s in REGISTRY})
-
-
-@dataclass(frozen=True)
-class TriggerSpec:
-    name: str
-    argument: str  # "" when the trigger takes no value; else what the value means
-    description: str
-
-
-TRIGGERS: tuple[TriggerSpec, ...] = (
-    TriggerSpec("tap", "", "Tap tempo: two or more taps set the BPM and put the beat on the last tap."),
-    TriggerSpec("tap_clear", "", "Hand the tempo back to the beat tracker."),
-    TriggerSpec("go", "", "Fade to the other deck over transition_time, starting as go_quantize says."),
-    TriggerSpec("deck_a", "slot number or style name", "Load a style from the bank into deck A."),
-    TriggerSpec("deck_b", "slot number or style name", "Load a style from the bank into deck B."),
-    TriggerSpec("load", "slot number or style name", "Load a style into the deck that is not on air (cue it)."),
-    TriggerSpec("clock", "(bpm, beat wall time, beat)", "External clock (MIDI clock in): overrides the audio tempo."),
-    TriggerSpec("clock_stop", "", "The external clock stopped: tempo goes back to tap or the tracker."),
-    TriggerSpec("learn", "parameter or trigger name", "MIDI learn: the next CC or note binds to this target."),
-    TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned."),
-    TriggerSpec("record", "1 start, 0 stop (none: toggle)",
-                "Start or stop recording the output, the audio and the automation log (key R; the file: --record)."),
-)
-TRIGGER_SPECS = MappingProxyType({t.name: t for t in TRIGGERS})
+from .registry import Registry, default_registry
 
 
 @dataclass(frozen=True)
@@ -105,6 +24,7 @@ class Params:
     """One frame's parameter values (immutable; safe to hand to any stage)."""
 
     values: MappingProxyType
+    specs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # the registry's, for modes
 
     def __getattr__(self, name: str) -> float:
         try:
@@ -115,12 +35,24 @@ class Params:
     def as_dict(self) -> dict[str, float]:
         return dict(self.values)
 
+    def mode(self, name: str) -> int:
+        """A mode parameter's choice as its index (the registry decodes it: one place for every mode)."""
+        return self.specs[name].mode(self.values[name])
+
+    def choice(self, name: str) -> str:
+        """A mode parameter's choice by name ("mix", "beats" …)."""
+        return self.specs[name].choice(self.values[name])
+
 
 class ParamBus:
     """Control queue + slewed values. `set()` is safe from any thread; `step()` is render-thread only."""
 
-    def __init__(self, specs: tuple[ParamSpec, ...] = REGISTRY):
-        self.specs = {s.name: s for s in specs}
+    def __init__(self, registry: Registry | None = None):
+        self.registry = registry = registry or default_registry()
+        specs = registry.params
+        self.specs = dict(registry.specs)
+        self._frozen_specs = registry.specs
+        self._accepted = {t.name for t in registry.controller_triggers}
         self._queue: queue.SimpleQueue[tuple[str, str, object]] = queue.SimpleQueue()
         self._triggers: list[tuple[str, object]] = []
         self._target = {s.name: s.default for s in specs}
@@ -150,8 +82,11 @@ class ParamBus:
         triggers, self._triggers = self._triggers, []
         return triggers
 
-    def step(self, dt: float) -> Params:
-        """Drain the queue, slew toward targets, return this frame's snapshot. Once per frame."""
+    def step(self, dt: float, overrides: dict[str, float] | None = None) -> Params:
+        """Drain the queue, slew toward targets, return this frame's snapshot. Once per frame.
+
+        `overrides`: values the show itself drives this frame (the `go` fade drives the crossfader),
+        set without slew, unless a controller set that parameter in this step: a person wins."""
         self.changed.clear()
         while True:
             try:
@@ -159,7 +94,7 @@ class ParamBus:
             except queue.Empty:
                 break
             if kind == "trigger":
-                if name in TRIGGER_SPECS:
+                if name in self._accepted:
                     self._triggers.append((name, value))
                 else:
                     self.rejected.append(f"ignored unknown trigger {name!r}")
@@ -174,6 +109,9 @@ class ParamBus:
                 continue
             self._target[name] = spec.clamp(value)
             self.changed.add(name)
+        for name, value in (overrides or {}).items():
+            if name not in self.changed:
+                self._target[name] = self._value[name] = self.specs[name].clamp(float(value))
         for name, spec in self.specs.items():
             target, current = self._target[name], self._value[name]
             if spec.smoothing <= 0 or dt <= 0:
@@ -181,7 +119,7 @@ class ParamBus:
             else:
                 a = 1.0 - math.exp(-dt / spec.smoothing)
                 self._value[name] = current + (target - current) * a
-        return Params(MappingProxyType(dict(self._value)))
+        return self.snapshot()
 
     def snapshot(self) -> Params:
-        return Params(MappingProxyType(dict(self._value)))
+        return Params(MappingProxyType(dict(self._value)), self._frozen_specs)
