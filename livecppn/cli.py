@@ -205,9 +205,9 @@ def cmd_live(args) -> int:
 
     from .audio.sources import AudioError
     from .live import LiveOptions, run_live
-    from .offline.encode import EncodeError, EncodeOptions
+    from .media.encode import EncodeError, EncodeOptions
     from .render.backends import BackendError
-    from .render.recorder import LIVE_ENCODE
+    from .show.recorder import LIVE_ENCODE
     from .render.window import WindowError
 
     if args.headless and args.frames is None:
@@ -262,7 +262,7 @@ def parse_bitrate(text: str | None) -> int | None:
 def cmd_render(args) -> int:
     import json
 
-    from .offline.encode import EncodeError, EncodeOptions
+    from .media.encode import EncodeError, EncodeOptions
     from .offline.render import RenderError, RenderInterrupted, RenderOptions, render_file
 
     try:

@@ -1,6 +1,7 @@
-"""`livecppn live`: the frame loop (DESIGN §1), wiring audio, control, model and render.
+"""`livecppn live`: open the window, the audio and the controllers, run the show's frame loop, write the report.
 
-The render thread (this one) owns the GL context. Each frame it takes one
+The render thread (this one) owns the GL context; the show's parts and each
+phase's work are in show/show.py (`LiveShow`). Each frame it takes one
 snapshot of audio features (from the newest audio window) and one of the
 parameters, renders the CPPN through the chosen backend, composites, draws the
 HUD and swaps. Nothing is queued between stages: every frame uses the newest
@@ -19,43 +20,28 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import moderngl
-import numpy as np
 import torch
 
 from . import paths
-from .jsonable import rounded
-from .audio.analyzer import Analyzer
-from .audio.features import FEATURE_NAMES
 from .audio.sources import open_source
-from .autopilot import Autopilot
 from .control.params import ParamBus
+from .control.registry import default_registry
+from .media.encode import EncodeOptions
 from .model.default_style import make_default_style
 from .model.style import Style, StyleError, load_style
-from .model.bank import Bank, BankError, StyleLoader, load_bank
-from .render.backends import GpuTimer, resolve_backend
-from .render.decks import Decks
-from .render.live_decks import LiveDecks
-from .render.compositor import Compositor
-from .render.effects import Effects
-from .render.frame import FrameStep
-from .render.recorder import LIVE_ENCODE, RECORD_FPS, Recorder
-from .offline.encode import EncodeOptions
 from .render.gl import gl_info
-from .render.hud import Hud
 from .render.window import OffscreenSurface, Window, WindowError
-from .showcontrol import Triggers, control_lines, controls_report, log_rejected, start_controls
+from .show.controls import start_controls
+from .show.recorder import LIVE_ENCODE, RECORD_FPS
+from .show.show import LiveShow
 from .showlog import ShowLog
 
 log = logging.getLogger("livecppn")
-
-STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
-
 
 @dataclass
 class LiveOptions:
@@ -91,39 +77,6 @@ class LiveOptions:
     on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
 
 
-@dataclass
-class FrameStats:
-    frame_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))
-    cppn_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))
-    all_frame_ms: list = field(default_factory=list)
-    all_cppn_ms: list = field(default_factory=list)
-    per_second: list = field(default_factory=list)  # frames finished in each wall-clock second of the show
-    gpu_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))  # CUDA events, cuda backend
-    all_gpu_ms: list = field(default_factory=list)
-
-    def add_gpu(self, ms: float) -> None:
-        self.gpu_ms.append(ms)
-        self.all_gpu_ms.append(ms)
-
-    def add(self, frame_ms: float, cppn_ms: float, second: int) -> None:
-        while len(self.per_second) <= second:
-            self.per_second.append(0)
-        self.per_second[second] += 1
-        self.frame_ms.append(frame_ms)
-        self.cppn_ms.append(cppn_ms)
-        self.all_frame_ms.append(frame_ms)
-        self.all_cppn_ms.append(cppn_ms)
-
-
-def percentiles(values) -> dict[str, float]:
-    if not len(values):
-        return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
-    a = np.asarray(values, dtype=np.float64)
-    p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {"mean": round(float(a.mean()), 3), "p50": round(float(p50), 3), "p90": round(float(p90), 3),
-            "p99": round(float(p99), 3), "max": round(float(a.max()), 3)}
-
-
 def load_style_or_default(path: Path | None, showlog: ShowLog) -> Style:
     """The asked-for style, else the shipped default, else the default built in memory."""
     for candidate in ([path] if path else []) + [paths.default_style_path()]:
@@ -134,11 +87,11 @@ def load_style_or_default(path: Path | None, showlog: ShowLog) -> Style:
     return make_default_style()
 
 
-def open_surface(opts: LiveOptions, showlog: ShowLog):
+def open_surface(opts: LiveOptions, showlog: ShowLog, keys: dict[str, str]):
     """A glfw window (hidden when headless); headless with no display falls back to EGL."""
     try:
         return Window(opts.size, fullscreen=opts.fullscreen, monitor=opts.monitor,
-                      visible=not opts.headless, vsync=opts.vsync and not opts.headless), None
+                      visible=not opts.headless, vsync=opts.vsync and not opts.headless, keys=keys), None
     except WindowError as e:
         if not opts.headless:
             raise
@@ -175,9 +128,10 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
     style = load_style_or_default(opts.style, showlog)
     # falls back to the synthetic beat when there is no input at all
     source = open_source(opts.audio, mute=opts.mute, block=opts.audio_block)
-    surface, ctx = open_surface(opts, showlog)
+    registry = default_registry()
+    surface, ctx = open_surface(opts, showlog, registry.keys)
     stop = threading.Event()
-    bus = ParamBus()
+    bus = ParamBus(registry)
     for name, value in opts.initial.items():
         if name not in bus.specs:
             raise ValueError(f"--set {name}: no such parameter (see the README's parameter table)")
@@ -186,7 +140,12 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
     try:
         ctx = ctx or moderngl.create_context(require=330)
         with quit_on_signals(stop):
-            report = _loop(opts, ctx, surface, style, source, bus, controls, showlog, stop)
+            show = LiveShow(opts, ctx, surface, style, source, bus, controls, showlog, stop)
+            source.start()
+            log.info("livecppn live: style %r, audio %s, backend %s (%s), internal %dx%d, output %dx%d, GL %s",
+                     style.name, source.name, show.decks.backend.name, show.decks.backend.sink.name,
+                     *show.live.internal, *show.output, gl_info(ctx)["renderer"])
+            report = _loop(opts, show)
     finally:
         for control in controls.values():
             control.stop()
@@ -198,218 +157,36 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
     return report
 
 
-def open_bank(path: Path | None, showlog: ShowLog) -> Bank:
-    """The bank for deck loads; a bad bank file is reported and the shipped styles are used."""
-    try:
-        return load_bank(path or paths.default_bank_path())
-    except BankError as e:
-        showlog.error(f"{e}; using the default style only")
-        return Bank("fallback", {1: paths.default_style_path()})
-
-
-def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, source, bus: ParamBus,
-          controls: dict, showlog: ShowLog, stop: threading.Event) -> dict:
-    out_w, out_h = surface.framebuffer_size
-    bank = open_bank(opts.bank, showlog)
-    try:
-        style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style
-    except (BankError, StyleError) as e:
-        showlog.error(f"deck B: {e}; it starts on deck A's style")
-        style_b = style
-
-    # Decks A and B on the chosen backend at their internal resolution (render/live_decks.py: the
-    # calibration, and the fallback to cpu when the glsl backend cannot compile a style).
-    live = LiveDecks(ctx, resolve_backend(opts.backend, ctx), (style, style_b), (out_w, out_h), showlog,
-                     internal=opts.internal, render_scale=opts.render_scale)
-    decks = live.decks
-    loader = StyleLoader(bank)
-
-    compositor = Compositor(ctx, out_w, out_h)
-    hud = Hud(ctx)
-    hud.visible = opts.hud
-    analyzer = Analyzer(source.sample_rate)
-    stats = FrameStats()
-    triggers = Triggers(analyzer, decks, loader, controls, showlog)
-    effects = Effects()
-    recorder = Recorder(ctx, opts.record, showlog, opts.record_options, opts.record_fps)
-    source.start()
-    gpu_timer = GpuTimer(decks.backend.generator.device.type == "cuda")
-    log.info("livecppn live: style %r, audio %s, backend %s (%s), internal %dx%d, output %dx%d, GL %s",
-             style.name, source.name, decks.backend.name, decks.backend.sink.name, *live.internal, out_w, out_h,
-             gl_info(ctx)["renderer"])
-
-    source_failure: str | None = None
-    gl_errors: dict[str, int] = {}
+def _loop(opts: LiveOptions, show: LiveShow) -> dict:
+    """The frame loop: each frame reads input, steps control, takes one audio snapshot, renders,
+    publishes the frame's status, presents it and feeds the outputs; never waits for audio."""
     frames = 0
-    features = None
-    params = bus.snapshot()
     start = last = time.perf_counter()
-    autopilot = Autopilot(bank, start)
-    step = FrameStep(decks, compositor, effects, bus, triggers, autopilot)
     while opts.frames is None or frames < opts.frames:
         now = time.perf_counter()
         dt = min(max(now - last, 1e-4), 0.25)  # a stall must not make smoothing or time jump
         last = now
-
-        key_triggers = []
-        key_actions = False
-        for action in surface.poll():
-            key_actions = True
-            if action == "quit":
-                surface_quit = True
-                break
-            if action == "fullscreen":
-                surface.toggle_fullscreen()
-            elif action == "hud":
-                hud.visible = not hud.visible
-            elif action in ("tap", "tap_clear", "record"):
-                bus.trigger(action)  # keys go through the same queue as MIDI and OSC
-            else:
-                key_triggers.append((action, None))  # the learn keys
-        else:
-            surface_quit = False
-        if surface_quit or surface.should_close() or stop.is_set():
+        # input: keys (the window's own at once, the rest onto the control queue), resize, quit
+        if not show.input():
             break
-
-        if surface.resized:
-            surface.resized = False
-            out_w, out_h = surface.framebuffer_size
-            if out_w > 0 and out_h > 0:
-                compositor.resize(out_w, out_h)
-                live.follow(out_w, out_h)
-
-        failed = source.failed
-        if bool(failed) != bool(source_failure):  # log each change once: lost, then back (DESIGN §8)
-            if failed:
-                showlog.error(f"audio source {source.name} stopped: {failed}; continuing in silence")
-            else:
-                showlog.warn(f"audio source {source.name} is back")
-            source_failure = failed
-
-        # One snapshot of parameters and one of audio features per frame (render/frame.py: shared
-        # with the offline renderer).
-        params = step.control(now, dt, key_triggers, key_actions)
-        if bus.rejected:
-            log_rejected(bus.rejected, showlog)
-        features = analyzer.update(source.ring, dt)  # never waits for audio
-        t0 = time.perf_counter()
-        gpu_timer.start()
-        step.render(now, dt, features)  # autopilot, effects, the visible decks, the compositor pass
-        gpu_timer.stop()
-        cppn_ms = (time.perf_counter() - t0) * 1000  # on cuda: the time to queue the work
-        for ms in gpu_timer.finished():
-            stats.add_gpu(ms)
-        if "osc" in controls:
-            controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
-        # --record: start/stop, the automation log and the audio heard (the picture after the swap)
-        recorder.frame(analyzer, source.ring, compositor, bus, decks, step.events)
-        if isinstance(surface, Window):
-            compositor.present(ctx.screen, (out_w, out_h))
-            if hud.visible:
-                lines = _hud_lines(stats, decks.backend.name, decks, params, source, analyzer, features,
-                                   live.internal, showlog)
-                lines[1] += f"   {effects.describe()}"
-                lines[2] += f"   {autopilot.status(now, params)}"
-                if recorder.recording:
-                    lines[0] += f"   REC {recorder.frames} frames" + (f" ({recorder.dropped} dropped)"
-                                                                       if recorder.dropped else "")
-                hud.update_text(lines + control_lines(controls))
-                levels = features.vector().copy()
-                levels[FEATURE_NAMES.index("time")] = features.time % 1.0
-                hud.draw(ctx.screen, (out_w, out_h), levels)
-        surface.swap()
-        recorder.capture(compositor)  # after the swap: the picture is drawn, the readback never waits
-        err = ctx.error
-        if err != "GL_NO_ERROR":
-            # Not fatal (a lost context fails loudly in the calls themselves):
-            # log each kind once, count them, keep playing.
-            gl_errors[err] = gl_errors.get(err, 0) + 1
-            showlog.error(f"OpenGL error {err} in frame {frames}; continuing", f"OpenGL error {err}")
+        # control: the controllers' events, the go fade, triggers, the autopilot, deck loads
+        show.control(now, dt)
+        # audio: one snapshot of the newest window
+        show.listen(dt)
+        # render: effects, the CPPN on the visible decks, the transition + effects pass
+        cppn_ms = show.render(dt)
+        # status: one frozen ShowStatus for the HUD, the report and the controllers' feedback
+        status = show.publish(frames, now)
+        # present: the picture and the HUD, then swap
+        show.present(status)
+        # outputs: the recorder gets (audio span, events, picture); GL errors are counted
+        show.outputs(frames)
+        # stats
         frames += 1
         end = time.perf_counter()
-        stats.add((end - now) * 1000, cppn_ms, int(end - start))
+        show.stats.add((end - now) * 1000, cppn_ms, int(end - start))
         if opts.on_frame is not None:
-            opts.on_frame(frames, now, end, params, frozenset(bus.changed))
-
+            opts.on_frame(frames, now, end, status.params, frozenset(show.bus.changed))
     elapsed = time.perf_counter() - start
-    recorder.stop()
-    ctx.finish()
-    loader.stop()
-    triggers.stop()
-    return {
-        "frames": frames,
-        "seconds": round(elapsed, 3),
-        "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
-        "frame_ms": percentiles(stats.all_frame_ms),
-        "cppn_ms": percentiles(stats.all_cppn_ms),
-        "frames_per_second": stats.per_second,  # a timeline: when the show slowed down, if it did
-        "backend": decks.backend.name,
-        "sink": decks.backend.sink.name,
-        "gpu_ms": percentiles(stats.all_gpu_ms) if gpu_timer.enabled else None,
-        "gpu_memory_mb": _gpu_memory_mb(decks.backend),
-        "device": str(decks.backend.generator.device),
-        "dtype": str(decks.backend.generator.dtype).replace("torch.", ""),
-        "internal_resolution": list(live.internal),
-        "output_resolution": [out_w, out_h],
-        "calibration": live.calibration,
-        "style": decks.decks["a"].generator.style.name,
-        "style_path": str(style.path) if style.path else None,
-        "decks": {**decks.styles(), "crossfader": round(params.crossfader, 6), "bank": bank.name},
-        "audio_source": source.name,
-        "audio_seconds": round(source.position(), 3),
-        "audio": audio_status(source, analyzer, features),
-        "params": rounded(params.as_dict()),
-        "features": rounded(features.as_dict()) if features else None,
-        "gl": gl_info(ctx),
-        "gl_errors": gl_errors,
-        "controls": controls_report(controls),
-        "effects": effects.describe(),
-        "recording": recorder.report(),
-        "autopilot": {"engaged": autopilot.engaged, "changes": autopilot.changes,
-                      "handbacks": autopilot.handbacks, "character": vars(autopilot.character)},
-        "torch_threads": torch.get_num_threads(),
-        "warnings": showlog.messages,
-        "warnings_repeated": showlog.report()["repeated"],
-    }
-
-
-def _gpu_memory_mb(backend) -> float | None:
-    if backend.generator.device.type != "cuda":
-        return None
-    return round(torch.cuda.max_memory_allocated(backend.generator.device) / 2**20, 1)
-
-
-def audio_status(source, analyzer: Analyzer, features) -> dict:
-    """The audio side's health and tempo, for the report and the HUD."""
-    return {
-        "status": getattr(source, "status", "ok") if not source.failed else f"lost: {source.failed}",
-        "overflows": int(getattr(source, "overflows", 0)),
-        "reconnects": int(getattr(source, "reconnects", 0)),
-        "skipped_frames": analyzer.skipped_frames,
-        "onsets": len(analyzer.onsets),
-        "bpm": round(features.bpm, 2) if features else 0.0,
-        "tempo_source": features.tempo_source if features else "none",
-        "beat_count": features.beat_count if features else 0,
-    }
-
-
-def _hud_lines(stats: FrameStats, backend: str, decks: Decks, params, source, analyzer: Analyzer, features,
-               internal, showlog: ShowLog) -> list[str]:
-    ft = percentiles(stats.frame_ms)
-    fps = 1000.0 / ft["mean"] if ft["mean"] else 0.0
-    audio = audio_status(source, analyzer, features)
-    beat_in_bar = int(features.bar_phase * 4) + 1 if features else 0
-    tempo = (f"{audio['bpm']:5.1f} BPM ({audio['tempo_source']})  beat {beat_in_bar}/4"
-             if audio["bpm"] > 0 else "tempo: listening")
-    health = audio["status"] + (f"  overflows {audio['overflows']}" if audio["overflows"] else "")
-    lines = [
-        f"{fps:5.1f} fps   frame p50 {ft['p50']:.1f} ms  p99 {ft['p99']:.1f} ms"
-        + (f"  gpu p50 {percentiles(stats.gpu_ms)['p50']:.2f} ms" if stats.gpu_ms else ""),
-        f"backend {backend} {internal[0]}x{internal[1]}",
-        "A {a}  B {b}   x {x:.2f}".format(**decks.styles(), x=params.crossfader),
-        f"audio {source.name}",
-        f"  {health}   {tempo}",
-    ]
-    if showlog.last:
-        lines.append(f"! {showlog.last[:52]}")
-    return lines
+    show.close()
+    return show.report(frames, elapsed)

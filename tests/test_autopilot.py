@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from livecppn.audio.analyzer import Analyzer
-from livecppn.autopilot import Autopilot
+from livecppn.control.registry import default_registry
+from livecppn.show.autopilot import Autopilot
 from livecppn.control.params import ParamBus
 from livecppn.model.bank import load_bank
 from livecppn.paths import default_bank_path
@@ -105,7 +106,7 @@ def test_switched_off_it_does_nothing():
     ({"autopilot_bars", "autopilot_idle"}, [], False), (set(), [("clock", (120.0, 0.0, 0))], False),
 ])
 def test_what_counts_as_manual(changed, triggers, manual):
-    assert Autopilot.is_manual(changed, triggers) is manual
+    assert default_registry().is_manual(changed, triggers) is manual
 
 
 def test_changes_are_cued_on_the_last_beat_before_a_bar_line():

@@ -12,7 +12,7 @@ from livecppn.model.generator import Generator
 from livecppn.model.style import load_style
 from livecppn.paths import default_bank_path
 from livecppn.render.compositor import Compositor
-from livecppn.render.decks import Decks, GoFade, wait_for_quantize
+from livecppn.show.decks import Crossfade, GoFade, wait_for_quantize
 from livecppn.render.sinks import PBOSink
 
 
@@ -84,23 +84,25 @@ def test_a_flood_of_loads_costs_one_load_per_deck():
 
 
 def test_a_controller_moving_the_crossfader_ends_a_go():
+    # the go fade is the control step's crossfader override: the bus step and the fade in one call
     bus = ParamBus()
-    decks = Decks(None, None)
-    decks.go(0.0, bus.step(0.0), 0.0)  # fade A -> B over transition_time
-    decks.step_fade(0.5, bus)
-    bus.step(1 / 60)
-    decks.take_over(bus)
-    assert decks.fade is not None and 0 < bus.snapshot().crossfader < 1
+    xf = Crossfade()
+    xf.go(0.0, bus.step(0.0), 0.0)  # fade A -> B over transition_time
+    assert 0 < xf.step(bus, 0.5, 1 / 60).crossfader < 1 and xf.fade is not None
     bus.set("crossfader", 0.0)  # the VJ grabs the fader
-    decks.step_fade(0.6, bus)
-    bus.step(1 / 60)
-    decks.take_over(bus)
-    assert decks.fade is None
+    xf.step(bus, 0.6, 1 / 60)
+    assert xf.fade is None
     for t in range(60):
-        decks.step_fade(0.6 + t / 60, bus)
-        x = bus.step(1 / 60).crossfader
-        decks.take_over(bus)
+        x = xf.step(bus, 0.6 + t / 60, 1 / 60).crossfader
     assert x == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_go_ends_on_its_target_and_hands_the_crossfader_back():
+    bus = ParamBus()
+    xf = Crossfade()
+    xf.go(0.0, bus.step(0.0), 0.0)
+    assert xf.step(bus, 2.5, 1 / 60).crossfader == 1.0 and xf.fade is None  # transition_time is 2 s
+    assert bus.step(1 / 60).crossfader == 1.0  # it stays where the fade left it
 
 
 def test_go_fade_is_eased_and_waits_for_its_start():
@@ -114,7 +116,7 @@ def test_go_fade_is_eased_and_waits_for_its_start():
 
 
 def test_quantize_waits_for_the_next_beat_or_bar():
-    assert wait_for_quantize(0, 120, 0.3, 0.1) == 0.0
+    assert wait_for_quantize(0, 120, 0.3, 0.1) == 0.0  # the mode decoded (params.mode('go_quantize'))
     assert wait_for_quantize(1, 120, 0.75, 0.1) == pytest.approx(0.125)  # a quarter of a 0.5 s beat
     assert wait_for_quantize(2, 120, 0.0, 0.5) == pytest.approx(1.0)  # half of a 2 s bar
     assert wait_for_quantize(1, 0.0, 0.5, 0.5) == 0.0  # no tempo: at once

@@ -30,7 +30,7 @@ from livecppn.model.bank import Loaded
 from livecppn.model.cppn import ACTIVATIONS, TRANSFORMS, CPPNConfig, build, style_grid
 from livecppn.model.generator import Generator
 from livecppn.model.style import Style, load_style
-from livecppn.offline.encode import EncodeOptions
+from livecppn.media.encode import EncodeOptions
 from livecppn.offline.render import RenderOptions, render_file
 from livecppn.paths import presets_dir
 from livecppn.render.backends import Choice

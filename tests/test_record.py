@@ -13,12 +13,18 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 from realparts import end_show, free_port, start_show
 
-from livecppn.offline.automation import read_automation
-from livecppn.offline.encode import EncodeOptions
+from livecppn.media.automation import read_automation
+from livecppn.media.encode import EncodeOptions
 from livecppn.offline.render import RenderOptions, render_file
-from livecppn.render import recorder as recorder_module
+from livecppn.audio.analyzer import AudioSpan
+from livecppn.show import recorder as recorder_module
 from livecppn.render.compositor import Compositor
 from livecppn.showlog import ShowLog
+
+
+def state(comp):
+    """What a show hands the recorder for its log's start line (show/show.py: LiveShow._record_state)."""
+    return lambda: {"values": {}, "targets": {}, "decks": {}, "size": comp.size}
 
 
 def frame_times(path):
@@ -127,12 +133,12 @@ def _ignore_sigxfsz():  # a write past RLIMIT_FSIZE then fails with EFBIG, as on
 
 
 def _encoder_of(proc, timeout=10.0) -> int:
-    """The pid of the show's encoder process (its child running livecppn.offline.encoder_process)."""
+    """The pid of the show's encoder process (its child running livecppn.media.encoder_process)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for task in (Path("/proc") / str(proc.pid) / "task").iterdir():
             for pid in (task / "children").read_text().split():
-                if b"livecppn.offline.encoder_process" in (Path("/proc") / pid / "cmdline").read_bytes():
+                if b"livecppn.media.encoder_process" in (Path("/proc") / pid / "cmdline").read_bytes():
                     return int(pid)
         time.sleep(0.05)
     raise AssertionError("the show started no encoder process")
@@ -161,24 +167,15 @@ def test_a_slow_encoder_drops_frames_instead_of_stalling(ctx, tmp_path, monkeypa
     """With room for one pending frame and a slow encoder, frames are dropped and counted."""
     monkeypatch.setattr(recorder_module, "PENDING_FRAMES", 1)
     comp = Compositor(ctx, 640, 360)
-    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), EncodeOptions(preset="veryslow", crf=0), fps=0)
-
-    class Clock:  # the analyser's audio clock, moved by hand
-        sample_rate, audio_time = 48000, 0.0
-
-    from livecppn.audio.ring import RingBuffer
-    from livecppn.control.params import ParamBus
-
-    ring, bus, clock = RingBuffer(48000 * 4), ParamBus(), Clock()
-    decks = type("D", (), {"decks": {}})()
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), 48000, state(comp),
+                                   EncodeOptions(preset="veryslow", crf=0), fps=0)
     noise = np.random.default_rng(0)
     for i in range(40):
-        ring.write(noise.standard_normal(1600).astype(np.float32) * 0.1)
-        clock.audio_time = ring.frames_written / 48000
+        audio = noise.standard_normal(1600).astype(np.float32) * 0.1  # the span the analyser consumed
         comp.ctx.clear()  # a different picture each frame: the encoder has real work
         comp.fbo.use()
         comp.ctx.clear(*(noise.random(3)), 1.0)
-        rec.frame(clock, ring, comp, bus, decks, [])
+        rec.frame(AudioSpan(i * 1600, 1600, audio), [])
         rec.capture(comp)
     rec.stop()
     report = rec.report()
@@ -191,20 +188,11 @@ def test_a_60_fps_show_records_30_pictures_a_second(ctx, tmp_path):
     """--record-fps 30 (the default) on a 60 fps show: every other frame, on a 1/30 s grid."""
     comp = Compositor(ctx, 160, 90)
 
-    class Clock:
-        sample_rate, audio_time = 48000, 0.0
-
-    from livecppn.audio.ring import RingBuffer
-    from livecppn.control.params import ParamBus
-
-    ring, clock = RingBuffer(48000 * 4), Clock()
-    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog())  # records from the first frame
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), 48000, state(comp))  # from the first frame
     start = time.monotonic()
     for i in range(120):  # 2 s at 60 fps (800 samples a frame), in real time as a show
         time.sleep(max(0.0, start + i / 60 - time.monotonic()))
-        ring.write(np.zeros(800, np.float32))
-        clock.audio_time = ring.frames_written / 48000
-        rec.frame(clock, ring, comp, ParamBus(), type("D", (), {"decks": {}})(), [])
+        rec.frame(AudioSpan(i * 800, 800, np.zeros(800, np.float32)), [])
         rec.capture(comp)
     rec.stop()
     report = rec.report()
@@ -226,21 +214,33 @@ def test_the_recording_shows_the_output_picture(ctx, tmp_path, gpu_yuv):
     image = np.stack([x * 255 // w, y * 255 // h, (x + y) % 256 // 2 + 64], axis=-1).astype(np.uint8)  # top row first
     comp.fbo.color_attachments[0].write(np.dstack([image[::-1], np.full((h, w), 255, np.uint8)]).tobytes())
 
-    class Clock:
-        sample_rate, audio_time = 48000, 0.0
-
-    from livecppn.audio.ring import RingBuffer
-    from livecppn.control.params import ParamBus
-
-    ring, clock = RingBuffer(48000), Clock()
-    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), fps=0, gpu_yuv=gpu_yuv)
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), 48000, state(comp), fps=0, gpu_yuv=gpu_yuv)
     for i in range(8):
-        ring.write(np.zeros(1600, np.float32))
-        clock.audio_time = ring.frames_written / 48000
-        rec.frame(clock, ring, comp, ParamBus(), type("D", (), {"decks": {}})(), [])
+        rec.frame(AudioSpan(i * 1600, 1600, np.zeros(1600, np.float32)), [])
         rec.capture(comp)
     rec.stop()
     with av.open(str(tmp_path / "r.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 8
     assert np.abs(frames[-1].astype(int) - image.astype(int)).mean() < 3.0
+
+
+def test_a_flood_of_record_triggers_cannot_fill_the_disk(ctx, tmp_path):
+    """`record 1` / `record 0` every frame for 3 s: a take lasts at least a second and the next starts no
+    sooner than a second after it, so a few takes, each at least a second long; no file is overwritten."""
+    comp = Compositor(ctx, 160, 90)
+    (tmp_path / "r.mp4").write_bytes(b"last night's set")  # a file from an earlier show
+    rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), 48000, state(comp), fps=0)
+    rec.want = False  # not from the first frame: only the triggers start takes
+    start = time.monotonic()
+    for i in range(180):
+        time.sleep(max(0.0, start + i / 60 - time.monotonic()))
+        rec.record(1 - i % 2)
+        rec.frame(AudioSpan(i * 800, 800, np.zeros(800, np.float32)), [])
+        rec.capture(comp)
+    rec.stop()
+    assert (tmp_path / "r.mp4").read_bytes() == b"last night's set"
+    assert 1 <= len(rec.files) <= 2, rec.files
+    assert tmp_path / "r.mp4" not in map(Path, rec.files)
+    for f in rec.files:
+        assert audio_seconds(f) >= recorder_module.MIN_TAKE_S - 0.05, f

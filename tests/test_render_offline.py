@@ -20,7 +20,7 @@ from livecppn.audio.sources import load_audio, synthetic_beat
 from livecppn.control.params import ParamBus
 from livecppn.model.generator import Generator
 from livecppn.model.style import load_style
-from livecppn.offline.encode import EncodeOptions
+from livecppn.media.encode import EncodeOptions
 from livecppn.offline.render import RenderError, RenderOptions, render_file
 from livecppn.render.compositor import Compositor
 from livecppn.render.sinks import PBOSink

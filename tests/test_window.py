@@ -3,7 +3,8 @@
 import glfw
 import pytest
 
-from livecppn.render.window import KEY_ACTIONS, list_monitors
+from livecppn.control.registry import default_registry
+from livecppn.render.window import key_actions, list_monitors
 
 
 @pytest.fixture
@@ -51,19 +52,24 @@ def test_missing_monitor_falls_back_to_the_primary(window, caplog):
 
 
 def test_keys_map_to_actions(gl_window):
-    # the key callback as glfw calls it: the listed keys are actions; other keys are ignored
+    # the key callback as glfw calls it: the registry's keys are actions; other keys are ignored
+    gl_window.key_actions = key_actions(default_registry().keys)
     for key, mods, action in [(glfw.KEY_F, 0, "fullscreen"), (glfw.KEY_H, 0, "hud"), (glfw.KEY_ESCAPE, 0, "quit"),
                               (glfw.KEY_Q, 0, "quit"), (glfw.KEY_T, 0, "tap"), (glfw.KEY_T, glfw.MOD_SHIFT, "tap_clear"),
                               (glfw.KEY_L, 0, "learn_next"), (glfw.KEY_L, glfw.MOD_SHIFT, "learn_prev"),
                               (glfw.KEY_BACKSPACE, 0, "learn_cancel"), (glfw.KEY_S, 0, "learn_save"),
-                              (glfw.KEY_R, 0, "record")]:
+                              (glfw.KEY_R, 0, "record"), (glfw.KEY_H, glfw.MOD_SHIFT, "hud_page"),
+                              (glfw.KEY_F, glfw.MOD_SHIFT, "fullscreen")]:
         gl_window._on_key(gl_window.handle, key, 0, glfw.PRESS, mods)
         assert gl_window.poll() == [action]
     gl_window._on_key(gl_window.handle, glfw.KEY_A, 0, glfw.PRESS, 0)
     gl_window._on_key(gl_window.handle, glfw.KEY_F, 0, glfw.RELEASE, 0)
     assert gl_window.poll() == []
-    assert set(KEY_ACTIONS.values()) == {"fullscreen", "hud", "quit", "tap", "learn_next", "learn_cancel",
-                                         "learn_save", "record"}
+    assert set(gl_window.key_actions.values()) == {"fullscreen", "hud", "hud_page", "quit", "tap", "tap_clear",
+                                                   "learn_next", "learn_prev", "learn_cancel", "learn_save", "record"}
+    with pytest.raises(ValueError, match="not a key"):
+        key_actions({"Ctrl+Q": "quit"})
+    gl_window.key_actions = {}
 
 
 def test_resizing_the_window_is_reported(window):

@@ -31,7 +31,7 @@ from livecppn.audio.sources import synthetic_beat  # noqa: E402
 from livecppn.cli import parse_size  # noqa: E402
 from livecppn.model.cppn import coordinate_grid  # noqa: E402
 from livecppn.model.style import load_style  # noqa: E402
-from livecppn.offline.encode import EncodeOptions, VideoWriter  # noqa: E402
+from livecppn.media.encode import EncodeOptions, VideoWriter  # noqa: E402
 from livecppn.offline.render import RenderOptions, render_file  # noqa: E402
 from livecppn.paths import default_style_path  # noqa: E402
 from benchio import save  # noqa: E402

@@ -30,6 +30,7 @@ without a steady pulse. The tracker's pulse stops under the silence gate
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import aubio
 import numpy as np
@@ -40,6 +41,25 @@ from .tempo import BeatClock, TempoTracker
 
 MAX_ONSETS = 10000  # onset times kept for `livecppn analyze`
 HOP_AT_48K = 256
+
+
+@dataclass(frozen=True)
+class AudioSpan:
+    """The audio one live update consumed: `length` samples of the audio clock from `start`; the last
+    len(samples) of them are `samples` (valid until the next update), any before them were skipped
+    (silence)."""
+
+    start: int
+    length: int
+    samples: np.ndarray
+
+    def padded(self) -> np.ndarray:
+        """The whole span, skipped samples as silence."""
+        out = np.zeros(self.length, np.float32)
+        n = min(self.length, len(self.samples))
+        if n:
+            out[self.length - n:] = self.samples[len(self.samples) - n:]
+        return out
 
 
 def hop_for_rate(sample_rate: int) -> int:
@@ -144,6 +164,9 @@ class Analyzer:
         self._pos: int | None = None  # live: the ring frame index to read next
         self.onsets: list[float] = []
         self.skipped_frames = 0
+        # Live: the audio this frame's update consumed. The analyser is the one reader of the ring that
+        # keeps a position; others (the recorder) take this span instead of reading the ring themselves.
+        self.span = AudioSpan(0, 0, np.zeros(0, np.float32))
         self._onset_seen = False  # since the previous snapshot
         self._onset_time = -1.0
         self._odf_max = 0.0  # onset function peak since the previous snapshot
@@ -188,6 +211,7 @@ class Analyzer:
         `update` or `process` on one Analyzer, not both.
         """
         written = ring.frames_written
+        start = None if self._pos is None else self._samples
         if self._pos is None:
             self._pos = self._samples = max(0, written - self.window)
         elif written < self._pos:  # a different or restarted ring: pick it up at its newest; the clock goes on
@@ -199,6 +223,8 @@ class Analyzer:
         self._skip(n - len(block))  # overwritten while we read: skip those too
         self._pos = written
         self._consume(block)
+        start = self._samples - len(block) if start is None else start
+        self.span = AudioSpan(start, self._samples - start, block)
         return self._snapshot(dt)
 
     def process(self, samples: np.ndarray, dt: float) -> AudioFeatures:

@@ -1,7 +1,7 @@
 """`livecppn render TRACK OUT.mp4`: a video of a track, frame-exact, under the offline clock (DESIGN §2).
 
 The same analyser, decks, generator, effects and compositor as `livecppn live`
-(render/frame.py runs one frame for both), driven by the frame clock instead
+(show/frame.py runs one frame for both), driven by the frame clock instead
 of the wall clock: frame n is shown at n / fps and sees exactly the audio up
 to n / fps seconds of the file; dt is 1 / fps; the network's time is the sum
 of dt × time_speed. No wall clock is read anywhere, and deck loads happen at
@@ -15,7 +15,7 @@ Without it the autopilot plays, as it would in an untouched show.
 
 Offline tools fail fast (DESIGN §8): a bad input raises RenderError with a
 clear message; an encoder failure or Ctrl-C leaves the file playable up to
-what was written (fragmented MP4, offline/encode.py).
+what was written (fragmented MP4, media/encode.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from .. import paths
 from ..audio.analyzer import Analyzer
 from ..audio.base import AudioError
 from ..audio.sources import decode_audio
-from ..autopilot import Autopilot
 from ..control.params import ParamBus
 from ..model.bank import BankError, Loaded, StyleLoader, load_bank
 from ..model.default_style import make_default_style
@@ -44,12 +43,14 @@ from ..render.backends import CPU, BackendError, Choice, create_backends, resolv
 from ..render.compositor import Compositor
 from ..render.decks import Decks
 from ..render.effects import Effects
-from ..render.frame import FrameStep
 from ..render.gl import ShaderError
-from ..showcontrol import Triggers
+from ..show.autopilot import Autopilot
+from ..show.decks import Crossfade, apply_loads
+from ..show.frame import FrameStep
+from ..show.triggers import Triggers
 from ..showlog import ShowLog
-from .automation import AutomationError, read_automation, replay
-from .encode import EncodeError, EncodeOptions, VideoWriter
+from ..media.automation import AutomationError, read_automation, replay
+from ..media.encode import EncodeError, EncodeOptions, VideoWriter
 
 log = logging.getLogger("livecppn")
 
@@ -180,11 +181,13 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
     analyzer = Analyzer(rate)
     bus = ParamBus()
     loader = SyncStyleLoader(bank)
-    triggers = Triggers(analyzer, decks, loader, {}, ShowLog())
-    step = FrameStep(decks, compositor, Effects(), bus, triggers, None if automation else Autopilot(bank, 0.0))
+    crossfade, showlog = Crossfade(), ShowLog()
+    triggers = Triggers(bus.registry, analyzer, crossfade, loader, showlog)
+    step = FrameStep(decks, compositor, Effects(), bus, triggers, crossfade,
+                     None if automation else Autopilot(bank, 0.0))
     events = {}
     if automation is not None:
-        _start_state(automation.start, bus, loader, triggers, opts.style is None)
+        _start_state(automation.start, bus, loader, decks, showlog, opts.style is None)
         events = automation.frames(opts.fps)
     for name, value in opts.initial.items():
         bus.jump(name, value)
@@ -208,7 +211,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
             end = min(len(mono), round(n * rate / opts.fps))  # frame n sees the audio up to n / fps
             features = analyzer.process(mono[pos:end], dt)
             pos = end
-            step.render(now, dt, features)
+            step.render(dt, features)
             applied += [{**e, "frame": n, "t": round(now, 6)} for e in step.events]
             writer.write(compositor.read())
             aend = min(len(mono), round((n + 1) * rate / opts.fps))  # the sound while frame n is shown
@@ -232,7 +235,8 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
             "events": applied}
 
 
-def _start_state(start: dict, bus: ParamBus, loader: SyncStyleLoader, triggers: Triggers, own_styles: bool) -> None:
+def _start_state(start: dict, bus: ParamBus, loader: SyncStyleLoader, decks: Decks, showlog: ShowLog,
+                 own_styles: bool) -> None:
     """The state the recording began in: parameter values and targets, and the decks' styles."""
     for name, value in start.get("values", {}).items():
         if name in bus.specs:
@@ -244,9 +248,11 @@ def _start_state(start: dict, bus: ParamBus, loader: SyncStyleLoader, triggers: 
         for deck, path in start.get("decks", {}).items():
             if path:
                 loader.request(deck, Path(path))
-        for loaded in triggers.apply_loads():
+        loads = loader.poll()
+        for loaded in loads:
             if loaded.error:
                 raise RenderError(f"automation log: deck {loaded.deck.upper()}: {loaded.error}")
+        apply_loads(decks, loads, showlog)
 
 
 class Progress:

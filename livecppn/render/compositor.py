@@ -120,7 +120,7 @@ class Compositor:
         p["deck_a"].value = 0
         p["deck_b"].value = 1
         p["fade"].value = 0.0 if deck_b is None else float(params.crossfader if fade is None else fade)
-        p["mode"].value = int(round(params.transition))
+        p["mode"].value = params.mode("transition")
         if "brightness" in p:  # not in the trail pass: the trail is kept before brightness and colour
             p["brightness"].value = params.brightness
             p["blackout"].value = params.blackout

@@ -99,9 +99,9 @@ class Effects:
             self.hue_phase = _ease_to_turn(self.hue_phase, 1.0, dt) % 1.0
 
         decay_s = params.fx_decay * beat_s
-        flash = params.flash * self._envelope(params.flash_sync, decay_s)
-        contrast = 1.0 + 1.5 * params.pulse * self._envelope(params.pulse_sync, decay_s)
-        strobe = params.strobe if self.since[self._mode(params.strobe_sync)] < STROBE_BEATS * beat_s else 0.0
+        flash = params.flash * self._envelope(params.mode("flash_sync"), decay_s)
+        contrast = 1.0 + 1.5 * params.pulse * self._envelope(params.mode("pulse_sync"), decay_s)
+        strobe = params.strobe if self.since[self._mode(params.mode("strobe_sync"))] < STROBE_BEATS * beat_s else 0.0
         # Trails: an exponential fade with time constant trails * TRAILS_MAX_S, whatever the frame rate.
         # The first frame after trails come on starts a fresh trail (the old one is stale).
         keep = math.exp(-dt / (params.trails * TRAILS_MAX_S)) if params.trails > 0 else 0.0
@@ -130,12 +130,12 @@ class Effects:
         self._beat_count = features.beat_count
         self._tempo = bpm > 0
 
-    def _mode(self, sync: float) -> int:
-        """0 onsets, 1 beats, 2 bars; with no tempo known, beats and bars follow onsets."""
-        mode = int(round(sync))
+    def _mode(self, mode: int) -> int:
+        """A sync mode (the registry's choices: 0 onsets, 1 beats, 2 bars); with no tempo known, beats and
+        bars follow onsets."""
         return mode if self._tempo else 0
 
-    def _envelope(self, sync: float, decay_s: float) -> float:
+    def _envelope(self, sync: int, decay_s: float) -> float:
         """1 at the pulse, fading to ~5 % over decay_s."""
         since = self.since[self._mode(sync)]
         return math.exp(-3.0 * since / decay_s) if math.isfinite(since) else 0.0

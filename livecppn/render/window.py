@@ -12,19 +12,20 @@ import glfw
 
 log = logging.getLogger("livecppn.render")
 
-# Keys the window reports as actions; the live loop decides what they do.
-KEY_ACTIONS = {
-    glfw.KEY_F: "fullscreen",
-    glfw.KEY_H: "hud",
-    glfw.KEY_ESCAPE: "quit",
-    glfw.KEY_Q: "quit",
-    glfw.KEY_T: "tap",  # tap tempo; Shift+T hands the tempo back to the tracker
-    glfw.KEY_L: "learn_next",  # MIDI learn: arm the next target (Shift+L: the previous one)
-    glfw.KEY_BACKSPACE: "learn_cancel",
-    glfw.KEY_R: "record",  # start / stop recording (--record PATH, else recordings/livecppn-DATE.mp4)
-    glfw.KEY_S: "learn_save",  # save the MIDI mapping (presets/mappings/learned.toml)
-}
-SHIFTED = {"tap": "tap_clear", "learn_next": "learn_prev"}
+# Key labels as the registry writes them (control/registry.py: each trigger's `keys`) -> glfw keys.
+_NAMED = {"Esc": glfw.KEY_ESCAPE, "Backspace": glfw.KEY_BACKSPACE, "Space": glfw.KEY_SPACE, "Tab": glfw.KEY_TAB}
+
+
+def key_actions(keys: dict[str, str]) -> dict[tuple[int, bool], str]:
+    """The registry's key labels ("T", "Shift+T", "Esc") -> {(glfw key, shift held): action}."""
+    out = {}
+    for label, action in keys.items():
+        shift, _, name = label.rpartition("+")
+        code = _NAMED.get(name) or getattr(glfw, f"KEY_{name.upper()}", None)
+        if code is None or shift not in ("", "Shift"):
+            raise ValueError(f"key {label!r} for {action!r}: not a key this window knows")
+        out[(code, shift == "Shift")] = action
+    return out
 
 
 class WindowError(RuntimeError):
@@ -45,7 +46,9 @@ def list_monitors() -> list[dict]:
 
 class Window:
     def __init__(self, size: tuple[int, int] = (1280, 720), title: str = "livecppn",
-                 fullscreen: bool = False, monitor: int = 0, visible: bool = True, vsync: bool = True):
+                 fullscreen: bool = False, monitor: int = 0, visible: bool = True, vsync: bool = True,
+                 keys: dict[str, str] | None = None):
+        """`keys`: key label -> the action poll() reports (the registry's `keys`; none: no key actions)."""
         if not glfw.init():
             raise WindowError(f"cannot start glfw (no display? DISPLAY unset or X server down): {glfw.get_error()}")
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
@@ -64,6 +67,7 @@ class Window:
         glfw.make_context_current(self.handle)
         glfw.swap_interval(1 if vsync else 0)
         self.actions: list[str] = []
+        self.key_actions = key_actions(keys or {})
         self.resized = False
         # Resizes are noticed by comparing sizes in poll(): glfw's size
         # callback does not fire for hidden (unmapped) windows on X11.
@@ -74,11 +78,11 @@ class Window:
             self.set_fullscreen(True)
 
     def _on_key(self, _win, key, _scancode, action, mods) -> None:
-        if action == glfw.PRESS and key in KEY_ACTIONS:
-            name = KEY_ACTIONS[key]
-            if mods & glfw.MOD_SHIFT:
-                name = SHIFTED.get(name, name)
-            self.actions.append(name)
+        if action == glfw.PRESS:
+            shift = bool(mods & glfw.MOD_SHIFT)
+            name = self.key_actions.get((key, shift)) or self.key_actions.get((key, False))
+            if name is not None:
+                self.actions.append(name)
 
     def _monitor(self):
         monitors = glfw.get_monitors() or []

@@ -1,4 +1,4 @@
-"""The automation log: a show's control changes, to replay in a render (issue 8).
+"""The automation log: a show's control changes, written, read and replayed (DESIGN §3: media/).
 
 While `livecppn live --record OUT.mp4` records, every control change is
 written, one JSON object a line, to `OUT.automation.jsonl` (the recording's
@@ -25,12 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 VERSION = 1
-# Triggers a render does not replay: deck loads are replayed from their "load" lines (the file that
-# was really loaded, when it was), and MIDI learn, clock and recording change nothing on screen.
-NOT_REPLAYED = frozenset({"deck_a", "deck_b", "load", "learn", "learn_save", "learn_next", "learn_prev",
-                          "learn_cancel", "clock", "clock_stop", "record"})
-
-
 class AutomationError(ValueError):
     pass
 
@@ -52,6 +46,22 @@ def jsonable(value):
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return str(value)
+
+
+def start_line(recording: Path, sample_rate: int, size: tuple[int, int], state: dict) -> dict:
+    """The log's first line: the state when recording began. `state`: "values" and "targets" (the
+    parameters), "decks" (each deck's style file, or None for one built in memory)."""
+    return {"kind": "start", "version": VERSION, "frame": 0, "t": 0.0, "sample_rate": sample_rate,
+            "size": list(size), "audio": audio_path_for(recording).name, "recording": recording.name,
+            "values": state["values"], "targets": state["targets"], "decks": state["decks"]}
+
+
+def event_line(event: dict, frame: int, t: float) -> dict:
+    """A control event (show/frame.py's `events`) as a log line, at the take's frame and audio time."""
+    line = {**event, "frame": frame, "t": t}
+    if "value" in line:
+        line["value"] = jsonable(line["value"])
+    return line
 
 
 @dataclass
@@ -103,11 +113,14 @@ def read_automation(path: str | Path) -> Automation:
 
 def replay(events: list[dict], bus, loader) -> None:
     """Feed one frame's events to the bus as a controller would (sets, triggers) and the deck loads
-    to the (synchronous) loader; call before the frame's control step."""
+    to the (synchronous) loader; call before the frame's control step. Triggers the registry marks
+    as not replayed are skipped: deck loads are replayed from their "load" lines (the file that was
+    really loaded, when it was), and MIDI learn, clock and recording change nothing on screen."""
+    not_replayed = bus.registry.not_replayed
     for e in events:
         if e["kind"] == "set":
             bus.set(e["name"], e["value"])
-        elif e["kind"] == "trigger" and e["name"] not in NOT_REPLAYED:
+        elif e["kind"] == "trigger" and e["name"] not in not_replayed:
             value = e.get("value")
             bus.trigger(e["name"], tuple(value) if isinstance(value, list) else value)
         elif e["kind"] == "load" and e.get("style"):

@@ -20,7 +20,8 @@ the same trigger handling as the controllers'.
 It engages after `autopilot_idle` seconds without manual control, or at once
 when the `autopilot` parameter is set to 1; any manual control (a parameter
 or trigger from MIDI, OSC or a key) hands control back at once, and the idle
-time starts again.
+time starts again. What counts as manual is the registry's (`Registry.is_manual`:
+its parameters' and triggers' `manual` trait).
 """
 
 from __future__ import annotations
@@ -29,11 +30,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model.bank import Bank
-from .model.library import FAMILIES
+from ..model.bank import Bank
+from ..model.library import FAMILIES
 
-OWN_PARAMS = frozenset({"autopilot", "autopilot_idle", "autopilot_bars"})  # setting these is not "playing"
-AUTOMATIC_TRIGGERS = frozenset({"clock", "clock_stop", "record"})  # a MIDI clock ticking (or recording) is not playing
 CHARACTER_S = 6.0  # the music's character is averaged over about this long
 FALLBACK_BPM = 120.0
 LOAD_TIMEOUT_S = 5.0  # a cued style that never arrives (a bad file) is given up on
@@ -90,11 +89,6 @@ class Autopilot:
             self.engaged = True
             self._next_change = self._bar + 1
             self._pending = None
-
-    @staticmethod
-    def is_manual(changed: set[str], triggers: list[tuple[str, object]]) -> bool:
-        """Whether this frame's controller input is a person playing (not the autopilot's own settings)."""
-        return bool(set(changed) - OWN_PARAMS) or any(name not in AUTOMATIC_TRIGGERS for name, _ in triggers)
 
     # --- listening -----------------------------------------------------------------------------
 

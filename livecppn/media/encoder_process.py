@@ -18,7 +18,7 @@ in the show so the render thread never waits on the pipe. The encoder writes
 the MP4, the WAV and the automation log; an error it meets is sent back once,
 and it stops.
 
-`python -m livecppn.offline.encoder_process CONFIG_JSON` is the process's
+`python -m livecppn.media.encoder_process CONFIG_JSON` is the process's
 entry; `EncoderProcess` is the show's side.
 """
 
@@ -84,7 +84,7 @@ class EncoderProcess:
         try:
             # A process group of its own: Ctrl-C in the terminal goes to the show, which ends the take
             # itself. The same session: Linux shares the CPU between sessions equally, whatever the nice.
-            self._process = subprocess.Popen([sys.executable, "-m", "livecppn.offline.encoder_process", json.dumps(config)],
+            self._process = subprocess.Popen([sys.executable, "-m", "livecppn.media.encoder_process", json.dumps(config)],
                                              pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL,
                                              process_group=0)
         except OSError:

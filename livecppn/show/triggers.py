@@ -1,0 +1,85 @@
+"""Acting on triggers, once per frame, on the render thread (DESIGN §7).
+
+Every trigger the registry declares has one handler here, in one table: the
+controllers' (OSC, MIDI), the keys' and the autopilot's triggers all go
+through `Triggers.handle`, in the order they arrived. Nothing here blocks:
+deck loads are requested from the style loader thread and swap in when ready,
+a mapping is saved on its own thread, the recorder only notes what is wanted.
+The window's own keys (fullscreen, HUD, quit) are handlers the show passes in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..control.params import Params
+from ..control.registry import Registry
+from ..showlog import ShowLog
+from .decks import Crossfade, on_air, wait_for_quantize
+
+log = logging.getLogger("livecppn")
+
+Handler = Callable[[object, Params, object, float], None]  # (value, params, features, now)
+
+
+class Triggers:
+    """Render thread. `handle()` once per frame with the frame's triggers."""
+
+    def __init__(self, registry: Registry, analyzer, crossfade: Crossfade, loader, showlog: ShowLog,
+                 controls: dict | None = None, saver=None, extra: dict[str, Handler] | None = None):
+        self.registry, self.analyzer, self.crossfade, self.loader = registry, analyzer, crossfade, loader
+        self.showlog, self.controls, self.saver = showlog, controls or {}, saver
+        learn = {name: self._learn_handler(name)
+                 for name in ("learn", "learn_next", "learn_prev", "learn_cancel", "learn_save")}
+        self.table: dict[str, Handler] = {
+            "tap": lambda v, p, f, now: analyzer.tap(),
+            "tap_clear": lambda v, p, f, now: analyzer.clear_tap(),
+            "go": self._go,
+            "deck_a": lambda v, p, f, now: loader.request("a", v),
+            "deck_b": lambda v, p, f, now: loader.request("b", v),
+            "load": lambda v, p, f, now: loader.request("b" if on_air(p.crossfader) == "a" else "a", v),
+            "clock": self._clock,
+            "clock_stop": lambda v, p, f, now: analyzer.clear_external_clock(),
+            **learn,
+            **(extra or {}),  # the show's: record, and the window's keys
+        }
+
+    def unhandled(self) -> set[str]:
+        """Triggers the registry declares that have no handler here (a test keeps this empty)."""
+        return set(self.registry.trigger_specs) - set(self.table)
+
+    def handle(self, triggers: list[tuple[str, object]], params: Params, features, now: float) -> None:
+        for name, value in triggers:
+            handler = self.table.get(name)
+            if handler is not None:  # a trigger the show has no part for (no window: no fullscreen)
+                handler(value, params, features, now)
+
+    def _go(self, value, params: Params, features, now: float) -> None:
+        tempo = (features.bpm, features.beat_phase, features.bar_phase) if features else (0.0, 0.0, 0.0)
+        self.crossfade.go(now, params, wait_for_quantize(params.mode("go_quantize"), *tempo))
+
+    def _clock(self, value, params, features, now: float) -> None:
+        if isinstance(value, tuple) and len(value) == 3:
+            bpm, beat_wall, _beat = value  # beat_wall on time.monotonic(): move it onto the audio clock
+            analyzer = self.analyzer
+            analyzer.set_external_clock(bpm, analyzer.audio_time - (time.monotonic() - beat_wall))
+
+    def _learn_handler(self, name: str) -> Handler:
+        return lambda value, params, features, now: self._learn(name, value)
+
+    def _learn(self, name: str, value) -> None:
+        midi = self.controls.get("midi")
+        if midi is None:
+            self.showlog.warn(f"MIDI {name}: no MIDI input (start with --midi PORT)", f"MIDI {name}: no MIDI")
+            return
+        if name != "learn_save":
+            midi.command(name, value)  # learn state lives on the MIDI thread (DESIGN §1)
+            return
+        from ..control.mapping import mappings_dir
+
+        # a name only (an OSC value must not escape the folder); anything else saves "learned"
+        name_only = Path(value).name.removesuffix(".toml") if isinstance(value, str) else ""
+        self.saver.request(midi.status.mapping, mappings_dir() / f"{name_only or 'learned'}.toml")
