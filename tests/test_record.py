@@ -226,8 +226,8 @@ def test_the_recording_shows_the_output_picture(ctx, tmp_path, gpu_yuv):
 
 
 def test_a_flood_of_record_triggers_cannot_fill_the_disk(ctx, tmp_path):
-    """`record 1` / `record 0` every frame for 3 s: a take lasts at least a second and the next starts no
-    sooner than a second after it, so a few takes, each at least a second long; no file is overwritten."""
+    """`record 1` / `record 0` every frame for 3 s: a take starts at most once a second (not 90 takes);
+    no file is overwritten."""
     comp = Compositor(ctx, 160, 90)
     (tmp_path / "r.mp4").write_bytes(b"last night's set")  # a file from an earlier show
     rec = recorder_module.Recorder(ctx, tmp_path / "r.mp4", ShowLog(), 48000, state(comp), fps=0)
@@ -240,7 +240,7 @@ def test_a_flood_of_record_triggers_cannot_fill_the_disk(ctx, tmp_path):
         rec.capture(comp)
     rec.stop()
     assert (tmp_path / "r.mp4").read_bytes() == b"last night's set"
-    assert 1 <= len(rec.files) <= 2, rec.files
+    assert 2 <= len(rec.files) <= 4 and not rec.errors, rec.files  # at 0, 1, 2 (and 3) s
     assert tmp_path / "r.mp4" not in map(Path, rec.files)
     for f in rec.files:
-        assert audio_seconds(f) >= recorder_module.MIN_TAKE_S - 0.05, f
+        assert json.loads(Path(f).with_suffix(".automation.jsonl").read_text().splitlines()[-1])["kind"] == "stop"

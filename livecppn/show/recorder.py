@@ -17,9 +17,10 @@ A recording that fails (unwritable path, full disk) stops, is said once
 (DESIGN §8), and the show goes on. A take never overwrites a file: a name in
 use gets the next free `-N`.
 
-A flood of `record` triggers cannot fill the disk: a take lasts at least
-MIN_TAKE_S (a stop inside it ends the take when the second is up), and the
-next take starts no sooner than MIN_TAKE_S after the previous one ended.
+A flood of `record` triggers cannot fill the disk: a take is never started
+within MIN_TAKE_S of the previous take's start (a start asked for sooner waits
+for that moment, and is dropped if a stop comes first): at most one new file a
+second, however fast `record 1` / `record 0` arrive.
 
 Each video frame is stamped with the audio clock at the end of its audio
 window (seconds since the recording's first sample), so picture and sound
@@ -92,7 +93,7 @@ class Recorder:
         self._take: _Take | None = None
         self._ending: list[_Take] = []  # takes whose encoder is still finishing its file
         self._spare: EncoderProcess | None = None  # the next take's encoder, started ahead
-        self._last_end = -1e9  # monotonic time the previous take ended
+        self._last_start = -1e9  # monotonic time the previous take started
         self._start_spare()
         if self.want and self._spare is not None:  # recording from the first frame: the show starts once it can
             self._spare.wait_ready()
@@ -127,10 +128,11 @@ class Recorder:
                 self._end(take, failed=True)
                 self.want, take = False, None
         now = time.monotonic()
-        if take is not None and not self.want and now - take.began >= MIN_TAKE_S:
+        if take is not None and not self.want:
             self._end(take)
             take = None
-        if take is None and self.want and now - self._last_end >= MIN_TAKE_S:
+        if take is None and self.want and now - self._last_start >= MIN_TAKE_S:
+            self._last_start = now
             take = self._start(span.start)
         if take is None:
             return
@@ -188,7 +190,6 @@ class Recorder:
         self._done_frames += take.readback.sent
         self._done_dropped += take.readback.dropped
         self._take = None
-        self._last_end = time.monotonic()
         if failed:
             take.encoder.close()
         else:
@@ -230,7 +231,6 @@ class _Take:
     def __init__(self, owner: Recorder, encoder: EncoderProcess, path: Path, size, audio_start: int, start: dict):
         self.path, self.size, self.rate = path, size, owner.rate
         self.audio_start = self._audio_at = audio_start
-        self.began = time.monotonic()
         self.n = 0  # frames since the take started
         self._last_t = -1.0
         self._period = 1.0 / owner.fps if owner.fps else 0.0
