@@ -80,6 +80,12 @@ def trigger_table() -> str:
     return "\n".join(rows)
 
 
+def key_table() -> str:
+    rows = ["| key | does |", "| --- | --- |"]
+    rows += [f"| {keys} | {what} |" for keys, what in REGISTRY.key_help()]
+    return "\n".join(rows)
+
+
 def style_report() -> str:
     """The committed report of the library (docs/styles/report.json, written by `livecppn styles report`)."""
     import json
@@ -90,7 +96,7 @@ def style_report() -> str:
     return markdown_table(doc["styles"])
 
 
-SECTIONS = {"params": param_table, "triggers": trigger_table, "osc": lambda: address_table(REGISTRY), "cli": cli_reference,
+SECTIONS = {"keys": key_table, "params": param_table, "triggers": trigger_table, "osc": lambda: address_table(REGISTRY), "cli": cli_reference,
             "styles": style_table, "thresholds": threshold_table, "style_report": style_report}
 
 

@@ -107,9 +107,9 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 TRIGGERS: tuple[TriggerSpec, ...] = (
-    TriggerSpec("tap", "", "Tap tempo: two or more taps set the BPM and put the beat on the last tap.",
+    TriggerSpec("tap", "", "Tap tempo: two or more taps set the BPM and put the beat on the last tap (holds until tap_clear).",
                 keys=("T",)),
-    TriggerSpec("tap_clear", "", "Hand the tempo back to the beat tracker (holds until then).", keys=("Shift+T",)),
+    TriggerSpec("tap_clear", "", "Hand the tempo back to the beat tracker.", keys=("Shift+T",)),
     TriggerSpec("go", "", "Fade to the other deck over transition_time, starting as go_quantize says."),
     TriggerSpec("deck_a", "slot number or style name", "Load a style from the bank into deck A.", replayed=False),
     TriggerSpec("deck_b", "slot number or style name", "Load a style from the bank into deck B.", replayed=False),
@@ -121,16 +121,18 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
                 learnable=False, replayed=False, manual=False),
     TriggerSpec("learn", "parameter or trigger name", "MIDI learn: the next CC or note binds to this target.",
                 learnable=False, replayed=False),
-    TriggerSpec("learn_next", "", "MIDI learn: arm the next parameter or trigger (shown on the HUD).",
+    TriggerSpec("learn_next", "", "MIDI learn: arm the next parameter or trigger (shown on the HUD); the next CC or note moved binds to it.",
                 learnable=False, replayed=False, keys=("L",), key_only=True),
     TriggerSpec("learn_prev", "", "MIDI learn: arm the previous parameter or trigger.",
                 learnable=False, replayed=False, keys=("Shift+L",), key_only=True),
     TriggerSpec("learn_cancel", "", "Cancel MIDI learn.", learnable=False, replayed=False, keys=("Backspace",),
                 key_only=True),
-    TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned.",
+    TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned (default name: presets/mappings/learned.toml).",
                 learnable=False, replayed=False, keys=("S",)),
     TriggerSpec("record", "1 start, 0 stop (none: toggle)",
-                "Start or stop recording the output, the audio and the automation log (the file: --record).",
+                "Start or stop recording the output, the audio and the automation log (to --record OUT.mp4, later "
+                "takes OUT-2.mp4 …; without it recordings/livecppn-DATE-TIME.mp4; an existing file is never "
+                "overwritten; at most one new take a second).",
                 replayed=False, manual=False, keys=("R",)),
     TriggerSpec("fullscreen", "", "Toggle fullscreen (on --monitor N, at that monitor's native mode).",
                 learnable=False, replayed=False, keys=("F",), key_only=True),
@@ -138,7 +140,7 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
                 learnable=False, replayed=False, keys=("H",), key_only=True),
     TriggerSpec("hud_page", "", "Switch the HUD between the status page and the changed values.",
                 learnable=False, replayed=False, keys=("Shift+H",), key_only=True),
-    TriggerSpec("quit", "", "End the show (Ctrl-C and SIGTERM do the same: the report is written).",
+    TriggerSpec("quit", "", "Quit (Ctrl-C and SIGTERM quit the same way: the report is written, audio and window closed).",
                 learnable=False, replayed=False, keys=("Esc", "Q"), key_only=True),
 )
 

@@ -85,6 +85,7 @@ class LiveShow:
         self.crossfade = Crossfade()
         self.triggers = Triggers(bus.registry, self.analyzer, self.crossfade, self.loader, showlog, controls,
                                  self.saver, extra=self._show_handlers())
+        assert not self.triggers.unhandled(), f"triggers without a handler: {self.triggers.unhandled()}"
         self.start = time.perf_counter()
         self.autopilot = Autopilot(bank, self.start)
         self.step = FrameStep(self.decks, self.compositor, self.effects, bus, self.triggers, self.crossfade,
