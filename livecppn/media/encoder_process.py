@@ -13,8 +13,9 @@ recording, not from the show.
 Frames go through shared memory: a few slots, each one picture, which the
 show's render thread reads the GL picture straight into; the encoder copies a
 slot into its frame and gives the slot back. Everything else (the slot
-numbers, audio, control events) goes over a pipe, written by a sender thread
-in the show so the render thread never waits on the pipe. The encoder writes
+numbers, audio, control events) goes over a pipe, which the render thread
+writes without blocking (a message with no room waits for the next frame's
+write; a stalled encoder is declared failed after 64 MB). The encoder writes
 the MP4, the WAV and the automation log; an error it meets is sent back once,
 and it stops.
 

@@ -1,0 +1,82 @@
+"""ShowStatus (DESIGN §1): one frozen value per frame, built by the render thread, read by the HUD,
+the report and the controllers' feedback — never live objects."""
+
+import dataclasses
+import threading
+import time
+from types import MappingProxyType
+
+import pytest
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.udp_client import SimpleUDPClient
+from realparts import free_port
+
+from livecppn.audio.features import AudioFeatures
+from livecppn.control.params import ParamBus
+from livecppn.live import LiveOptions, run_live
+from livecppn.show.status import ShowStatus, changed_lines, hud_lines
+
+
+def status(**changes) -> ShowStatus:
+    bus = ParamBus()
+    bus.set("crossfader", 0.25)
+    s = ShowStatus(frame=7, params=bus.step(100.0), features=dataclasses.replace(AudioFeatures.silent(), bpm=128.0),
+                   fps=59.9, frame_p50=16.6, frame_p99=18.0, gpu_p50=None, backend="glsl", internal=(640, 360),
+                   decks=MappingProxyType({"a": "ice", "b": "ember"}), source="synthetic",
+                   audio=MappingProxyType({"status": "ok", "overflows": 0, "bpm": 128.0, "tempo_source": "tracker"}),
+                   effects="fx kaleido", autopilot="AUTO flowing +3 bars", recording=True, recorded=120, rec_dropped=2,
+                   controls=("osc :9000 12 msgs",), warning="deck B: bad file",
+                   changed=(("kaleido", 4.0, "segments"), ("zoom", 2.0, "×"), ("crossfader", 0.25, "")))
+    return dataclasses.replace(s, **changes)
+
+
+def test_it_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status().fps = 1.0
+
+
+def test_the_hud_reads_the_status():
+    lines = hud_lines(status())
+    assert lines[0].startswith(" 59.9 fps") and "REC 120 frames (2 dropped)" in lines[0]
+    assert lines[1] == "backend glsl 640x360   fx kaleido"
+    assert lines[2] == "A ice  B ember   x 0.25   AUTO flowing +3 bars"
+    assert "128.0 BPM (tracker)" in lines[4] and lines[5] == "! deck B: bad file" and lines[6] == "osc :9000 12 msgs"
+    assert "REC" not in hud_lines(status(recording=False))[0]
+
+
+def test_the_hud_page_of_changed_values():
+    lines = changed_lines(status())
+    assert lines[0].startswith("changed from default") and "kaleido 4" in lines[1] and "zoom 2×" in lines[1]
+    assert changed_lines(status(changed=())) == ["all parameters at their defaults"]
+    many = tuple((f"param_{i}", float(i), "") for i in range(20))
+    assert all(len(line) <= 48 for line in changed_lines(status(changed=many))[1:])
+
+
+def test_a_show_publishes_it_to_the_report_and_the_osc_feedback(tmp_path, monkeypatch):
+    """A real headless show: --set kaleido=4; the report's `changed` and an OSC /get reply (answered from
+    what the render thread published) agree."""
+    monkeypatch.chdir(tmp_path)
+    port, replies = free_port(), []
+    dispatcher = Dispatcher()
+    dispatcher.map("/livecppn/param/kaleido", lambda address, *args: replies.append(args))
+    listener = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def ask():
+        client = SimpleUDPClient("127.0.0.1", port)
+        deadline = time.monotonic() + 60
+        while not replies and time.monotonic() < deadline:
+            client.send_message("/livecppn/get/kaleido", listener.server_address[1])
+            time.sleep(0.2)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    try:
+        report = run_live(LiveOptions(audio="synthetic", headless=True, frames=90, size=(160, 90), internal=(32, 18),
+                                      osc_port=port, initial={"kaleido": 4.0}))
+    finally:
+        asker.join(timeout=70)
+        listener.shutdown()
+    assert report["changed"] == {"kaleido": 4.0}
+    assert replies and replies[-1] == (4.0,)
