@@ -32,8 +32,9 @@ def render_scale(text: str) -> float:
 
 
 def param_value(text: str) -> tuple[str, float]:
-    from .control.params import SPECS
+    from .control.registry import default_registry
 
+    SPECS = default_registry().specs
     name, sep, value = text.partition("=")
     if not sep or name not in SPECS:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(SPECS)}, got {text!r}")
