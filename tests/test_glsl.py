@@ -26,7 +26,6 @@ from realparts import write_wav
 
 from livecppn.audio.sources import synthetic_beat
 from livecppn.control.params import ParamBus
-from livecppn.model.bank import Loaded
 from livecppn.model.cppn import ACTIVATIONS, TRANSFORMS, CPPNConfig, build, style_grid
 from livecppn.model.generator import Generator
 from livecppn.model.style import Style, load_style
@@ -229,7 +228,7 @@ def test_a_deck_load_that_does_not_compile_moves_the_show_to_cpu(ctx, tmp_path, 
     assert decks.backend.name == "glsl" and not showlog
     assert decks.render(1.0, np.zeros(9, np.float32), ParamBus().snapshot())[0] is not None
     bad = Style.from_model(build(CPPNConfig(width=130), seed=1), "refused")
-    decks.apply(Loaded("b", "refused", bad, bad.build_model(), None))
+    decks.set_style("b", bad, bad.build_model())  # a load swapping in (show/decks.py: apply_loads)
     assert decks.backend.name == "cpu" and {d.name for d in decks.decks.values()} == {"cpu"}
     assert decks.styles() == {"a": "default", "b": "refused"}
     assert len(showlog.messages) == 1
