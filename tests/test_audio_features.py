@@ -8,7 +8,7 @@ import pytest
 
 from livecppn.audio.features import (FEATURE_NAMES, AudioFeatures, FeatureConfig, FeatureExtractor,
                                      window_ending_at)
-from livecppn.audio.sources import synthetic_beat
+from livecppn.audio.synth import synthetic_beat
 
 SR = 48000
 

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from livecppn.audio.analyzer import Analyzer, OnsetDetector, PulseFunction, hop_for_rate  # noqa: E402
 from livecppn.audio.features import FeatureExtractor, window_ending_at  # noqa: E402
-from livecppn.audio.sources import synthetic_beat  # noqa: E402
+from livecppn.audio.synth import synthetic_beat  # noqa: E402
 from livecppn.audio.tempo import BeatClock, TempoTracker  # noqa: E402
 
 RATE = 48000

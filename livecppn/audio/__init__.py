@@ -5,8 +5,11 @@ and the Analyzer that composes them (DESIGN §1, §2)."""
 from .analyzer import Analyzer
 from .features import FEATURE_NAMES, AudioFeatures, FeatureConfig, FeatureExtractor, window_ending_at
 from .ring import RingBuffer
-from .sources import (AudioError, AudioSource, DeviceSource, FileSource, SyntheticSource, list_devices,
-                      load_audio, open_source, synthetic_beat)
+from .base import AudioError, AudioSource
+from .decode import load_audio
+from .devices import DeviceSource, list_devices
+from .sources import FileSource, SyntheticSource, open_source
+from .synth import synthetic_beat
 from .tempo import TempoConfig
 
 __all__ = ["Analyzer", "FEATURE_NAMES", "AudioFeatures", "FeatureConfig", "FeatureExtractor", "TempoConfig",

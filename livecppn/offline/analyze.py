@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.analyzer import Analyzer
-from ..audio.sources import load_audio
+from ..audio.decode import load_audio
 from ..jsonable import rounded
 
 

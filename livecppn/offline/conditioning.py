@@ -22,7 +22,7 @@ import numpy as np
 
 from ..audio.analyzer import Analyzer
 from ..audio.features import FEATURE_NAMES
-from ..audio.sources import load_audio
+from ..audio.decode import load_audio
 
 N_STATE = 1 + len(FEATURE_NAMES)  # t, then the features
 RMS = 1 + FEATURE_NAMES.index("rms")

@@ -34,7 +34,7 @@ import torch
 from .. import paths
 from ..audio.analyzer import Analyzer
 from ..audio.base import AudioError
-from ..audio.sources import decode_audio
+from ..audio.decode import decode_audio
 from ..autopilot import Autopilot
 from ..control.params import ParamBus
 from ..model.bank import BankError, Loaded, StyleLoader, load_bank
