@@ -3,14 +3,14 @@ render threads, the per-frame feature extractor, onsets, tempo and the beat cloc
 and the Analyzer that composes them (DESIGN §1, §2)."""
 
 from .analyzer import Analyzer
-from .features import FEATURE_NAMES, AudioFeatures, FeatureConfig, FeatureExtractor, window_ending_at
+from .config import FeatureConfig, TempoConfig
+from .features import FEATURE_NAMES, AudioFeatures, FeatureExtractor, window_ending_at
 from .ring import RingBuffer
 from .base import AudioError, AudioSource
 from .decode import load_audio
 from .devices import DeviceSource, list_devices
 from .sources import FileSource, SyntheticSource, open_source
 from .synth import synthetic_beat
-from .tempo import TempoConfig
 
 __all__ = ["Analyzer", "FEATURE_NAMES", "AudioFeatures", "FeatureConfig", "FeatureExtractor", "TempoConfig",
            "window_ending_at", "RingBuffer", "AudioError", "AudioSource", "DeviceSource", "FileSource",

@@ -7,7 +7,7 @@ match (DESIGN §2):
 
 1. Every new sample, exactly once, hop by hop (~5.3 ms) and in order, goes
    through aubio's onset detector (the `onset` flags and `onsets` list) and
-   the tempo tracker's onset function (tempo.py). The frame rate does not
+   the tempo tracker's onset function (tracker.py). The frame rate does not
    change what they find.
 2. Once per call, the spectral features (features.py) are computed on the
    newest `window` samples, and the beat clock is read at the audio time of
@@ -34,9 +34,11 @@ import math
 import aubio
 import numpy as np
 
-from .features import AudioFeatures, FeatureConfig, FeatureExtractor
+from .beatclock import BeatClock
+from .config import FeatureConfig
+from .features import AudioFeatures, FeatureExtractor
 from .ring import RingBuffer
-from .tempo import BeatClock, TempoTracker
+from .tracker import TempoTracker
 
 MAX_ONSETS = 10000  # onset times kept for `livecppn analyze`
 HOP_AT_48K = 256

@@ -17,12 +17,10 @@ instead of reading zero.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .features import FeatureConfig
+from .config import FeatureConfig
 
 _KICK_HISTORY = 32  # kick-band spectra kept for the onset lag (enough for beat_lag at 1000 fps)
 
