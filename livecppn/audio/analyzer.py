@@ -38,6 +38,7 @@ from .beatclock import BeatClock
 from .config import FeatureConfig
 from .features import AudioFeatures, FeatureExtractor
 from .ring import RingBuffer
+from .smoothing import auto_gain, follow, retention
 from .tracker import TempoTracker
 
 MAX_ONSETS = 10000  # onset times kept for `livecppn analyze`
@@ -277,20 +278,13 @@ class Analyzer:
 
         # Onset strength: the onset function's peak since the last snapshot, auto-gained like the levels.
         level, self._odf_max = self._odf_max, 0.0
-        peak = max(self._odf_peak * math.exp(-dt / cfg.gain_decay), cfg.tempo.onset_floor)
-        target = 0.0
-        if not gated:
-            if level > peak:
-                peak += (1.0 - math.exp(-dt / cfg.gain_attack)) * (level - peak)
-            target = min(level / peak, 1.0)
-        self._odf_peak = peak
-        attack, release = cfg.times("onset_strength")
-        tau = attack if target > self._strength else release
-        self._strength += (1.0 - math.exp(-dt / tau)) * (target - self._strength)
+        target, self._odf_peak = auto_gain(level, self._odf_peak, dt, gated, cfg.tempo.onset_floor, cfg.gain_attack,
+                                           cfg.gain_decay)
+        self._strength = follow(self._strength, target, dt, *cfg.times("onset_strength"))
 
         beat = self.clock.state(self.audio_time, self.tracker.grid)
         onset, self._onset_seen = self._onset_seen, False  # OnsetDetector gates silence itself (silence_db)
-        self._pulse *= math.exp(-dt / cfg.beat_release)
+        self._pulse *= retention(dt, cfg.beat_release)
         if beat.source == "none":
             if onset:
                 self._pulse = 1.0

@@ -5,8 +5,8 @@ from the ring buffer; offline, frame n sees the window ending at n / fps
 seconds of the file (DESIGN §2, `window_ending_at`). Both go through the same
 FeatureExtractor, so the live look and the offline render match.
 
-Every time constant is in seconds and applied as `a = 1 - exp(-dt / tau)`, so
-the look does not change with the frame rate.
+Every time constant is in seconds and applied through smoothing.py
+(`a = 1 - exp(-dt / tau)`), so the look does not change with the frame rate.
 
 The seed's nine features (FEATURE_NAMES, the CPPN's input; all in [0, 1]
 except `time`):
@@ -32,13 +32,13 @@ except `time`):
 
 Beyond the nine: `spectrum` (spectrum.py) and the onset and tempo fields the Analyzer fills in.
 
-Auto-gain divides a level by its running peak (rising with `gain_attack`, so
-one transient caught by a frame does not set the scale, decaying with
-`gain_decay`), never by less than `gain_floor`, and clamps to 1, so a quiet
-room and a loud club both use the full range but near-silence is not blown up
-into noise. Each band has its own peak, so each reads as "loud for this
+Auto-gain (smoothing.auto_gain) divides a level by its running peak (rising
+with `gain_attack`, so one transient caught by a frame does not set the scale,
+decaying with `gain_decay`), never by less than `gain_floor`, and clamps to 1,
+so a quiet room and a loud club both use the full range but near-silence is not
+blown up into noise. Each band has its own peak, so each reads as "loud for this
 band" (a pure tone's leakage into a neighbouring band can read high too).
-Smoothing rises with `attack` and falls with `release`. Below `silence_db`
+Smoothing (smoothing.follow) rises with `attack` and falls with `release`. Below `silence_db`
 (window RMS, dBFS) the gate holds every target at 0, so the features ease to
 0 with the release time: silence looks calm, not noisy.
 """
@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import SMOOTHED, FeatureConfig
+from .smoothing import auto_gain, follow, retention
 from .spectrum import BandSpectrum, KickOnsets
 
 FEATURE_NAMES = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "time", "beat", "rms")
@@ -182,7 +183,7 @@ class FeatureExtractor:
         self._scale_lo, self._log_span = lo_hz, math.log(hi_hz / lo_hz)
         self._silence = 10 ** (self.config.silence_db / 20)
         self._spectrum = BandSpectrum(sample_rate, n, self._power_scale, self.config.spectrum_bands, lo_hz, hi_hz,
-                                      self.config.spectrum_range_db)
+                                      self.config.spectrum_range_db, self.config.gain_floor)
         self._kicks = KickOnsets(self.config, len(range(n_bins)[self._band["beat"]]), self._mag_scale)
         self.reset()
 
@@ -209,7 +210,7 @@ class FeatureExtractor:
         Must only be called from one thread.
         """
         dt = self.analyse(window, dt)
-        self._pulse *= math.exp(-dt / self.config.beat_release)
+        self._pulse *= retention(dt, self.config.beat_release)
         if self._kicks.update(self._mag[self._band["beat"]], self._peak["bass"], dt,
                               detect=not self.gated and self._have_flux):
             self._pulse = 1.0
@@ -250,17 +251,11 @@ class FeatureExtractor:
         levels["rms"] = rms_raw
 
         # Auto-gain: peaks decay in seconds; the gate keeps silence from raising them.
-        decay = math.exp(-dt / cfg.gain_decay)
-        a_gain = 1.0 - math.exp(-dt / cfg.gain_attack)
         targets = dict.fromkeys(self._SMOOTHED, 0.0)
         for name in self._GAINED:
             floor = cfg.flux_floor if name == "flux" else cfg.gain_floor
-            peak = max(self._peak[name] * decay, floor)
-            if not gated:
-                if levels[name] > peak:  # rise in time, not at once: one sampled transient must not set the scale
-                    peak += a_gain * (levels[name] - peak)
-                targets[name] = min(levels[name] / peak, 1.0)
-            self._peak[name] = peak
+            targets[name], self._peak[name] = auto_gain(levels[name], self._peak[name], dt, gated, floor,
+                                                        cfg.gain_attack, cfg.gain_decay)
         if not gated:
             targets["centroid"], targets["rolloff"] = self._shape()
             # how loud it really is (rms is relative to the recent peak): the autopilot tells loud from quiet
@@ -268,12 +263,8 @@ class FeatureExtractor:
 
         # Asymmetric smoothing: rise with attack, fall (and ease into silence) with release.
         for name, target in targets.items():
-            attack, release = cfg.times(name)
-            current = self._smooth[name]
-            tau = attack if target > current else release
-            self._smooth[name] = current + (1.0 - math.exp(-dt / tau)) * (target - current)
-        self._spectrum.update(self._power, dt, gated, cfg.gain_floor, cfg.gain_attack, cfg.gain_decay,
-                              *cfg.times("spectrum"))
+            self._smooth[name] = follow(self._smooth[name], target, dt, *cfg.times(name))
+        self._spectrum.update(self._power, dt, gated, cfg.gain_attack, cfg.gain_decay, *cfg.times("spectrum"))
         self._motion += dt * (cfg.time_base + cfg.time_energy * self._smooth["rms"])
         return dt
 
