@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livecppn.audio.analyzer import Analyzer, OnsetDetector, PulseFunction, hop_for_rate  # noqa: E402
-from livecppn.audio.features import FeatureExtractor, window_ending_at  # noqa: E402
+from livecppn.audio.features import FeatureExtractor  # noqa: E402
+from livecppn.audio.frame_clock import window_ending_at  # noqa: E402
 from livecppn.audio.synth import synthetic_beat  # noqa: E402
 from livecppn.audio.beatclock import BeatClock  # noqa: E402
 from livecppn.audio.tracker import TempoTracker  # noqa: E402

@@ -2,7 +2,7 @@
 
 Runs on the render thread, once per frame (DESIGN §1). Live, the window comes
 from the ring buffer; offline, frame n sees the window ending at n / fps
-seconds of the file (DESIGN §2, `window_ending_at`). Both go through the same
+seconds of the file (DESIGN §2, frame_clock.py). Both go through the same
 FeatureExtractor, so the live look and the offline render match.
 
 Every time constant is in seconds and applied through smoothing.py
@@ -110,22 +110,6 @@ def window_size_for_rate(window: int, sample_rate: int) -> int:
     if _REFERENCE_RATES[0] <= sample_rate <= _REFERENCE_RATES[1]:
         return window
     return max(64, 2 * round(window * sample_rate / (2 * _REFERENCE_RATES[1])))  # even, for a clean rfft
-
-
-def window_ending_at(samples: np.ndarray, end: int, size: int, out: np.ndarray | None = None) -> np.ndarray:
-    """The offline clock's window (DESIGN §2): samples[end - size:end] as float32 (size,).
-
-    Positions before the start or past the end of `samples` read as zeros, so
-    frame 0 sees silence before the music, exactly as the live ring does.
-    """
-    if out is None:
-        out = np.empty(size, dtype=np.float32)
-    lo, hi = end - size, end
-    src_lo, src_hi = max(lo, 0), min(hi, len(samples))
-    out[:] = 0.0
-    if src_hi > src_lo:
-        out[src_lo - lo:src_hi - lo] = samples[src_lo:src_hi]
-    return out
 
 
 def _bins(freqs_hz: tuple[float, float], bin_hz: float, n_bins: int) -> slice:
