@@ -36,11 +36,11 @@ Auto-gain (smoothing.auto_gain) divides a level by its running peak (rising
 with `gain_attack`, so one transient caught by a frame does not set the scale,
 decaying with `gain_decay`), never by less than `gain_floor`, and clamps to 1,
 so a quiet room and a loud club both use the full range but near-silence is not
-blown up into noise. Each band has its own peak, so each reads as "loud for this
-band" (a pure tone's leakage into a neighbouring band can read high too).
-Smoothing (smoothing.follow) rises with `attack` and falls with `release`. Below `silence_db`
-(window RMS, dBFS) the gate holds every target at 0, so the features ease to
-0 with the release time: silence looks calm, not noisy.
+blown up into noise. Each band has its own peak, so each reads as "loud for
+this band" (a pure tone's leakage into a neighbouring band can read high too).
+Smoothing (smoothing.follow) rises with `attack` and falls with `release`.
+Below `silence_db` (window RMS, dBFS) the gate holds every target at 0, so the
+features ease to 0 with the release time: silence looks calm, not noisy.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.analyzer import Analyzer
-from ..audio.features import FEATURE_NAMES
 from ..audio.decode import load_audio
+from ..audio.features import FEATURE_NAMES
 from ..audio.frame_clock import frame_blocks, frame_clock
 
 N_STATE = 1 + len(FEATURE_NAMES)  # t, then the features
