@@ -29,8 +29,9 @@ def test_analyze_writes_frames_onsets_and_tempo(tmp_path):
     assert "onsets" in proc.stdout and "BPM" in proc.stdout
     result = json.loads(out.read_text())
     assert result["sample_rate"] == 44100 and result["fps"] == 50
-    assert len(result["frames"]) == 500  # 10 s at 50 fps: frame n ends at (n+1)/50 s
-    assert result["frames"][-1]["t"] == 10.0
+    assert len(result["frames"]) == 500  # 10 s at 50 fps: frame n sees the audio up to n/50 s (frame_clock)
+    assert result["frames"][0]["t"] == 0.0 and result["frames"][0]["audio_time"] == 0.0
+    assert result["frames"][-1]["t"] == 9.98
     frame = result["frames"][100]
     for key in ("bass", "rms", "beat", "bpm", "beat_phase", "bar_phase", "beat_count", "onset", "spectrum"):
         assert key in frame

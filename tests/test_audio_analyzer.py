@@ -12,7 +12,7 @@ from livecppn.audio import analyzer as analyzer_module
 from livecppn.audio.analyzer import Analyzer
 from livecppn.audio.features import FEATURE_NAMES
 from livecppn.audio.ring import RingBuffer
-from livecppn.audio.sources import synthetic_beat
+from livecppn.audio.synth import synthetic_beat
 
 RATE = 48000
 FPS = 60

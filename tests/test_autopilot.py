@@ -110,7 +110,7 @@ def test_what_counts_as_manual(changed, triggers, manual):
 
 
 def test_changes_are_cued_on_the_last_beat_before_a_bar_line():
-    from livecppn.audio.sources import synthetic_beat
+    from livecppn.audio.synth import synthetic_beat
 
     samples = synthetic_beat(40.0, RATE)
     bank = load_bank(default_bank_path())

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from realparts import write_wav
 
-from livecppn.audio.sources import synthetic_beat
+from livecppn.audio.synth import synthetic_beat
 from livecppn.control.params import ParamBus
 from livecppn.model.cppn import ACTIVATIONS, TRANSFORMS, CPPNConfig, build, style_grid
 from livecppn.model.generator import Generator

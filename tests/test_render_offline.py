@@ -16,7 +16,8 @@ from realparts import write_wav
 
 from livecppn import paths
 from livecppn.audio.analyzer import Analyzer
-from livecppn.audio.sources import load_audio, synthetic_beat
+from livecppn.audio.decode import load_audio
+from livecppn.audio.synth import synthetic_beat
 from livecppn.control.params import ParamBus
 from livecppn.model.generator import Generator
 from livecppn.model.style import load_style

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from livecppn.audio.analyzer import Analyzer  # noqa: E402
 from livecppn.audio.ring import RingBuffer  # noqa: E402
-from livecppn.audio.sources import synthetic_beat  # noqa: E402
+from livecppn.audio.synth import synthetic_beat  # noqa: E402
 from benchio import save  # noqa: E402
 
 RATE = 48000

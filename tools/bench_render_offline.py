@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livecppn.audio.analyzer import Analyzer  # noqa: E402
-from livecppn.audio.sources import synthetic_beat  # noqa: E402
+from livecppn.audio.synth import synthetic_beat  # noqa: E402
 from livecppn.cli import parse_size  # noqa: E402
 from livecppn.model.cppn import coordinate_grid  # noqa: E402
 from livecppn.model.style import load_style  # noqa: E402
@@ -53,7 +53,7 @@ def write_track(path: Path, seconds: float) -> Path:
 
 def eager(track: Path, out: Path, size: tuple[int, int], fps: float, encode: EncodeOptions, device) -> dict:
     """Per frame: features, fp32 forward over every pixel, uint8, encode; audio muxed as the render does."""
-    from livecppn.audio.sources import load_audio
+    from livecppn.audio.decode import load_audio
 
     mono, rate = load_audio(track)
     model = load_style(default_style_path()).build_model().to(device, torch.float32)

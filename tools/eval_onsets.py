@@ -11,7 +11,7 @@ detector reported it minus when the sound began: what a pulse on the onset
 flag lags by), onsets per second on white noise, and CPU per 256-sample hop of
 audio (the per-frame detector's cost is spread over the hops of its frame).
 
-Tempo: livecppn's tracker (tempo.py, through `Analyzer.process` in 800-sample
+Tempo: livecppn's tracker (tracker.py, through `Analyzer.process` in 800-sample
 blocks: a 60 fps loop) against `aubio.tempo` (same hops, its BPM folded into
 80-180 like ours, its last beat extended by its period as a beat clock would).
 Per 60 fps frame after 6 s: worst BPM error, beat-phase error (the clock's
@@ -26,7 +26,7 @@ every click track and on the synthetic beat, timing within ±4 ms, ~20 ms
 latency, one onset on white noise: where it starts; the kick-band detector
 misses clicks that are not kicks, fires ~1/s on white noise and, once per
 frame, is quantised to the frame), and livecppn's tracker for tempo (see
-tempo.py's docstring).
+tracker.py's docstring).
 
 Prints tables and writes JSON. Usage: python tools/eval_onsets.py [--only NAME] [--out out/eval_onsets.json]
 """
@@ -46,9 +46,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livecppn.audio.analyzer import Analyzer, OnsetDetector, PulseFunction, hop_for_rate  # noqa: E402
-from livecppn.audio.features import FeatureExtractor, window_ending_at  # noqa: E402
-from livecppn.audio.sources import synthetic_beat  # noqa: E402
-from livecppn.audio.tempo import BeatClock, TempoTracker  # noqa: E402
+from livecppn.audio.features import FeatureExtractor  # noqa: E402
+from livecppn.audio.frame_clock import window_ending_at  # noqa: E402
+from livecppn.audio.synth import synthetic_beat  # noqa: E402
+from livecppn.audio.beatclock import BeatClock  # noqa: E402
+from livecppn.audio.tracker import TempoTracker  # noqa: E402
 
 RATE = 48000
 FPS = 60

@@ -7,7 +7,7 @@ match (DESIGN §2):
 
 1. Every new sample, exactly once, hop by hop (~5.3 ms) and in order, goes
    through aubio's onset detector (the `onset` flags and `onsets` list) and
-   the tempo tracker's onset function (tempo.py). The frame rate does not
+   the tempo tracker's onset function (tracker.py). The frame rate does not
    change what they find.
 2. Once per call, the spectral features (features.py) are computed on the
    newest `window` samples, and the beat clock is read at the audio time of
@@ -35,9 +35,12 @@ from dataclasses import dataclass
 import aubio
 import numpy as np
 
-from .features import AudioFeatures, FeatureConfig, FeatureExtractor
+from .beatclock import BeatClock
+from .config import FeatureConfig
+from .features import AudioFeatures, FeatureExtractor
 from .ring import RingBuffer
-from .tempo import BeatClock, TempoTracker
+from .smoothing import auto_gain, follow, retention
+from .tracker import TempoTracker
 
 MAX_ONSETS = 10000  # onset times kept for `livecppn analyze`
 HOP_AT_48K = 256
@@ -301,20 +304,13 @@ class Analyzer:
 
         # Onset strength: the onset function's peak since the last snapshot, auto-gained like the levels.
         level, self._odf_max = self._odf_max, 0.0
-        peak = max(self._odf_peak * math.exp(-dt / cfg.gain_decay), cfg.tempo.onset_floor)
-        target = 0.0
-        if not gated:
-            if level > peak:
-                peak += (1.0 - math.exp(-dt / cfg.gain_attack)) * (level - peak)
-            target = min(level / peak, 1.0)
-        self._odf_peak = peak
-        attack, release = cfg.times("onset_strength")
-        tau = attack if target > self._strength else release
-        self._strength += (1.0 - math.exp(-dt / tau)) * (target - self._strength)
+        target, self._odf_peak = auto_gain(level, self._odf_peak, dt, gated, cfg.tempo.onset_floor, cfg.gain_attack,
+                                           cfg.gain_decay)
+        self._strength = follow(self._strength, target, dt, *cfg.times("onset_strength"))
 
         beat = self.clock.state(self.audio_time, self.tracker.grid)
         onset, self._onset_seen = self._onset_seen, False  # OnsetDetector gates silence itself (silence_db)
-        self._pulse *= math.exp(-dt / cfg.beat_release)
+        self._pulse *= retention(dt, cfg.beat_release)
         if beat.source == "none":
             if onset:
                 self._pulse = 1.0

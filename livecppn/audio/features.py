@@ -2,11 +2,11 @@
 
 Runs on the render thread, once per frame (DESIGN §1). Live, the window comes
 from the ring buffer; offline, frame n sees the window ending at n / fps
-seconds of the file (DESIGN §2, `window_ending_at`). Both go through the same
+seconds of the file (DESIGN §2, frame_clock.py). Both go through the same
 FeatureExtractor, so the live look and the offline render match.
 
-Every time constant is in seconds and applied as `a = 1 - exp(-dt / tau)`, so
-the look does not change with the frame rate.
+Every time constant is in seconds and applied through smoothing.py
+(`a = 1 - exp(-dt / tau)`), so the look does not change with the frame rate.
 
 The seed's nine features (FEATURE_NAMES, the CPPN's input; all in [0, 1]
 except `time`):
@@ -32,15 +32,15 @@ except `time`):
 
 Beyond the nine: `spectrum` (spectrum.py) and the onset and tempo fields the Analyzer fills in.
 
-Auto-gain divides a level by its running peak (rising with `gain_attack`, so
-one transient caught by a frame does not set the scale, decaying with
-`gain_decay`), never by less than `gain_floor`, and clamps to 1, so a quiet
-room and a loud club both use the full range but near-silence is not blown up
-into noise. Each band has its own peak, so each reads as "loud for this
-band" (a pure tone's leakage into a neighbouring band can read high too).
-Smoothing rises with `attack` and falls with `release`. Below `silence_db`
-(window RMS, dBFS) the gate holds every target at 0, so the features ease to
-0 with the release time: silence looks calm, not noisy.
+Auto-gain (smoothing.auto_gain) divides a level by its running peak (rising
+with `gain_attack`, so one transient caught by a frame does not set the scale,
+decaying with `gain_decay`), never by less than `gain_floor`, and clamps to 1,
+so a quiet room and a loud club both use the full range but near-silence is not
+blown up into noise. Each band has its own peak, so each reads as "loud for
+this band" (a pure tone's leakage into a neighbouring band can read high too).
+Smoothing (smoothing.follow) rises with `attack` and falls with `release`.
+Below `silence_db` (window RMS, dBFS) the gate holds every target at 0, so the
+features ease to 0 with the release time: silence looks calm, not noisy.
 """
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import SMOOTHED, FeatureConfig
+from .smoothing import auto_gain, follow, retention
 from .spectrum import BandSpectrum, KickOnsets
-from .tempo import TempoConfig
 
 FEATURE_NAMES = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "time", "beat", "rms")
 
 _REFERENCE_RATES = (44100, 48000)  # rates the default window size is chosen for
-_SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms", "spectrum", "onset_strength", "level")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,90 +105,11 @@ class AudioFeatures:
                    time=float(time), beat=0.0, rms=0.0)
 
 
-@dataclass
-class FeatureConfig:
-    """Audio analysis settings (features, spectrum, onsets, tempo). All times in seconds; levels as noted."""
-
-    window: int = 2048  # FFT size at 44.1/48 kHz (~43 ms); other rates scale it to the same duration
-    bass_hz: tuple[float, float] = (20.0, 250.0)
-    mid_hz: tuple[float, float] = (250.0, 4000.0)
-    treble_hz: tuple[float, float] = (4000.0, 16000.0)
-    beat_hz: tuple[float, float] = (30.0, 150.0)  # kick fundamentals: where the extractor's onsets are looked for
-    scale_hz: tuple[float, float] = (20.0, 24000.0)  # log-frequency scale of centroid, rolloff and spectrum
-    rolloff_fraction: float = 0.85
-    attack: float = 0.01  # smoothing when a feature rises
-    release: float = 0.15  # smoothing when it falls (and the silence gate's ease to 0)
-    # Per-feature (attack, release) overriding the two above, e.g. {"bass": (0.005, 0.4)}; keys from
-    # bass mid treble centroid rolloff flux rms spectrum onset_strength.
-    smoothing: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
-    gain_attack: float = 0.1  # auto-gain running peak rise
-    gain_decay: float = 8.0  # auto-gain running peak decay
-    gain_floor: float = 10 ** (-50 / 20)  # linear RMS (-50 dBFS): the smallest level that reads as 1.0
-    flux_floor: float = 0.05  # same for flux (mean decades of rise per bin per snapshot)
-    spectrum_floor_db: float = -80.0  # magnitudes below this count as nothing in the flux
-    spectrum_bands: int = 32
-    spectrum_range_db: float = 30.0  # a band's gain stops this far below the loudest band's peak
-    silence_db: float = -60.0  # gate on the window RMS (dBFS)
-    beat_release: float = 0.15  # beat pulse decay
-    beat_history: float = 1.0  # memory of the adaptive onset threshold
-    beat_lag: float = 0.025  # onsets compare the kick band with its spectrum this long ago
-    beat_range_db: float = 30.0  # the kick band counts only within this range below its running peak
-    beat_k: float = 2.0  # threshold = mean + beat_k * std of recent kick-band flux
-    beat_min_flux: float = 0.5  # absolute floor under the threshold, so a steady tone never fires
-    beat_refractory: float = 0.1  # shortest time between two onsets
-    time_base: float = 0.25  # motion clock speed in silence (seconds per second)
-    time_energy: float = 1.0  # extra speed at full rms
-    tempo: TempoConfig = dataclasses.field(default_factory=TempoConfig)  # onsets, tempo, tap, external clock
-    max_lag: float = 0.5  # Analyzer.update skips ahead when further behind the ring than this
-
-    def __post_init__(self):
-        for name in ("attack", "release", "gain_attack", "gain_decay", "gain_floor", "flux_floor", "beat_release",
-                     "beat_history", "beat_refractory", "beat_lag", "max_lag"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"FeatureConfig.{name} must be a positive number of seconds/level, got {value!r}")
-        for name, least in (("window", 64), ("spectrum_bands", 1)):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= least):
-                raise ValueError(f"FeatureConfig.{name} must be an int >= {least}, got {getattr(self, name)!r}")
-        if not 0.0 < self.rolloff_fraction < 1.0:
-            raise ValueError(f"FeatureConfig.rolloff_fraction must be in (0, 1), got {self.rolloff_fraction!r}")
-        for name in ("bass_hz", "mid_hz", "treble_hz", "beat_hz", "scale_hz"):
-            lo, hi = getattr(self, name)
-            if not 0.0 <= lo < hi:
-                raise ValueError(f"FeatureConfig.{name} must be (low, high) with 0 <= low < high, got {(lo, hi)!r}")
-        if self.scale_hz[0] <= 0:
-            raise ValueError(f"FeatureConfig.scale_hz must start above 0 Hz, got {self.scale_hz!r}")
-        for key, times in self.smoothing.items():
-            if key not in _SMOOTHED or len(times) != 2 or not all(math.isfinite(t) and t > 0 for t in times):
-                raise ValueError(f"FeatureConfig.smoothing[{key!r}] must map one of {_SMOOTHED} to (attack, release) "
-                                 f"seconds > 0, got {times!r}")
-
-    def times(self, feature: str) -> tuple[float, float]:
-        """(attack, release) seconds for `feature`."""
-        return self.smoothing.get(feature, (self.attack, self.release))
-
-
 def window_size_for_rate(window: int, sample_rate: int) -> int:
     """FFT size giving the same duration as `window` samples at 44.1/48 kHz (kept as is there)."""
     if _REFERENCE_RATES[0] <= sample_rate <= _REFERENCE_RATES[1]:
         return window
     return max(64, 2 * round(window * sample_rate / (2 * _REFERENCE_RATES[1])))  # even, for a clean rfft
-
-
-def window_ending_at(samples: np.ndarray, end: int, size: int, out: np.ndarray | None = None) -> np.ndarray:
-    """The offline clock's window (DESIGN §2): samples[end - size:end] as float32 (size,).
-
-    Positions before the start or past the end of `samples` read as zeros, so
-    frame 0 sees silence before the music, exactly as the live ring does.
-    """
-    if out is None:
-        out = np.empty(size, dtype=np.float32)
-    lo, hi = end - size, end
-    src_lo, src_hi = max(lo, 0), min(hi, len(samples))
-    out[:] = 0.0
-    if src_hi > src_lo:
-        out[src_lo - lo:src_hi - lo] = samples[src_lo:src_hi]
-    return out
 
 
 def _bins(freqs_hz: tuple[float, float], bin_hz: float, n_bins: int) -> slice:
@@ -207,7 +128,7 @@ class FeatureExtractor:
     own onsets and beat clock in the snapshot.
     """
 
-    _SMOOTHED = ("bass", "mid", "treble", "centroid", "rolloff", "flux", "rms", "level")
+    _SMOOTHED = tuple(n for n in SMOOTHED if n not in ("spectrum", "onset_strength"))  # BandSpectrum's, the Analyzer's
     _GAINED = ("bass", "mid", "treble", "flux", "rms")
 
     def __init__(self, sample_rate: int, config: FeatureConfig | None = None):
@@ -246,7 +167,7 @@ class FeatureExtractor:
         self._scale_lo, self._log_span = lo_hz, math.log(hi_hz / lo_hz)
         self._silence = 10 ** (self.config.silence_db / 20)
         self._spectrum = BandSpectrum(sample_rate, n, self._power_scale, self.config.spectrum_bands, lo_hz, hi_hz,
-                                      self.config.spectrum_range_db)
+                                      self.config.spectrum_range_db, self.config.gain_floor)
         self._kicks = KickOnsets(self.config, len(range(n_bins)[self._band["beat"]]), self._mag_scale)
         self.reset()
 
@@ -273,7 +194,7 @@ class FeatureExtractor:
         Must only be called from one thread.
         """
         dt = self.analyse(window, dt)
-        self._pulse *= math.exp(-dt / self.config.beat_release)
+        self._pulse *= retention(dt, self.config.beat_release)
         if self._kicks.update(self._mag[self._band["beat"]], self._peak["bass"], dt,
                               detect=not self.gated and self._have_flux):
             self._pulse = 1.0
@@ -314,17 +235,11 @@ class FeatureExtractor:
         levels["rms"] = rms_raw
 
         # Auto-gain: peaks decay in seconds; the gate keeps silence from raising them.
-        decay = math.exp(-dt / cfg.gain_decay)
-        a_gain = 1.0 - math.exp(-dt / cfg.gain_attack)
         targets = dict.fromkeys(self._SMOOTHED, 0.0)
         for name in self._GAINED:
             floor = cfg.flux_floor if name == "flux" else cfg.gain_floor
-            peak = max(self._peak[name] * decay, floor)
-            if not gated:
-                if levels[name] > peak:  # rise in time, not at once: one sampled transient must not set the scale
-                    peak += a_gain * (levels[name] - peak)
-                targets[name] = min(levels[name] / peak, 1.0)
-            self._peak[name] = peak
+            targets[name], self._peak[name] = auto_gain(levels[name], self._peak[name], dt, gated, floor,
+                                                        cfg.gain_attack, cfg.gain_decay)
         if not gated:
             targets["centroid"], targets["rolloff"] = self._shape()
             # how loud it really is (rms is relative to the recent peak): the autopilot tells loud from quiet
@@ -332,12 +247,8 @@ class FeatureExtractor:
 
         # Asymmetric smoothing: rise with attack, fall (and ease into silence) with release.
         for name, target in targets.items():
-            attack, release = cfg.times(name)
-            current = self._smooth[name]
-            tau = attack if target > current else release
-            self._smooth[name] = current + (1.0 - math.exp(-dt / tau)) * (target - current)
-        self._spectrum.update(self._power, dt, gated, cfg.gain_floor, cfg.gain_attack, cfg.gain_decay,
-                              *cfg.times("spectrum"))
+            self._smooth[name] = follow(self._smooth[name], target, dt, *cfg.times(name))
+        self._spectrum.update(self._power, dt, gated, cfg.gain_attack, cfg.gain_decay, *cfg.times("spectrum"))
         self._motion += dt * (cfg.time_base + cfg.time_energy * self._smooth["rms"])
         return dt
 

@@ -5,8 +5,11 @@
   (devices.py) records what the computer plays.
 - FileSource: a decoded file played to the output device (playback.py), the ring
   receiving each block as it is heard; or, muted, paced at wall-clock speed.
-- SyntheticSource: a built-in, deterministic 120 BPM beat, so `livecppn live`
-  always has something to react to, even on a machine with no input at all.
+- SyntheticSource: the built-in, deterministic 120 BPM beat (synth.py), so
+  `livecppn live` always has something to react to, even on a machine with no
+  input at all.
+
+Files are decoded up front by decode.py.
 
 Every source owns one RingBuffer and (at most) one thread besides the caller's.
 A source that dies mid-show (device unplugged, decode error) sets `failed` and
@@ -19,8 +22,6 @@ does no work and needs neither.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import os
 import threading
@@ -29,9 +30,11 @@ import time
 import numpy as np
 
 from .base import AudioError, AudioSource
+from .decode import decode_audio, probe_audio
 from .devices import DeviceSource, list_devices  # noqa: F401 - part of this module's interface
 from .loopback import loopback_source
 from .playback import Playback, output_format
+from .synth import beat_loop, synthetic_beat
 
 log = logging.getLogger("livecppn.audio")
 
@@ -115,134 +118,14 @@ class _PacedPlayer(AudioSource):
         return filled
 
 
-# --- synthetic beat ----------------------------------------------------------------------------
-
-_LOOP_BARS = 4  # the pattern repeats every 4 bars (bass line and chords)
-_BASS_HZ = (55.0, 43.65, 65.41, 49.0)  # A1 F1 C2 G1, one per bar
-_PAD_HZ = ((220.0, 261.63, 329.63), (174.61, 220.0, 261.63), (261.63, 329.63, 392.0), (196.0, 246.94, 293.66))
-
-
-@functools.lru_cache(maxsize=4)
-def _beat_loop(sample_rate: int, bpm: float) -> np.ndarray:
-    """One seamless 4-bar loop of the synthetic beat (read-only, cached)."""
-    sr, beat = sample_rate, 60.0 / bpm
-    length = round(_LOOP_BARS * 4 * beat * sr)
-    mix = np.zeros(length)
-    rng = np.random.default_rng(20240601)  # deterministic: the same hats every run
-
-    def place(sound: np.ndarray, at: float) -> None:
-        idx = (round(at * sr) + np.arange(len(sound))) % length  # tails wrap, so the loop is seamless
-        np.add.at(mix, idx, sound)
-
-    def env_t(seconds: float) -> np.ndarray:
-        return np.arange(round(seconds * sr)) / sr
-
-    t = env_t(min(0.35, 0.9 * beat))  # kick: ~55 Hz sine with a fast pitch drop from ~150 Hz
-    freq = 55.0 + 95.0 * np.exp(-t / 0.03)
-    kick = 0.9 * np.sin(2 * np.pi * np.cumsum(freq) / sr) * np.exp(-t / 0.15) * (1 - np.exp(-t / 0.001))
-    kick *= np.clip((t[-1] - t) / 0.008, 0, 1)  # 8 ms fade-out: a cut-off tail clicks, and clicks are onsets
-    t = env_t(0.05)  # closed hi-hat: a short noise burst, high-passed after the envelope so no click is left
-    spectrum = np.fft.rfft(rng.standard_normal(len(t)) * np.exp(-t / 0.012) * (1 - np.exp(-t / 0.0005)))
-    spectrum[: int(7000 * len(t) / sr)] = 0
-    noise = np.fft.irfft(spectrum, len(t))
-    hat = 0.25 * noise / np.max(np.abs(noise))
-
-    t = env_t(0.9 * beat)  # bass: re-struck on every beat, with the kick, fading out before the next
-    bass_env = (1 - np.exp(-t / 0.005)) * np.exp(-t / 0.4) * np.clip((0.9 * beat - t) / 0.02, 0, 1)
-    t_bar = env_t(4 * beat)  # pad: one chord per bar, slow swell, crossfaded at the bar line
-    pad_env = np.clip(t_bar / 0.15, 0, 1) * np.clip((4 * beat - t_bar) / 0.15, 0, 1)
-    for bar in range(_LOOP_BARS):
-        f = _BASS_HZ[bar]
-        bass = 0.3 * (np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)) * bass_env
-        place(sum(0.05 * np.sin(2 * np.pi * fp * t_bar) for fp in _PAD_HZ[bar]) * pad_env, bar * 4 * beat)
-        for b in range(4):
-            at = (bar * 4 + b) * beat
-            place(kick, at)
-            place(bass, at)
-            place(hat, at + beat / 2)
-    mix *= 0.8 / np.max(np.abs(mix))
-    loop = mix.astype(np.float32)
-    loop.flags.writeable = False  # shared through the cache
-    return loop
-
-
-def synthetic_beat(seconds: float, sample_rate: int = 48000, bpm: float = 120.0) -> np.ndarray:
-    """The built-in beat as mono float32, `seconds` long: four-on-the-floor kick, off-beat
-    hats, a bass line and pad chords; deterministic. Kicks fall exactly on multiples of 60/bpm s.
-    """
-    if not (bpm > 0 and sample_rate > 0):
-        raise ValueError(f"synthetic_beat needs bpm > 0 and sample_rate > 0, got {bpm}, {sample_rate}")
-    return np.resize(_beat_loop(int(sample_rate), float(bpm)), max(0, round(seconds * sample_rate)))
-
-
 class SyntheticSource(_PacedPlayer):
     """The built-in beat, generated on its own thread at real-time pace (~10 ms blocks)."""
 
     def __init__(self, sample_rate: int = 48000, bpm: float = 120.0):
         synthetic_beat(0, sample_rate, bpm)  # validates the arguments
-        super().__init__(f"synthetic beat ({bpm:g} BPM)", _beat_loop(int(sample_rate), float(bpm)),
+        super().__init__(f"synthetic beat ({bpm:g} BPM)", beat_loop(int(sample_rate), float(bpm)),
                          sample_rate, loop=True)
         self.bpm = float(bpm)
-
-
-# --- files ---------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _audio_stream(path: str):
-    """The first audio stream of `path`, open; PyAV's errors become AudioError naming the file."""
-    if not os.path.isfile(path):
-        raise AudioError(f"audio file {path!r}: no such file")
-    try:
-        import av
-    except ImportError as e:
-        raise AudioError(f"audio file {path!r}: decoding needs PyAV (pip install av): {e}") from e
-    try:
-        with av.open(path) as container:
-            if not container.streams.audio:
-                raise AudioError(f"audio file {path!r}: has no audio stream")
-            yield av, container, container.streams.audio[0]
-    except av.FFmpegError as e:
-        raise AudioError(f"audio file {path!r}: cannot decode: {getattr(e, 'strerror', None) or e}") from e
-
-
-def probe_audio(path: str | os.PathLike) -> tuple[int, int]:
-    """(sample rate, channels) of a file's first audio stream, without decoding it. Raises AudioError."""
-    path = os.fspath(path)
-    with _audio_stream(path) as (_, _, stream):
-        ctx = stream.codec_context
-        return int(ctx.sample_rate or stream.rate), int(ctx.channels)
-
-
-def decode_audio(path: str | os.PathLike, rate: int | None = None,
-                 channels: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode a whole file (anything ffmpeg reads) to (planar float32 (channels, n), rate).
-
-    `rate`/`channels` (1 or 2) convert with ffmpeg's resampler; None keeps the file's own.
-    Raises AudioError naming the file and the problem.
-    """
-    path = os.fspath(path)
-    chunks = []
-    with _audio_stream(path) as (av, container, stream):
-        rate = int(rate or stream.codec_context.sample_rate or stream.rate)
-        layout = {None: None, 1: "mono", 2: "stereo"}[channels]
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        for frame in container.decode(stream):
-            chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
-        chunks.extend(f.to_ndarray() for f in resampler.resample(None))  # flush
-    planar = np.concatenate(chunks, axis=1).astype(np.float32, copy=False) if chunks else np.zeros((1, 0), np.float32)
-    if not planar.shape[1]:
-        raise AudioError(f"audio file {path!r}: decoded no audio samples")
-    np.nan_to_num(planar, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return planar, rate
-
-
-def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Decode a whole file to (mono float32 samples, its own sample rate). Raises AudioError
-    naming the file and the problem. Also the offline renderer's reader."""
-    planar, rate = decode_audio(path)
-    # The channel mean: the same mixdown as the ring applies to a live stereo input
-    # (ffmpeg's own mono downmix is 3 dB hotter).
-    return planar.mean(axis=0, dtype=np.float32), rate
 
 
 class FileSource(_PacedPlayer):

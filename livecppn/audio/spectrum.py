@@ -17,12 +17,11 @@ instead of reading zero.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .features import FeatureConfig
+from .config import FeatureConfig
+from .smoothing import ArrayAutoGain, ArrayFollower, coefficient
 
 _KICK_HISTORY = 32  # kick-band spectra kept for the onset lag (enough for beat_lag at 1000 fps)
 
@@ -59,53 +58,32 @@ class BandSpectrum:
     """
 
     def __init__(self, sample_rate: int, n_fft: int, power_scale: float, bands: int = 32,
-                 lo_hz: float = 20.0, hi_hz: float = 24000.0, range_db: float = 30.0):
+                 lo_hz: float = 20.0, hi_hz: float = 24000.0, range_db: float = 30.0,
+                 gain_floor: float = 10 ** (-50 / 20)):
         n_bins = n_fft // 2 + 1
         self.edges = band_edges(bands, lo_hz, hi_hz)
         self._matrix = band_matrix(self.edges, sample_rate / n_fft, n_bins)
         self._scale = np.float32(power_scale)
-        self._range = np.float32(10 ** (-range_db / 20))
         self._level = np.zeros(bands, dtype=np.float32)
-        self._peak = np.zeros(bands, dtype=np.float32)
         self._target = np.zeros(bands, dtype=np.float32)
-        self._rate = np.zeros(bands, dtype=np.float32)
-        self._rising = np.zeros(bands, dtype=bool)
-        self.values = np.zeros(bands, dtype=np.float32)
+        self._gain = ArrayAutoGain(bands, gain_floor / math.sqrt(bands), 10 ** (-range_db / 20))
+        self._smooth = ArrayFollower(bands)
+        self.values = self._smooth.values
         self.reset()
 
     def reset(self) -> None:
-        self._peak[:] = 0.0
-        self.values[:] = 0.0
+        self._gain.reset()
+        self._smooth.reset()
 
-    def update(self, power: np.ndarray, dt: float, gated: bool, gain_floor: float, gain_attack: float,
-               gain_decay: float, attack: float, release: float) -> np.ndarray:
+    def update(self, power: np.ndarray, dt: float, gated: bool, gain_attack: float, gain_decay: float,
+               attack: float, release: float) -> np.ndarray:
         """Fold `power` (the rfft's |X|^2) into the bands; returns `values` (updated in place)."""
-        floor = np.float32(gain_floor / math.sqrt(len(self.values)))
-        level, peak, target = self._level, self._peak, self._target
+        level = self._level
         np.matmul(self._matrix, power, out=level)
         level *= self._scale
         np.sqrt(level, out=level)
-        peak *= np.float32(math.exp(-dt / gain_decay))
-        np.maximum(peak, max(floor, float(peak.max()) * self._range), out=peak)
-        if gated:
-            target[:] = 0.0
-        else:
-            # Peaks rise in time, so one transient caught by a frame does not set the scale.
-            np.subtract(level, peak, out=target)
-            np.maximum(target, 0.0, out=target)
-            target *= np.float32(1.0 - math.exp(-dt / gain_attack))
-            peak += target
-            np.divide(level, peak, out=target)
-            np.minimum(target, 1.0, out=target)
-        values = self.values
-        np.greater(target, values, out=self._rising)
-        a_up, a_down = 1.0 - math.exp(-dt / attack), 1.0 - math.exp(-dt / release)
-        np.multiply(self._rising, np.float32(a_up - a_down), out=self._rate)
-        self._rate += np.float32(a_down)
-        np.subtract(target, values, out=target)
-        target *= self._rate
-        values += target
-        return values
+        target = self._gain.step(level, dt, gated, gain_attack, gain_decay, out=self._target)
+        return self._smooth.step(target, dt, attack, release)
 
 
 class KickOnsets:
@@ -151,7 +129,7 @@ class KickOnsets:
             self._last = self._clock
         # Exponentially weighted mean and variance (~beat_history seconds at any frame rate) of the flux
         # clipped at the threshold, so the kicks themselves do not raise the bar they must clear.
-        a = 1.0 - math.exp(-dt / cfg.beat_history)
+        a = coefficient(dt, cfg.beat_history)
         d = min(flux, threshold) - self._mean
         self._mean += a * d
         self._var = (1.0 - a) * (self._var + a * d * d)

@@ -1,9 +1,11 @@
 """`livecppn analyze`: run the live analyser over a file and write what it saw.
 
 The file is fed to the same `Analyzer` the live loop uses, frame by frame under
-the offline clock (DESIGN §2): frame n gets exactly the samples that arrived
+the offline frame clock (DESIGN §2, audio/frame_clock.py): frame n sees the
+audio up to n / fps s (frame 0 none), and gets exactly the samples that arrived
 between frames n-1 and n, processed hop by hop as live — not a whole-file
-algorithm — so what this reports is what a show would have seen.
+algorithm — so what this reports is what a show (and `livecppn render`) would
+have seen.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.analyzer import Analyzer
-from ..audio.sources import load_audio
+from ..audio.decode import load_audio
+from ..audio.frame_clock import frame_blocks, frame_clock
 from ..jsonable import rounded
 
 
@@ -24,13 +27,9 @@ def analyze_file(path: str | Path, fps: float = 60.0) -> dict:
     samples, rate = load_audio(path)
     analyzer = Analyzer(rate)
     frames = []
-    pos = 0
-    n_frames = math.ceil(len(samples) / rate * fps)
-    for n in range(1, n_frames + 1):
-        end = min(len(samples), round(n * rate / fps))
-        features = analyzer.process(samples[pos:end], 1.0 / fps)
-        pos = end
-        frames.append({"frame": n - 1, "t": round(end / rate, 6), **rounded(features.as_dict())})
+    for n, block in frame_blocks(samples, rate, fps, math.ceil(len(samples) / rate * fps)):
+        features = analyzer.process(block, 1.0 / fps)
+        frames.append({"frame": n, "t": round(frame_clock(n, fps), 6), **rounded(features.as_dict())})
     bpms = [f["bpm"] for f in frames[len(frames) // 2:] if f["bpm"] > 0]
     return {
         "file": str(path),

@@ -6,8 +6,9 @@ training step draws several rows, so the look is taught under quiet, loud and
 percussive moments at once and must hold in all of them.
 
 With a track, the rows come from the live `Analyzer` run over the file under
-the offline clock (DESIGN §2, as `livecppn analyze` does), so training sees the
-features a show would see. Without one, a seeded spread of synthetic rows
+the offline frame clock (DESIGN §2, audio/frame_clock.py, as `livecppn analyze`
+and `livecppn render` do: frame n sees the audio up to n / fps s), so training
+sees the features a show would see. Without one, a seeded spread of synthetic rows
 around typical moments (silence, a quiet pad, a loud mix, a kick on the beat,
 bright hats, a bass breakdown) stands in.
 """
@@ -21,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.analyzer import Analyzer
+from ..audio.decode import load_audio
 from ..audio.features import FEATURE_NAMES
-from ..audio.sources import load_audio
+from ..audio.frame_clock import frame_blocks, frame_clock
 
 N_STATE = 1 + len(FEATURE_NAMES)  # t, then the features
 RMS = 1 + FEATURE_NAMES.index("rms")
@@ -75,13 +77,10 @@ def track_states(path: str | Path, fps: float = 30.0) -> FeatureStates:
     analyzer = Analyzer(rate)
     n_frames = max(1, math.ceil(len(samples) / rate * fps))
     rows = np.empty((n_frames, N_STATE), dtype=np.float32)
-    pos = 0
-    for n in range(1, n_frames + 1):
-        end = min(len(samples), round(n * rate / fps))
-        features = analyzer.process(samples[pos:end], 1.0 / fps)
-        pos = end
-        rows[n - 1, 0] = end / rate  # the network's clock: seconds into the track
-        rows[n - 1, 1:] = features.vector()
+    for n, block in frame_blocks(samples, rate, fps, n_frames):
+        features = analyzer.process(block, 1.0 / fps)
+        rows[n, 0] = frame_clock(n, fps)  # the network's clock: seconds into the track, as the renderer's `now`
+        rows[n, 1:] = features.vector()
     return FeatureStates(rows, *_track_eval(rows), source=str(path))
 
 

@@ -34,7 +34,8 @@ import torch
 from .. import paths
 from ..audio.analyzer import Analyzer
 from ..audio.base import AudioError
-from ..audio.sources import decode_audio
+from ..audio.decode import decode_audio
+from ..audio.frame_clock import frame_clock, frame_end
 from ..control.params import ParamBus
 from ..model.bank import BankError, Loaded, StyleLoader, load_bank
 from ..model.default_style import make_default_style
@@ -204,17 +205,17 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
     applied: list[dict] = []  # the control events each frame acted on (replayed, or the autopilot's)
     try:
         for n in range(n_frames):
-            now = n / opts.fps
+            now = frame_clock(n, opts.fps)
             if n in events:
                 replay(events[n], bus, loader)
             step.control(now, dt)
-            end = min(len(mono), round(n * rate / opts.fps))  # frame n sees the audio up to n / fps
+            end = frame_end(n, opts.fps, rate, len(mono))  # frame n sees the audio up to n / fps
             features = analyzer.process(mono[pos:end], dt)
             pos = end
             step.render(dt, features)
             applied += [{**e, "frame": n, "t": round(now, 6)} for e in step.events]
             writer.write(compositor.read())
-            aend = min(len(mono), round((n + 1) * rate / opts.fps))  # the sound while frame n is shown
+            aend = frame_end(n + 1, opts.fps, rate, len(mono))  # the sound while frame n is shown
             writer.write_audio(planar[:, apos:aend])
             apos = aend
             progress.update(n + 1)

@@ -92,7 +92,7 @@ def clip_features(seconds: float = CLIP_SECONDS, lead_in: float = CLIP_LEAD_IN, 
     """The built-in clip's audio features, (frames, 9): the synthetic beat through the live Analyzer,
     frame by frame at the offline clock; the lead-in is analysed, not returned."""
     from ..audio.analyzer import Analyzer
-    from ..audio.sources import synthetic_beat
+    from ..audio.synth import synthetic_beat
 
     rate = 48000
     samples = synthetic_beat(lead_in + seconds, rate)

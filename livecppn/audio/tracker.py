@@ -1,4 +1,4 @@
-"""Tempo and the beat clock: from an onset function to "120 BPM, beat 3 of the bar, 40 % through it".
+"""The audio tempo tracker: from an onset function to a beat grid ("120 BPM, this beat fell at 3.52 s").
 
 Runs on the render thread (live) or the offline loop, inside `Analyzer`, which
 feeds the tracker one value per hop of audio (~5.3 ms), every hop exactly once
@@ -26,75 +26,18 @@ Octave errors: only periods in `bpm_range` (80-180 BPM) are considered, so a
 pulse heard at 70 reads 140 and one at 190 reads 95. Tap or an external clock
 override a wrong octave.
 
-BeatClock chooses the grid from the best source present: external clock >
-tap > tracker, and counts beats. All times are audio-clock seconds: sample
-index / sample rate of the ring the audio came from (or of the file offline).
+The grid goes to the beat clock (beatclock.py), which counts the beats. All
+times are audio-clock seconds (see grid.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-BAR = 4  # beats per bar
-ONSET_METHODS = ("hfc", "energy", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "specflux")
-
-
-@dataclass
-class TempoConfig:
-    """Onset and tempo settings (FeatureConfig.tempo). Times in seconds."""
-
-    onset_method: str = "hfc"  # aubio onset method; tools/eval_onsets.py compares them
-    onset_threshold: float | None = None  # aubio peak-picking threshold; None: aubio's default for the method
-    onset_min_interval: float = 0.03  # shortest time between two onsets
-    onset_floor: float = 10.0  # onset function (analyzer.PulseFunction) level that reads as 1.0 at least
-    bpm_range: tuple[float, float] = (80.0, 180.0)  # tempi outside are folded in by octaves
-    prior_bpm: float = 130.0  # octave tie-breaker: the nearer of two equally good tempi wins
-    history: float = 6.0  # onset function the tempo estimate looks at
-    update: float = 0.25  # how often the tempo is re-estimated
-    confidence: float = 0.2  # least periodicity (autocorrelation, 0-1) that counts as a pulse
-    hold: float = 4.0  # a locked tempo outlives the last clear pulse in its history by this long
-    tap_gap: float = 2.0  # taps further apart start a new sequence
-    clock_timeout: float = 2.0  # an external clock not updated for this long is dropped
-
-    def __post_init__(self):
-        if self.onset_method not in ONSET_METHODS:
-            raise ValueError(f"TempoConfig.onset_method must be one of {ONSET_METHODS}, got {self.onset_method!r}")
-        for name in ("onset_min_interval", "onset_floor", "prior_bpm", "history", "update", "confidence", "hold",
-                     "tap_gap", "clock_timeout"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"TempoConfig.{name} must be a positive number, got {value!r}")
-        lo, hi = self.bpm_range
-        if not (0 < lo and hi >= 2 * lo):
-            raise ValueError(f"TempoConfig.bpm_range must span at least an octave above 0, got {self.bpm_range!r}")
-        if self.history < 2 * 60.0 / lo + 1.0:
-            raise ValueError(f"TempoConfig.history must hold two of the slowest beats and a second more "
-                             f"({2 * 60.0 / lo + 1.0:.2f} s at {lo:g} BPM), got {self.history!r}")
-
-
-@dataclass
-class Grid:
-    """A beat grid: beat number `index` fell at audio time `anchor`, one beat every `period` seconds.
-    Beat numbers `downbeat` (mod BAR) start a bar."""
-
-    period: float
-    anchor: float
-    index: int = 0
-    downbeat: int = 0
-
-    def position(self, t: float) -> float:
-        """Beat number at time t, fractional."""
-        return self.index + (t - self.anchor) / self.period
-
-    def time_of(self, index: int) -> float:
-        return self.anchor + (index - self.index) * self.period
-
-    @property
-    def bpm(self) -> float:
-        return 60.0 / self.period
+from .config import TempoConfig
+from .grid import BAR, Grid
 
 
 def _max_filter(x: np.ndarray, radius: int) -> np.ndarray:
@@ -287,94 +230,3 @@ class TempoTracker:
             self._weak_since = self._time
         elif self.grid is not None and self._time - self._weak_since > self.config.hold:
             self.grid = None
-
-
-@dataclass(frozen=True, slots=True)
-class BeatState:
-    """Where the beat clock stands at one moment."""
-
-    bpm: float = 0.0
-    beat_phase: float = 0.0  # [0, 1) within the beat
-    bar_phase: float = 0.0  # [0, 1) within the bar
-    beat_count: int = 0  # beats counted since reset; never goes back
-    source: str = "none"  # 'clock' | 'tap' | 'tracker' | 'none'
-    new_beats: int = 0  # beats that began since the previous state()
-
-
-class BeatClock:
-    """Chooses the beat grid (external clock > tap > tracker) and counts beats. Render thread; one caller.
-
-    Tap: taps less than `tap_gap` seconds apart form one sequence; two or more
-    give the tempo (median interval of the last eight) with the phase anchored
-    at the last tap, and the first tap of a sequence starts a bar. A lone tap
-    after a pause re-anchors a held tap tempo there (and starts a bar). The tap
-    tempo holds until clear_tap(). External clock: holds while updated at least
-    every `clock_timeout` seconds of audio time, until clear_external().
-    """
-
-    def __init__(self, tap_gap: float = 2.0, clock_timeout: float = 2.0):
-        self._tap_gap = tap_gap
-        self._clock_timeout = clock_timeout
-        self.reset()
-
-    def reset(self) -> None:
-        self._taps: list[float] = []
-        self._tap_grid: Grid | None = None
-        self._clock_grid: Grid | None = None
-        self._clock_seen = -math.inf
-        self._count = 0
-        self._source = "none"
-        self._last_time = -math.inf  # of the previous state()
-        self._last_beat = -math.inf  # time of the last beat counted
-
-    def tap(self, t: float) -> None:
-        if self._taps and not 0.0 < t - self._taps[-1] < self._tap_gap:
-            self._taps = []
-        self._taps.append(t)
-        if len(self._taps) >= 2:
-            self._tap_grid = Grid(float(np.median(np.diff(self._taps[-9:]))), t, len(self._taps) - 1)
-        elif self._tap_grid is not None:
-            self._tap_grid = Grid(self._tap_grid.period, t)
-
-    def clear_tap(self) -> None:
-        self._taps = []
-        self._tap_grid = None
-
-    def set_external(self, bpm: float, beat_time: float, now: float) -> None:
-        if not (math.isfinite(bpm) and bpm > 0 and math.isfinite(beat_time)):
-            raise ValueError(f"external clock needs a positive bpm and a finite beat time, got {bpm!r}, {beat_time!r}")
-        old = self._clock_grid
-        index = round(old.position(beat_time)) if old is not None else 0  # keep numbering: the bar goes on
-        self._clock_grid = Grid(60.0 / bpm, beat_time, index)
-        self._clock_seen = now
-
-    def clear_external(self) -> None:
-        self._clock_grid = None
-
-    def state(self, now: float, tracker: Grid | None) -> BeatState:
-        """The beat at audio time `now` from the best grid present; counts the beats begun since the last call."""
-        if self._clock_grid is not None and now - self._clock_seen > self._clock_timeout:
-            self._clock_grid = None
-        for source, grid in (("clock", self._clock_grid), ("tap", self._tap_grid), ("tracker", tracker)):
-            if grid is not None:
-                break
-        else:
-            self._source, self._last_time = "none", now
-            return BeatState(beat_count=self._count)
-        pos = grid.position(now)
-        index = math.floor(pos)
-        latest = grid.time_of(index)  # the beat now in progress began here
-        new = 0
-        if source == self._source:
-            # Beats of this grid begun since the last call, but never one within half a beat of the
-            # last beat counted: a grid nudged back across a beat must not count it twice.
-            since = max(self._last_time, self._last_beat + 0.5 * grid.period)
-            new = max(0, index - math.floor(grid.position(since))) if since < now else 0
-        if new or source != self._source:
-            self._last_beat = latest
-        self._count += new
-        self._source, self._last_time = source, now
-        phase = pos - index
-        in_bar = (index - grid.downbeat) % BAR
-        return BeatState(bpm=float(grid.bpm), beat_phase=float(phase), bar_phase=float((in_bar + phase) / BAR),
-                         beat_count=self._count, source=source, new_beats=new)

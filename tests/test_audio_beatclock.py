@@ -1,15 +1,10 @@
-"""BeatClock (tap, external clock, tracker; counting) and TempoTracker on onset functions of known shape.
-
-The tracker's accuracy on real audio is tested through the Analyzer (test_audio_analyzer.py)."""
-
-import math
+"""BeatClock (audio/beatclock.py): tap, external clock, tracker grid; counting."""
 
 import numpy as np
 import pytest
 
-from livecppn.audio.tempo import BeatClock, Grid, TempoConfig, TempoTracker
-
-HOP_RATE = 48000 / 256
+from livecppn.audio.beatclock import BeatClock
+from livecppn.audio.grid import Grid
 
 
 def states(clock, start, stop, tracker=None, fps=60.0):
@@ -119,66 +114,3 @@ def test_no_grid_no_tempo_and_the_count_holds():
     held = clock.state(2.0, None)
     assert held.source == "none" and held.bpm == 0.0 and held.beat_count == 3
     assert clock.state(5.0, None).beat_count == 3
-
-
-# --- tracker on onset functions --------------------------------------------------------------------
-
-def pulse_train(bpm, seconds, rng, noise=0.1, offset=0.1):
-    """An onset function at HOP_RATE: a spike on every beat (the hop holding it) over some noise."""
-    n = int(seconds * HOP_RATE)
-    x = noise * rng.random(n)
-    beats = np.arange(offset, seconds, 60.0 / bpm)
-    x[(beats * HOP_RATE).astype(int)] += 1.0
-    return x, beats
-
-
-def feed(tracker, x):
-    for i, v in enumerate(x):
-        tracker.push(float(v), (i + 1) / HOP_RATE)
-
-
-@pytest.mark.parametrize("bpm", [85, 100, 120, 140, 172])
-def test_tracker_locks_to_a_pulse_train(bpm):
-    x, beats = pulse_train(bpm, 8.0, np.random.default_rng(bpm))
-    tracker = TempoTracker(HOP_RATE)
-    feed(tracker, x)
-    assert tracker.grid is not None and tracker.confidence > 0.5
-    assert tracker.grid.bpm == pytest.approx(bpm, abs=0.5)
-    # Its beats fall on the spikes (the hop holding a spike ends up to one hop after the beat).
-    last = tracker.grid.time_of(math.floor(tracker.grid.position(8.0)))
-    assert np.min(np.abs(beats - last)) < 2 / HOP_RATE
-
-
-def test_tracker_folds_tempi_outside_its_range_by_octaves():
-    for bpm, heard in ((60, 120), (200, 100)):
-        x, _ = pulse_train(bpm, 8.0, np.random.default_rng(1))
-        tracker = TempoTracker(HOP_RATE)
-        feed(tracker, x)
-        assert tracker.grid.bpm == pytest.approx(heard, abs=0.5), bpm
-
-
-def test_tracker_ignores_noise_and_lets_go_after_the_hold_time():
-    rng = np.random.default_rng(2)
-    tracker = TempoTracker(HOP_RATE, TempoConfig(hold=3.0))
-    feed(tracker, rng.random(int(8 * HOP_RATE)))
-    assert tracker.grid is None and tracker.confidence < 0.2
-    x, _ = pulse_train(120, 8.0, rng)
-    tracker.reset()
-    feed(tracker, x)
-    assert tracker.grid is not None
-    # Silence: the grid holds while the history still shows the pulse, then `hold` seconds more
-    # (through a breakdown), and is let go once both have passed (6 s + 3 s here).
-    for i in range(int(10 * HOP_RATE)):
-        tracker.push(0.0, 8.0 + (i + 1) / HOP_RATE)
-        if i == int(5 * HOP_RATE):
-            assert tracker.grid is not None
-    assert tracker.grid is None
-
-
-def test_config_is_checked():
-    with pytest.raises(ValueError, match="onset_method"):
-        TempoConfig(onset_method="nope")
-    with pytest.raises(ValueError, match="bpm_range"):
-        TempoConfig(bpm_range=(100.0, 150.0))
-    with pytest.raises(ValueError, match="history"):
-        TempoConfig(history=1.0)
