@@ -301,6 +301,8 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             stats.add_gpu(ms)
         if "osc" in controls:
             controls["osc"].publish(params, features)  # feedback and --osc-send; never blocks
+        if "midi" in controls:
+            controls["midi"].publish(params)  # the frame's values, for relative encoders
         # --record: start/stop, the automation log and the audio heard (the picture after the swap)
         recorder.frame(analyzer, source.ring, compositor, bus, decks, step.events)
         if isinstance(surface, Window):

@@ -16,15 +16,11 @@ import time
 from pathlib import Path
 
 from .control.params import ParamBus, Params
-from .control.registry import default_registry
 from .model.bank import take_all
 from .render.decks import wait_for_quantize
 from .showlog import ShowLog
 
 log = logging.getLogger("livecppn")
-
-# What the learn key (L) steps through: every parameter, then every trigger a control can fire.
-LEARN_TARGETS = default_registry().learn_targets
 
 
 def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
@@ -41,11 +37,12 @@ def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
         except (OSError, ValueError) as e:
             showlog.error(f"OSC off: {e}")
     if opts.midi:
-        from .control.mapping import Mapping, MappingError, resolve
+        from .control import mapping_toml
+        from .control.mapping import MappingError
         from .control.midi import MidiControl
 
         try:
-            mapping = Mapping.load(resolve(opts.midi_map or "generic"))
+            mapping = mapping_toml.load(mapping_toml.resolve(opts.midi_map or "generic"), bus.registry)
         except MappingError as e:
             showlog.error(f"{e}; MIDI runs with no mapping (learn still works)")
             mapping = None
@@ -65,6 +62,9 @@ class Triggers:
 
     def handle(self, triggers: list[tuple[str, object]], params: Params, features, now: float) -> None:
         analyzer = self.analyzer
+        if "midi" in self.controls:  # learn commands that failed on the MIDI thread
+            for msg in self.controls["midi"].take_errors():
+                self.showlog.error(msg, "MIDI learn failed")
         for name, value in triggers:
             if name == "tap":
                 analyzer.tap()
@@ -104,26 +104,14 @@ class Triggers:
         if midi is None:
             self.showlog.warn(f"MIDI {name}: no MIDI input (start with --midi PORT)", f"MIDI {name}: no MIDI")
             return
-        from .control.mapping import mappings_dir
+        if name != "learn_save":
+            midi.command(name, value)  # applied on the MIDI thread; errors come back through take_errors
+            return
+        from .control.mapping_toml import mappings_dir
 
-        try:
-            if name in ("learn_next", "learn_prev"):  # the learn key steps through the targets
-                armed = midi.learner.armed
-                i = LEARN_TARGETS.index(armed) if armed in LEARN_TARGETS else -1
-                value = LEARN_TARGETS[(i + (1 if name == "learn_next" else -1)) % len(LEARN_TARGETS)]
-                name = "learn"
-            if name == "learn_cancel":
-                midi.learner.cancel()
-                log.info("MIDI learn cancelled")
-            elif name == "learn":
-                midi.learn(str(value))
-                log.info("MIDI learn: move a control to bind it to %s", value)
-            else:
-                # a name only (an OSC value must not escape the folder); anything else saves "learned"
-                name_only = Path(value).name.removesuffix(".toml") if isinstance(value, str) else ""
-                self.saver.request(midi.learner, mappings_dir() / f"{name_only or 'learned'}.toml")
-        except (ValueError, OSError) as e:
-            self.showlog.error(f"MIDI {name} {value!r}: {e}", f"MIDI {name} failed")
+        # a name only (an OSC value must not escape the folder); anything else saves "learned"
+        name_only = Path(value).name.removesuffix(".toml") if isinstance(value, str) else ""
+        self.saver.request(midi.status.mapping, mappings_dir() / f"{name_only or 'learned'}.toml")
 
 
 class MappingSaver:
@@ -140,8 +128,9 @@ class MappingSaver:
         self._thread = threading.Thread(target=self._run, name="livecppn-mapping-saver", daemon=True)
         self._thread.start()
 
-    def request(self, learner, path: Path) -> None:
-        self._requests.put((learner, path))
+    def request(self, mapping, path: Path) -> None:
+        """Save `mapping` (a frozen control.mapping.Mapping) to `path`. Any thread."""
+        self._requests.put((mapping, path))
 
     def stop(self) -> None:
         """Write what is still asked for, then end."""
@@ -150,13 +139,15 @@ class MappingSaver:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        from .control.mapping_toml import save
+
         while True:
             items = take_all(self._requests)
             wanted = [item for item in items if item is not None]
             if wanted:
-                learner, path = wanted[-1]
+                mapping, path = wanted[-1]
                 try:
-                    learner.save(path)
+                    save(mapping, path)
                     self.saved += 1
                     log.info("MIDI mapping saved to %s", path)
                 except (ValueError, OSError) as e:
@@ -173,12 +164,12 @@ def control_lines(controls: dict) -> list[str]:
         osc = controls["osc"]
         parts.append(f"osc :{osc.port} {osc.stats.get('dispatched', 0)} msgs")
     if "midi" in controls:
-        midi = controls["midi"]
-        ports = ", ".join(f"{name} {st.state}" for name, st in midi.status.items())
-        clock = midi.clock.state
+        midi = controls["midi"].status
+        ports = ", ".join(f"{name} {st.state}" for name, st in midi.ports.items())
+        clock = midi.clock
         parts.append(f"midi {ports}" + (f" clock {clock.bpm:.1f}" if clock.running else ""))
-        if midi.learner.armed:
-            parts.append(f"LEARN {midi.learner.armed} (L next, Shift+L back, Backspace cancel, S save)")
+        if midi.armed:
+            parts.append(f"LEARN {midi.armed} (L next, Shift+L back, Backspace cancel, S save)")
     return ["  ".join(parts)] if parts else []
 
 
@@ -186,15 +177,15 @@ def controls_report(controls: dict) -> dict:
     """For the report: each controller's message counts; MIDI also its ports (reconnects) and clock."""
     out = {name: dict(control.stats) for name, control in controls.items()}
     if "midi" in controls:
-        midi = controls["midi"]
-        clock = midi.clock.state
+        midi = controls["midi"].status
+        clock = midi.clock
         out["midi_ports"] = {name: {"state": st.state, "port": st.port, "connects": st.connects}
-                             for name, st in midi.status.items()}
+                             for name, st in midi.ports.items()}
         out["midi_clock"] = {"running": clock.running, "bpm": round(clock.bpm, 3) if clock.bpm else None,
                              "source": clock.source}
         out["midi_learned"] = [{"source": b.source, "number": b.number, "channel": b.channel,
                                 "target": b.param or b.trigger}
-                               for b in midi.learner.mapping.bindings if b.line == 0]  # line 0: learned here
+                               for b in midi.learned]
     return out
 
 
