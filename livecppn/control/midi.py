@@ -31,7 +31,7 @@ from types import MappingProxyType
 from .learn import COMMANDS, MidiLearn
 from .mapping import RELATIVE_MODES, Binding, Mapping
 from .midi_decode import MidiEvent, decode, relative_ticks
-from .midi_ports import PortStatus, Ports, rtmidi_api
+from .midi_ports import Ports, rtmidi_api
 from .midiclock import ClockState, MidiClock
 from .params import ParamBus, Params
 

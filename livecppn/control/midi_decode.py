@@ -73,7 +73,7 @@ def unglue(data: list[int]) -> tuple[MidiEvent, ...]:
             continue  # ended the piece before it
         if piece[0] == 0xF0 and pieces[i + 1:i + 2] == [_FLUSH]:
             piece = piece + _FLUSH
-        events += _decode(piece, True)
+        events += _decode(piece, i > 0)
     return tuple(events)
 
 
