@@ -31,11 +31,13 @@ from types import MappingProxyType
 from .learn import COMMANDS, MidiLearn
 from .mapping import RELATIVE_MODES, Binding, Mapping
 from .midi_decode import MidiEvent, decode, relative_ticks
-from .midi_ports import Ports, rtmidi_api
+from .midi_ports import Ports, list_ports, rtmidi_api
 from .midiclock import ClockState, MidiClock
 from .params import ParamBus, Params
 
 log = logging.getLogger("livecppn.midi")
+
+__all__ = ["KINDS", "MidiControl", "MidiStatus", "list_ports"]  # list_ports: the CLI's device listing
 
 POLL_INTERVAL = 1.0  # seconds between looks for lost / returned inputs
 READ_INTERVAL = 0.001  # seconds between reads of the inputs (~1% of a core when idle)
@@ -210,7 +212,7 @@ class MidiControl:
             self._changed = True
             try:
                 log.info(self._learner.command(name, value, **options))
-            except ValueError as e:
+            except Exception as e:  # an unknown target (ValueError), bad options: for the show's log
                 self._errors.put(f"MIDI {name} {value!r}: {e}")
 
     def _on_message(self, source: str, data: list[int], when: float) -> None:
