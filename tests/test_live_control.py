@@ -14,11 +14,12 @@ from pythonosc.udp_client import SimpleUDPClient
 from realparts import end_show, free_port, require, start_show
 
 from livecppn import paths
-from livecppn.control.mapping import Mapping
+from livecppn.control.mapping_toml import load
 from livecppn.control.registry import default_registry
 
-SPECS = default_registry().specs
-LEARN_TARGETS = default_registry().learn_targets
+REGISTRY = default_registry()
+SPECS = REGISTRY.specs
+LEARN_TARGETS = REGISTRY.learn_targets
 
 
 def test_osc_drives_a_headless_show(tmp_path):
@@ -156,5 +157,5 @@ def test_midi_learn_from_the_keyboard(tmp_path, jack_midi):
             report, log = end_show(proc, report_path)
     assert report["controls"]["midi_learned"] == [{"source": "cc", "number": 5, "channel": 1, "target": first}], log
     assert report["params"][first] == pytest.approx(spec.minimum, abs=1e-3)
-    saved = Mapping.load(presets / "mappings" / "learned.toml")
+    saved = load(presets / "mappings" / "learned.toml", REGISTRY)
     assert saved.find("cc", 1, 5).param == first

@@ -1,34 +1,24 @@
-"""MIDI mapping files and MIDI learn: the shipped generic layout, the TOML round trip,
-errors that name the file and the line, learn from several threads at once."""
-
-import threading
-from types import MappingProxyType
+"""MIDI mapping files: the shipped generic layout, the TOML round trip, errors that name the
+file and the line, bindings checked against the registry passed in (MIDI learn: test_learn.py)."""
 
 import pytest
 
-from livecppn.control import params
-from livecppn.control.mapping import (
-    Binding,
-    Mapping,
-    MappingError,
-    MidiLearn,
-    mappings_dir,
-    resolve,
-)
-from livecppn.control.registry import TriggerSpec, default_registry
+from livecppn.control.mapping import Binding, Mapping, MappingError
+from livecppn.control.mapping_toml import load, mappings_dir, parse, resolve, save, to_toml
+from livecppn.control.registry import PARAMS, TRIGGERS, Registry, TriggerSpec, default_registry
 
-SPECS, TRIGGER_SPECS = default_registry().specs, default_registry().trigger_specs
+REGISTRY = default_registry()
+SPECS, TRIGGER_SPECS = REGISTRY.specs, REGISTRY.trigger_specs
 
 
 @pytest.fixture
-def slot_trigger(monkeypatch):
-    """A trigger that takes a value (as bank slots will), declared for the test."""
-    spec = TriggerSpec("test_slot", "bank slot number", "Load a slot (test only).")
-    monkeypatch.setattr(params, "TRIGGER_SPECS", MappingProxyType({**params.TRIGGER_SPECS, spec.name: spec}))
+def slot_trigger():
+    """A registry with a trigger that takes a value (as bank slots do), declared for the test."""
+    return Registry(PARAMS, TRIGGERS + (TriggerSpec("test_slot", "bank slot number", "Load a slot (test only)."),))
 
 
 def test_generic_mapping_is_the_documented_layout():
-    mapping = Mapping.load(resolve("generic"))
+    mapping = load(resolve("generic"), REGISTRY)
     assert resolve("generic") == mappings_dir() / "generic.toml" and mapping.name == "generic"
     faders, knobs, pads = range(8), range(16, 24), range(36, 52)
     for b in mapping.bindings:
@@ -54,11 +44,11 @@ def test_save_and_load_round_trip(tmp_path, slot_trigger):
         Binding("note", 37, 10, trigger="test_slot", value="night"),
         Binding("note", 50, None, param="blackout", mode="momentary"),
         Binding("note", 51, None, param="brightness", mode="toggle", range=(1.0, 0.25)),
-    ), name="round trip", description='quotes " and \\ and ünïcode')
-    path = mapping.save(tmp_path / "sub" / "round.toml")
-    again = Mapping.load(path)
+    ), name="round trip", description='quotes " and \\ and ünïcode').check(slot_trigger)
+    path = save(mapping, tmp_path / "sub" / "round.toml")
+    again = load(path, slot_trigger)
     assert again == mapping
-    assert again.to_toml() == mapping.to_toml()
+    assert to_toml(again) == to_toml(mapping)
     assert [b.line for b in again.bindings if b.source == "cc"][:2] == [6, 10]  # their [[cc]] lines
 
 
@@ -97,7 +87,7 @@ def test_errors_name_the_file_and_the_line(tmp_path, body, line, words):
     path = tmp_path / "bad.toml"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(MappingError) as err:
-        Mapping.load(path)
+        load(path, REGISTRY)
     message = str(err.value)
     assert message.startswith(f"{path}:{line}: "), message
     assert words in message, message
@@ -105,54 +95,13 @@ def test_errors_name_the_file_and_the_line(tmp_path, body, line, words):
 
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(MappingError, match="nothere.toml"):
-        Mapping.load(tmp_path / "nothere.toml")
+        load(tmp_path / "nothere.toml", REGISTRY)
 
 
-def test_a_channel_binding_wins_over_omni_and_learn_replaces_only_its_own_control():
-    learn = MidiLearn(Mapping.load(resolve("generic")))
-    assert learn.offer("cc", 1, 0) is None  # not armed: nothing happens
-    learn.learn("zoom")
-    assert learn.armed == "zoom"
-    made = learn.offer("cc", 1, 0)
-    assert made == Binding("cc", 0, 1, param="zoom") and learn.armed is None and learn.last == made
-    assert learn.mapping.find("cc", 1, 0).param == "zoom"  # channel 1: the learned binding
-    assert learn.mapping.find("cc", 2, 0).param == "brightness"  # other channels: the generic one
-    learn.learn("rotation", mode="twos_complement", step=0.05)
-    learn.offer("cc", 1, 0)
-    assert learn.mapping.find("cc", 1, 0) == Binding("cc", 0, 1, param="rotation", mode="twos_complement",
-                                                     step=0.05)
-    assert len(learn.mapping.bindings) == len(Mapping.load(resolve("generic")).bindings) + 1
-    learn.learn("rotation", mode="twos_complement", step=0.05)
-    learn.offer("note", 5, 60)  # a CC mode, offered a note: the note's default instead
-    assert learn.mapping.find("note", 5, 60) == Binding("note", 60, 5, param="rotation")
-
-
-def test_learn_checks_what_it_is_asked(slot_trigger):
-    learn = MidiLearn()
-    with pytest.raises(ValueError, match="unknown parameter or trigger 'zooom'"):
-        learn.learn("zooom")
-    with pytest.raises(MappingError, match="mode"):
-        learn.learn("zoom", mode="spin")
-    with pytest.raises(MappingError, match="takes no value"):
-        learn.learn("tap", value=3)
-    learn.learn("test_slot", value=7)
-    assert learn.offer("note", 10, 36).value == 7
-
-
-def test_learn_binds_once_when_many_threads_offer_at_once():
-    for _ in range(20):
-        learn = MidiLearn()
-        learn.learn("zoom")
-        start, made = threading.Barrier(8), []
-
-        def offer(n, learn=learn, start=start, made=made):
-            start.wait()
-            made.append(learn.offer("cc", 1, n))
-
-        threads = [threading.Thread(target=offer, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        bound = [b for b in made if b is not None]
-        assert len(bound) == 1 and learn.mapping.bindings == (bound[0],)
+def test_bindings_are_checked_against_the_registry_passed_in(slot_trigger):
+    mapping = Mapping((Binding("note", 36, None, trigger="test_slot", value=3),))  # no registry: not checked
+    assert mapping.check(slot_trigger) is mapping
+    with pytest.raises(MappingError, match="unknown trigger 'test_slot'"):
+        mapping.check(REGISTRY)
+    with pytest.raises(MappingError, match="bad.toml:3: unknown trigger 'test_slot'"):
+        parse("[[note]]\nnote = 36\ntrigger = 'test_slot'\n", REGISTRY, "bad.toml")

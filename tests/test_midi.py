@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import MappingProxyType
 
 import mido
 import pytest
@@ -19,22 +18,19 @@ import rtmidi
 from realparts import JACK_MIDO_BACKEND as BACKEND
 from realparts import wait_for
 
-from livecppn.control import params
-from livecppn.control.mapping import Binding, Mapping, resolve
-from livecppn.control.midi import (
-    KINDS,
-    MidiControl,
-    match_port,
-    relative_ticks,
-    rtmidi_api,
-)
+from livecppn.control.mapping import Binding, Mapping
+from livecppn.control.mapping_toml import load, resolve, save
+from livecppn.control.midi import KINDS, MidiControl
+from livecppn.control.midi_ports import match_port, rtmidi_api
 from livecppn.control.params import ParamBus
-from livecppn.control.registry import TriggerSpec, default_registry
+from livecppn.control.registry import default_registry
 
-SPECS = default_registry().specs
+REGISTRY = default_registry()
+SPECS = REGISTRY.specs
 
 
-
+def generic() -> Mapping:
+    return load(resolve("generic"), REGISTRY)
 
 
 def jack_period() -> float:
@@ -49,15 +45,6 @@ def jack_period() -> float:
         return 2048 / 48000
 
 
-@pytest.fixture
-def clock_triggers(monkeypatch):
-    """The bus passes `clock` / `clock_stop` once params.TRIGGERS declares them; until then, here."""
-    missing = {"clock": TriggerSpec("clock", "(bpm, beat_wall, beat)", "MIDI clock."),
-               "clock_stop": TriggerSpec("clock_stop", "", "MIDI clock stopped.")}
-    missing = {k: v for k, v in missing.items() if k not in params.TRIGGER_SPECS}
-    monkeypatch.setattr(params, "TRIGGER_SPECS", MappingProxyType({**params.TRIGGER_SPECS, **missing}))
-
-
 _names = iter(range(1000))
 
 
@@ -65,12 +52,15 @@ def port_name(what: str) -> str:
     return f"livecppn-test {what} {os.getpid()}-{next(_names)}"
 
 
-def settle(bus: ParamBus, until, timeout=3.0):
-    """Step the bus (each step jumps to the targets) until `until(params, triggers)`; return both."""
+def settle(bus: ParamBus, until, timeout=3.0, midi: MidiControl | None = None):
+    """Step the bus (each step jumps to the targets) until `until(params, triggers)`; return both.
+    Like the render thread, publish each frame's values to `midi`."""
     triggers = []
     end = time.monotonic() + timeout
     while True:
         p = bus.step(100.0)
+        if midi is not None:
+            midi.publish(p)
         triggers += bus.take_triggers()
         if until(p, triggers) or time.monotonic() > end:
             return p, triggers
@@ -96,12 +86,6 @@ def test_port_names_match_exactly_then_by_substring():
     assert match_port("APC40", ports) is None
 
 
-def test_relative_encoder_modes():
-    assert [relative_ticks("twos_complement", v) for v in (1, 5, 127, 123, 64)] == [1, 5, -1, -5, -64]
-    assert [relative_ticks("binary_offset", v) for v in (65, 70, 63, 58, 64)] == [1, 6, -1, -6, 0]
-    assert [relative_ticks("sign_magnitude", v) for v in (1, 5, 65, 69)] == [1, 5, -1, -5]
-
-
 def test_backend_names_are_checked():
     assert rtmidi_api(BACKEND) == rtmidi.API_UNIX_JACK
     with pytest.raises(ValueError, match="python-rtmidi"):
@@ -116,8 +100,8 @@ def test_controller_drives_params_and_triggers(jack_midi):
     bus, name = ParamBus(), port_name("nanoKONTROL2")
     wanted = name.split(" ", 1)[1].upper()  # a substring, in another case
     with mido.open_output(name, virtual=True) as out, \
-            MidiControl(bus, [wanted], Mapping.load(resolve("generic"))) as midi:
-        assert midi.status[wanted].port.endswith(name)  # found by substring, any case
+            MidiControl(bus, [wanted], generic()) as midi:
+        assert midi.status.ports[wanted].port.endswith(name)  # found by substring, any case
         for msg in (cc(0, 127), cc(1, 127, channel=9), cc(7, 127), cc(16, 0), note(36), note(36, 0), note(37),
                     note(45, channel=9), cc(99, 10), note(60)):
             out.send(msg)
@@ -132,14 +116,14 @@ def test_controller_drives_params_and_triggers(jack_midi):
         p, _ = settle(bus, lambda p, t: p.brightness < 2.0)
         assert p.brightness == pytest.approx(2.0 * 32 / 127)
     midi.stop()  # twice: harmless
-    assert [s.state for s in midi.status.values()] == ["closed"]
+    assert [s.state for s in midi.status.ports.values()] == ["closed"]
 
 
 def test_several_inputs_at_once(jack_midi):
     bus, first, second = ParamBus(), port_name("faders"), port_name("pads")
     with mido.open_output(first, virtual=True) as a, mido.open_output(second, virtual=True) as b, \
-            MidiControl(bus, [first, second, first], Mapping.load(resolve("generic"))) as midi:
-        assert [s.state for s in midi.status.values()] == ["connected", "connected"]  # the repeat: once
+            MidiControl(bus, [first, second, first], generic()) as midi:
+        assert [s.state for s in midi.status.ports.values()] == ["connected", "connected"]  # the repeat: once
         a.send(cc(0, 0))
         b.send(note(37))
         p, triggers = settle(bus, lambda p, t: p.brightness == 0.0 and t)
@@ -167,56 +151,99 @@ def test_relative_encoders(jack_midi):
                        Binding("cc", 2, None, param="time_speed", mode="binary_offset", step=0.05),
                        Binding("cc", 3, None, param="brightness", mode="sign_magnitude", step=0.1)))
     bus, name = ParamBus(), port_name("encoders")
-    with mido.open_output(name, virtual=True) as out, MidiControl(bus, [name], mapping):
-        for value in (1, 1, 3, 127):  # +1 +1 +3 -1 ticks of 3.6°
+    with mido.open_output(name, virtual=True) as out, MidiControl(bus, [name], mapping) as midi:
+        for value in (1, 1, 3, 127):  # nothing published yet: from the registry's defaults  # +1 +1 +3 -1 ticks of 3.6°
             out.send(cc(1, value))
         for value in (65, 66, 63):  # +1 +2 -1 ticks of 0.2×
             out.send(cc(2, value))
         for value in (68, 1):  # -4 +1 ticks of 0.2×
             out.send(cc(3, value))
-        p, _ = settle(bus, lambda p, t: p.brightness != 1.0 and p.rotation > 14 and p.time_speed > 1.3)
+        p, _ = settle(bus, lambda p, t: p.brightness != 1.0 and p.rotation > 14 and p.time_speed > 1.3, midi=midi)
         assert p.rotation == pytest.approx(4 * 3.6)
         assert p.time_speed == pytest.approx(1.0 + 2 * 0.2)
         assert p.brightness == pytest.approx(1.0 - 3 * 0.2)
         for _ in range(30):  # far past the end: clamped to the range
             out.send(cc(3, 63))
-        p, _ = settle(bus, lambda p, t: p.brightness == 2.0)
+        p, _ = settle(bus, lambda p, t: p.brightness == 2.0, midi=midi)
         assert p.brightness == 2.0
 
-        # after a pause, an encoder continues from the value someone else set
+        # after a pause, an encoder continues from the value someone else set (as the frame published it)
         bus.set("rotation", 90.0)
+        midi.publish(bus.step(100.0))
+        time.sleep(1.1)
+        out.send(cc(1, 1))
+        p, _ = settle(bus, lambda p, t: p.rotation != 90.0, midi=midi)
+        assert p.rotation == pytest.approx(93.6)
+
+        # the MIDI thread reads only what was published, never the bus
+        bus.set("rotation", -90.0)
         bus.step(100.0)
         time.sleep(1.1)
         out.send(cc(1, 1))
-        p, _ = settle(bus, lambda p, t: p.rotation != 90.0)
-        assert p.rotation == pytest.approx(93.6)
+        p, _ = settle(bus, lambda p, t: p.rotation != -90.0)
+        assert p.rotation == pytest.approx(97.2)
 
 
 def test_learn_binds_the_next_cc_and_note(jack_midi, tmp_path):
     bus, name = ParamBus(), port_name("learn")
     with mido.open_output(name, virtual=True) as out, MidiControl(bus, [name], Mapping()) as midi:
-        midi.learn("zoom")
-        assert midi.learner.armed == "zoom"
+        midi.command("learn", "zoom")  # applied by the MIDI thread; shown in its status
+        assert wait_for(lambda: midi.status.armed == "zoom", 3)
         out.send(cc(42, 100, channel=2))  # binds (and is consumed: zoom unchanged)
-        assert wait_for(lambda: midi.learner.armed is None, 3)
-        assert midi.learner.last == Binding("cc", 42, 3, param="zoom")
+        assert wait_for(lambda: midi.status.armed is None, 3)
+        assert midi.status.learned[-1] == Binding("cc", 42, 3, param="zoom")
         out.send(cc(42, 127, channel=2))
         out.send(cc(42, 0, channel=0))  # another channel: not this binding
         p, _ = settle(bus, lambda p, t: p.zoom == 8.0)
         assert p.zoom == 8.0
 
-        midi.learn("tap")
+        midi.command("learn", "tap")
+        assert wait_for(lambda: midi.status.armed == "tap", 3)
         out.send(note(48, channel=9))
-        assert wait_for(lambda: midi.learner.armed is None, 3)
+        assert wait_for(lambda: midi.status.armed is None, 3)
         out.send(note(48, channel=9))
         _, triggers = settle(bus, lambda p, t: t)
         assert triggers == [("tap", None)]
         assert midi.stats["learned"] == 2
 
-        saved = midi.learner.save(tmp_path / "learned.toml")
-    again = Mapping.load(saved)
-    assert again == midi.mapping
+        midi.command("learn", "zooom")  # an unknown target: the error comes back for the show's log
+        errors = []
+        assert wait_for(lambda: errors.extend(midi.take_errors()) or errors, 3)
+        assert len(errors) == 1 and errors[0].startswith("MIDI learn 'zooom': "), errors
+        assert "unknown parameter or trigger 'zooom'" in errors[0] and midi.status.armed is None
+        saved = save(midi.status.mapping, tmp_path / "learned.toml")
+    again = load(saved, REGISTRY)
+    assert again == midi.status.mapping
     assert again.find("cc", 3, 42).param == "zoom" and again.find("note", 10, 48).trigger == "tap"
+    assert [b.target for b in midi.status.learned] == ["zoom", "tap"]
+
+
+def test_learn_commands_from_many_threads_bind_once(jack_midi):
+    """Learn state changes on the MIDI thread only: commands sent at once from several threads are
+    applied in turn, and one control binds one target."""
+    bus, name = ParamBus(), port_name("learn-threads")
+    targets = REGISTRY.learn_targets[:8]
+    with mido.open_output(name, virtual=True) as out, MidiControl(bus, [name], Mapping()) as midi:
+        start = threading.Barrier(len(targets))
+
+        def arm(target):
+            start.wait()
+            midi.command("learn", target)
+
+        threads = [threading.Thread(target=arm, args=(t,)) for t in targets]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert wait_for(lambda: midi.status.armed is not None, 3)
+        armed = midi.status.armed
+        assert armed in targets
+        out.send(cc(7, 10))
+        assert wait_for(lambda: midi.status.armed is None, 3)
+        assert [b.target for b in midi.status.mapping.bindings] == [armed] == [b.target for b in midi.status.learned]
+        midi.command("learn_next")  # from nothing armed: the first target
+        assert wait_for(lambda: midi.status.armed == REGISTRY.learn_targets[0], 3)
+        assert midi.take_errors() == []
 
 
 CLOCK_PLAYER = """
@@ -268,7 +295,7 @@ class ClockPlayer:
         self.process.wait(timeout=5)
 
 
-def test_midi_clock_gives_bpm_and_beats(jack_midi, clock_triggers):
+def test_midi_clock_gives_bpm_and_beats(jack_midi):
     bus, name = ParamBus(), port_name("clock")
     player = ClockPlayer(name)
     try:
@@ -289,7 +316,7 @@ def test_midi_clock_gives_bpm_and_beats(jack_midi, clock_triggers):
             for bpm, beat_wall, beat in at_120[1:] + at_90[1:]:
                 assert -0.005 < beat_wall - sent[24 * beat] < late  # the beat's time, off the fitted line
             assert tail == [("clock_stop", None)] and stopped_after < 0.5
-            assert midi.clock.state.running is False and midi.clock.state.bpm == pytest.approx(90, abs=1)
+            assert midi.status.clock.running is False and midi.status.clock.bpm == pytest.approx(90, abs=1)
 
             # a clock that just ends (no Stop) is dropped after 2 s
             sent, got = player.play([["start"], [120, 1.2]], bus)
@@ -302,15 +329,15 @@ def test_midi_clock_gives_bpm_and_beats(jack_midi, clock_triggers):
 
 def test_reconnects_when_the_port_comes_back(jack_midi):
     bus, name = ParamBus(), port_name("replug")
-    with MidiControl(bus, [name], Mapping.load(resolve("generic"))) as midi:
-        assert midi.status[name].state == "missing"  # not there at start: the show starts anyway
+    with MidiControl(bus, [name], generic()) as midi:
+        assert midi.status.ports[name].state == "missing"  # not there at start: the show starts anyway
         out = mido.open_output(name, virtual=True)
-        assert wait_for(lambda: midi.status[name].state == "connected", 3), midi.status
+        assert wait_for(lambda: midi.status.ports[name].state == "connected", 3), midi.status
         out.close()
-        assert wait_for(lambda: midi.status[name].state == "lost", 3), midi.status
+        assert wait_for(lambda: midi.status.ports[name].state == "lost", 3), midi.status
         with mido.open_output(name, virtual=True) as out:
-            assert wait_for(lambda: midi.status[name].state == "connected", 3), midi.status
-            assert midi.status[name].connects == 2
+            assert wait_for(lambda: midi.status.ports[name].state == "connected", 3), midi.status
+            assert midi.status.ports[name].connects == 2
             out.send(cc(0, 0))
             p, _ = settle(bus, lambda p, t: p.brightness == 0.0)
             assert p.brightness == 0.0
@@ -321,7 +348,7 @@ def test_bad_input_is_counted_and_logged_once(jack_midi, caplog):
     out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK)
     out.open_virtual_port(name)
     try:
-        with MidiControl(bus, [name], Mapping.load(resolve("generic"))) as midi, \
+        with MidiControl(bus, [name], generic()) as midi, \
                 caplog.at_level(logging.INFO, logger="livecppn.midi"):
             for i in range(300):
                 out.send_message([0xF0, 0x7E, i % 128, 0x06, 0x01, 0xF7])  # sysex
@@ -346,7 +373,7 @@ def test_a_sysex_that_never_ends_does_not_stall_the_input(jack_midi):
     out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK)
     out.open_virtual_port(name)
     try:
-        with MidiControl(bus, [name], Mapping.load(resolve("generic"))) as midi:
+        with MidiControl(bus, [name], generic()) as midi:
             out.send_message([0xF0, 0x41, 0x10, 0x42])  # no End of Exclusive, ever
             time.sleep(0.01)
             out.send_message([0xB0, 0x00, 127])
@@ -425,7 +452,7 @@ def render_loop(bus: ParamBus, seconds: float) -> int:
     return frames
 
 
-def test_fuzz_keeps_frames_and_control(jack_midi, clock_triggers):
+def test_fuzz_keeps_frames_and_control(jack_midi):
     seconds, count = 3.0, 12_000
     calm = render_loop(ParamBus(), seconds)
 
@@ -433,7 +460,7 @@ def test_fuzz_keeps_frames_and_control(jack_midi, clock_triggers):
     out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK)
     out.open_virtual_port(name)
     try:
-        with MidiControl(bus, [name], Mapping.load(resolve("generic"))) as midi:
+        with MidiControl(bus, [name], generic()) as midi:
             rng = random.Random(4)
             messages = [random_message(rng) for _ in range(count)]
 

@@ -14,13 +14,18 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
-
-from livecppn.control.params import ParamBus
+from typing import Protocol
 
 log = logging.getLogger("livecppn.midi")
 
 PPQ = 24  # MIDI clock ticks per quarter note
 CLOCK_TIMEOUT = 2.0  # seconds without ticks before the external clock is dropped
+
+
+class TriggerSink(Protocol):
+    """Where the clock's triggers go: the bus, or what MidiControl hands to the bus."""
+
+    def trigger(self, name: str, value: object = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class MidiClock:
     GAP = 0.5  # seconds between ticks that break the line (a pause; below 5 BPM)
     BPM_RANGE = (20.0, 500.0)  # estimates outside are not sent
 
-    def __init__(self, bus: ParamBus, timeout: float = CLOCK_TIMEOUT):
+    def __init__(self, bus: TriggerSink, timeout: float = CLOCK_TIMEOUT):
         self._bus = bus
         self.timeout = timeout
         self._lock = threading.Lock()

@@ -33,11 +33,12 @@ def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
         except (OSError, ValueError) as e:
             showlog.error(f"OSC off: {e}")
     if opts.midi:
-        from ..control.mapping import Mapping, MappingError, resolve
+        from ..control import mapping_toml
+        from ..control.mapping import MappingError
         from ..control.midi import MidiControl
 
         try:
-            mapping = Mapping.load(resolve(opts.midi_map or "generic"), bus.registry)
+            mapping = mapping_toml.load(mapping_toml.resolve(opts.midi_map or "generic"), bus.registry)
         except MappingError as e:
             showlog.error(f"{e}; MIDI runs with no mapping (learn still works)")
             mapping = None
@@ -62,8 +63,8 @@ class MappingSaver:
 
     MIN_INTERVAL = 1.0
 
-    def __init__(self, showlog: ShowLog, save):
-        self.showlog, self._save = showlog, save  # save(mapping, path)
+    def __init__(self, showlog: ShowLog):
+        self.showlog = showlog
         self.saved = 0
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -81,13 +82,15 @@ class MappingSaver:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        from ..control.mapping_toml import save
+
         while True:
             items = take_all(self._requests)
             wanted = [item for item in items if item is not None]
             if wanted:
                 mapping, path = wanted[-1]
                 try:
-                    self._save(mapping, path)
+                    save(mapping, path)
                     self.saved += 1
                     log.info("MIDI mapping saved to %s", path)
                 except (ValueError, OSError) as e:

@@ -81,7 +81,7 @@ class LiveShow:
         self.effects = Effects()
         self.recorder = Recorder(ctx, opts.record, showlog, source.sample_rate, self._record_state,
                                  opts.record_options, opts.record_fps)
-        self.saver = MappingSaver(showlog, lambda mapping, path: mapping.save(path)) if "midi" in controls else None
+        self.saver = MappingSaver(showlog) if "midi" in controls else None
         self.crossfade = Crossfade()
         self.triggers = Triggers(bus.registry, self.analyzer, self.crossfade, self.loader, showlog, controls,
                                  self.saver, extra=self._show_handlers())
@@ -147,6 +147,9 @@ class LiveShow:
                 self.showlog.warn(f"audio source {self.source.name} is back")
             self._source_failure = failed
         self.step.control(now, dt, self._key_triggers, self._key_actions)
+        if "midi" in self.controls:  # learn commands that failed on the MIDI thread
+            for msg in self.controls["midi"].take_errors():
+                self.showlog.error(msg, "MIDI learn failed")
         for msg in self.bus.rejected:  # bad control input: logged once per kind, never stops the show
             self.showlog.warn(msg, msg.split(" = ")[0])
         self.bus.rejected.clear()

@@ -78,7 +78,7 @@ class Triggers:
         if name != "learn_save":
             midi.command(name, value)  # learn state lives on the MIDI thread (DESIGN §1)
             return
-        from ..control.mapping import mappings_dir
+        from ..control.mapping_toml import mappings_dir
 
         # a name only (an OSC value must not escape the folder); anything else saves "learned"
         name_only = Path(value).name.removesuffix(".toml") if isinstance(value, str) else ""

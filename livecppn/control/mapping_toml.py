@@ -1,0 +1,231 @@
+"""MIDI mapping files (DESIGN §7): TOML in, TOML out, every error at its file and line.
+
+A mapping is a TOML file in presets/mappings/:
+
+    name = "generic"
+    channel = "omni"              # default for every entry: 1-16 or "omni"
+
+    [[cc]]                        # a fader: 0-127 spans the parameter's range
+    cc = 0
+    param = "brightness"
+
+    [[cc]]                        # an endless encoder: each tick moves 1% of the range
+    cc = 16
+    param = "rotation"
+    mode = "twos_complement"      # or binary_offset, sign_magnitude
+    step = 0.01
+
+    [[note]]                      # a pad: note-on fires the trigger
+    note = 36
+    trigger = "tap"
+
+Targets are checked against the registry passed in (control/registry.py), so
+a mapping can name anything declared there and nothing else. tomllib keeps no
+line numbers, so `_Lines` finds them in the text. `save` writes atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import tomllib
+
+from livecppn.paths import presets_dir
+
+from .mapping import DEFAULT_STEP, RELATIVE_MODES, SOURCES, Binding, Mapping, MappingError, check_binding
+from .registry import Registry
+
+_ENTRY_KEYS = {"cc", "note", "channel", "param", "trigger", "mode", "step", "range", "value"}
+_TOP_KEYS = {"name", "description", "channel", "cc", "note"}
+
+
+def mappings_dir() -> Path:
+    return presets_dir() / "mappings"
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A mapping file: an existing path, else a name in presets/mappings/ ('generic' or 'generic.toml')."""
+    path = Path(name_or_path)
+    if path.exists() or path.parent != Path("."):
+        return path
+    return mappings_dir() / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+
+
+def load(path: str | Path, registry: Registry) -> Mapping:
+    """Read and check a mapping file; MappingError names the file (and the line) of any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MappingError(f"{path}: cannot read the mapping: {e}") from None
+    return parse(text, registry, path)
+
+
+def parse(text: str, registry: Registry, path: str | Path = "<mapping>") -> Mapping:
+    """A mapping from TOML text, checked against `registry`; `path` is only for the messages."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        where = f"{path}:{m.group(1)}" if m else str(path)
+        raise MappingError(f"{where}: not valid TOML: {e}") from None
+    lines = _Lines(text, path)
+    for key in doc:
+        if key not in _TOP_KEYS:
+            raise MappingError(f"{lines.top(key)}: unknown key {key!r} (expected one of {sorted(_TOP_KEYS)})")
+    for key in ("name", "description"):
+        if not isinstance(doc.get(key, ""), str):
+            raise MappingError(f"{lines.top(key)}: {key} must be a string, got {doc[key]!r}")
+    default_channel = _channel(doc.get("channel", "omni"), lines.top("channel"))
+    bindings = []
+    for source in SOURCES:
+        entries = doc.get(source, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise MappingError(f"{lines.top(source)}: {source} entries must be [[{source}]] tables")
+        for i, entry in enumerate(entries):
+            bindings.append(_binding(source, entry, default_channel, lines.entry(source, i), registry))
+    return Mapping(tuple(bindings), doc.get("name", ""), doc.get("description", ""), path)
+
+
+def to_toml(mapping: Mapping) -> str:
+    """The mapping as TOML that `parse` reads back to an equal mapping."""
+    out = ["# livecppn MIDI mapping; format: see livecppn/control/mapping_toml.py or the README.",
+           f"name = {_toml(mapping.name)}"]
+    if mapping.description:
+        out.append(f"description = {_toml(mapping.description)}")
+    out.append('channel = "omni"  # entries below give their own channel where they have one')
+    for b in sorted(mapping.bindings, key=lambda b: (SOURCES.index(b.source), b.number, b.channel or 0)):
+        out += ["", f"[[{b.source}]]", f"{b.source} = {b.number}"]
+        if b.channel is not None:
+            out.append(f"channel = {b.channel}")
+        out.append(f"param = {_toml(b.param)}" if b.param is not None else f"trigger = {_toml(b.trigger)}")
+        if b.mode:
+            out.append(f"mode = {_toml(b.mode)}")
+        if b.mode in RELATIVE_MODES:
+            out.append(f"step = {_toml(b.step)}")
+        if b.range is not None:
+            out.append(f"range = [{_toml(b.range[0])}, {_toml(b.range[1])}]")
+        if b.value is not None:
+            out.append(f"value = {_toml(b.value)}")
+    return "\n".join(out) + "\n"
+
+
+def save(mapping: Mapping, path: str | Path) -> Path:
+    """Write the mapping as TOML (atomically: a half-written file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(to_toml(mapping), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _channel(value, where: str) -> int | None:
+    if value == "omni":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16:
+        return value
+    raise MappingError(f"{where}: channel must be 1-16 or \"omni\", got {value!r}")
+
+
+def _binding(source: str, entry: dict, default_channel: int | None, lines: _EntryLines,
+             registry: Registry) -> Binding:
+    for key in entry:
+        if key not in _ENTRY_KEYS or key in set(SOURCES) - {source}:
+            allowed = sorted(_ENTRY_KEYS - set(SOURCES)) + [source]
+            raise MappingError(f"{lines.at(key)}: unknown key {key!r} in [[{source}]] (expected one of {allowed})")
+    if source not in entry:
+        raise MappingError(f"{lines.at(source)}: [[{source}]] needs `{source} = <0-127>`")
+    number = entry[source]
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 127:
+        raise MappingError(f"{lines.at(source)}: {source} number must be an integer 0-127, got {number!r}")
+    channel = _channel(entry["channel"], lines.at("channel")) if "channel" in entry else default_channel
+    if ("param" in entry) == ("trigger" in entry):
+        raise MappingError(f"{lines.at(source)}: [[{source}]] needs exactly one of `param` or `trigger`")
+    rng = entry.get("range")
+    if rng is not None:
+        if not (isinstance(rng, list) and len(rng) == 2 and all(_is_number(x) for x in rng)):
+            raise MappingError(f"{lines.at('range')}: range must be [low, high] numbers, got {rng!r}")
+        rng = (float(rng[0]), float(rng[1]))
+    step = entry.get("step", DEFAULT_STEP)
+    if not _is_number(step):
+        raise MappingError(f"{lines.at('step')}: step must be a number, got {step!r}")
+    b = Binding(source, number, channel, entry.get("param"), entry.get("trigger"), entry.get("mode", ""),
+                float(step), rng, entry.get("value"), lines.header)
+    check_binding(b, registry, lines.path, lines.at)
+    return b
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _toml(value) -> str:
+    """A TOML literal for a string, bool, int or finite float."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # '0.01', '1e-05', '3.0': all TOML floats
+    return str(int(value))
+
+
+# --- line numbers (tomllib keeps none) -------------------------------------------------------------
+
+class _Lines:
+    """Finds where a top-level key or an [[cc]]/[[note]] table's key is written. Handles the
+    [[table]] form this module writes and documents; other forms fall back to the nearest line."""
+
+    _HEADER = re.compile(r"^\s*\[\[\s*([A-Za-z_]+)\s*\]\]")
+    _ANY_HEADER = re.compile(r"^\s*\[")
+
+    def __init__(self, text: str, path: Path):
+        self.path = str(path)
+        self.text = text.splitlines()
+        self.headers: dict[str, list[int]] = {}  # table name -> 0-based header line indices
+        self.first_header = len(self.text)
+        for i, line in enumerate(self.text):
+            m = self._HEADER.match(line)
+            if m:
+                self.headers.setdefault(m.group(1), []).append(i)
+            if self._ANY_HEADER.match(line):
+                self.first_header = min(self.first_header, i)
+
+    def find_key(self, key: str, start: int, stop: int) -> int | None:
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for i in range(start, min(stop, len(self.text))):
+            if pattern.match(self.text[i]):
+                return i
+        return None
+
+    def top(self, key: str) -> str:
+        i = self.find_key(key, 0, self.first_header)
+        if i is None and key in SOURCES and key in self.headers:
+            i = self.headers[key][0]
+        return f"{self.path}:{i + 1}" if i is not None else self.path
+
+    def entry(self, source: str, index: int) -> _EntryLines:
+        starts = self.headers.get(source, [])
+        if index < len(starts):
+            start = starts[index]
+            stop = next((i for i in range(start + 1, len(self.text)) if self._ANY_HEADER.match(self.text[i])),
+                        len(self.text))
+            return _EntryLines(self, start, stop)
+        i = self.find_key(source, 0, len(self.text))  # an inline array: point at it
+        return _EntryLines(self, i if i is not None else 0, i + 1 if i is not None else 0)
+
+
+class _EntryLines:
+    def __init__(self, lines: _Lines, start: int, stop: int):
+        self.lines, self.start, self.stop = lines, start, stop
+        self.path = lines.path
+        self.header = start + 1
+
+    def at(self, key: str) -> str:
+        i = self.lines.find_key(key, self.start, self.stop)
+        return f"{self.path}:{(i if i is not None else self.start) + 1}"
