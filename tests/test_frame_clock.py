@@ -18,7 +18,7 @@ from livecppn.jsonable import rounded
 from livecppn.offline import render
 from livecppn.offline.analyze import analyze_file
 from livecppn.offline.conditioning import track_states
-from livecppn.offline.encode import EncodeOptions
+from livecppn.media.encode import EncodeOptions
 
 SR, FPS = 48000, 20
 FRAMES = (0, 37)
