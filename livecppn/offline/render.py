@@ -148,11 +148,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
     """Render opts.track to opts.out; returns a summary. Raises RenderError (RenderInterrupted on Ctrl-C)."""
     if not opts.fps > 0:
         raise RenderError(f"--fps must be positive, got {opts.fps}")
-    try:
-        planar, rate = decode_audio(opts.track)
-    except AudioError as e:
-        raise RenderError(str(e)) from e
-    planar = planar[:2]  # more than two channels: the first two (AAC stereo)
+    planar, rate = _track(opts.track)
     mono = planar.mean(axis=0, dtype=np.float32) if len(planar) > 1 else planar[0]  # as the ring mixes
     automation = None
     if opts.automation is not None:
@@ -164,34 +160,9 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
         bank = load_bank(opts.bank or paths.default_bank_path())
     except BankError as e:
         raise RenderError(str(e)) from e
-    ctx = ctx or offscreen_context()
-
+    show = _OfflineShow(opts, ctx or offscreen_context(), bank, rate, automation)
+    step, bus, loader, analyzer, events = show.step, show.bus, show.loader, show.analyzer, show.events
     w, h = opts.size
-    internal = opts.internal or (w, h)
-    try:
-        choice = resolve_backend(opts.backend, ctx)
-    except BackendError as e:
-        raise RenderError(str(e)) from e
-    style_a = _style(opts.style)
-    try:
-        style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style_a
-    except (BankError, StyleError) as e:
-        raise RenderError(f"deck B (bank slot 2): {e}") from e
-    decks = _decks(opts, ctx, choice, {"a": style_a, "b": style_b}, internal)
-    compositor = Compositor(ctx, w, h)
-    analyzer = Analyzer(rate)
-    bus = ParamBus()
-    loader = SyncStyleLoader(bank)
-    crossfade, showlog = Crossfade(), ShowLog()
-    triggers = Triggers(bus.registry, analyzer, crossfade, loader, showlog)
-    step = FrameStep(decks, compositor, Effects(), bus, triggers, crossfade,
-                     None if automation else Autopilot(bank, 0.0))
-    events = {}
-    if automation is not None:
-        _start_state(automation.start, bus, loader, decks, showlog, opts.style is None)
-        events = automation.frames(opts.fps)
-    for name, value in opts.initial.items():
-        bus.jump(name, value)
 
     duration = len(mono) / rate if opts.seconds is None else min(len(mono) / rate, opts.seconds)
     n_frames = max(1, round(duration * opts.fps))
@@ -214,7 +185,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
             pos = end
             step.render(dt, features)
             applied += [{**e, "frame": n, "t": round(now, 6)} for e in step.events]
-            writer.write(compositor.read())
+            writer.write(show.compositor.read())
             aend = frame_end(n + 1, opts.fps, rate, len(mono))  # the sound while frame n is shown
             writer.write_audio(planar[:, apos:aend])
             apos = aend
@@ -232,8 +203,51 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
             "codec": writer.codec, "seconds": round(progress.elapsed, 3),
             "render_fps": round(writer.frames / max(progress.elapsed, 1e-9), 3),
             "realtime": round(writer.frames / opts.fps / max(progress.elapsed, 1e-9), 4),
-            "backend": decks.decks["a"].name, "internal": list(internal), "audio_seconds": round(apos / rate, 6),
+            "backend": show.decks.decks["a"].name, "internal": list(show.internal),
+            "audio_seconds": round(apos / rate, 6),
             "events": applied}
+
+
+def _track(path: Path):
+    """The track's samples (at most two channels: AAC stereo) and rate."""
+    try:
+        planar, rate = decode_audio(path)
+    except AudioError as e:
+        raise RenderError(str(e)) from e
+    return planar[:2], rate
+
+
+class _OfflineShow:
+    """What a render plays with: the decks, compositor, analyser, bus, loader and the frame step (the
+    same as live's), set to the automation log's start state when there is one."""
+
+    def __init__(self, opts: RenderOptions, ctx: moderngl.Context, bank, rate: int, automation):
+        w, h = opts.size
+        self.internal = opts.internal or (w, h)
+        try:
+            choice = resolve_backend(opts.backend, ctx)
+        except BackendError as e:
+            raise RenderError(str(e)) from e
+        style_a = _style(opts.style)
+        try:
+            style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style_a
+        except (BankError, StyleError) as e:
+            raise RenderError(f"deck B (bank slot 2): {e}") from e
+        self.decks = _decks(opts, ctx, choice, {"a": style_a, "b": style_b}, self.internal)
+        self.compositor = Compositor(ctx, w, h)
+        self.analyzer = Analyzer(rate)
+        self.bus = bus = ParamBus()
+        self.loader = SyncStyleLoader(bank)
+        crossfade, showlog = Crossfade(), ShowLog()
+        triggers = Triggers(bus.registry, self.analyzer, crossfade, self.loader, showlog)
+        self.step = FrameStep(self.decks, self.compositor, Effects(), bus, triggers, crossfade,
+                              None if automation else Autopilot(bank, 0.0))
+        self.events = {}
+        if automation is not None:
+            _start_state(automation.start, bus, self.loader, self.decks, showlog, opts.style is None)
+            self.events = automation.frames(opts.fps)
+        for name, value in opts.initial.items():
+            bus.jump(name, value)
 
 
 def _start_state(start: dict, bus: ParamBus, loader: SyncStyleLoader, decks: Decks, showlog: ShowLog,
