@@ -263,6 +263,25 @@ def _attach(name: str) -> SharedMemory:
         return memory
 
 
+def _unpack(pixels: np.ndarray, picture: np.ndarray, w: int, h: int, yuv: bool) -> None:
+    """A slot's bytes into the picture the writer encodes."""
+    if yuv:  # Y, then U and V interleaved → the planes, one after the other
+        picture[:w * h] = pixels[:w * h]
+        uv = pixels[w * h:].reshape(-1, 2)
+        picture[w * h:w * h * 5 // 4], picture[w * h * 5 // 4:] = uv[:, 0], uv[:, 1]
+    else:  # RGBA in GL's order, bottom row first: top row first (the writer converts)
+        np.copyto(picture, pixels.reshape(h, w, 4)[::-1])
+
+
+def _error_message(e: Exception, path: Path) -> str:
+    if isinstance(e, EncodeError):
+        return str(e)
+    if isinstance(e, (OSError, ValueError)):
+        return f"{path}: {getattr(e, 'strerror', None) or e}"
+    traceback.print_exc()  # a defect: the traceback goes to the show's stderr
+    return f"{path}: the encoder failed ({type(e).__name__}: {e})"
+
+
 def run(config: dict) -> int:
     # The show ends the recording (the encoder finishes the file when told, or when the show's pipe
     # closes), not an interrupt meant for the show (one sent to its process group by hand).
@@ -279,14 +298,15 @@ def run(config: dict) -> int:
         message = commands.recv()
     except EOFError:  # the show ended without one
         return 0
-    if message is None:
-        return 0
-    config = message[1]
+    return 0 if message is None else _encode(message[1], commands, replies)
+
+
+def _encode(config: dict, commands: Connection, replies: Connection) -> int:
+    """One take: pictures, audio and log lines until the show says it is over (or goes)."""
     memory = _attach(config["memory"])
     path, (w, h), rate, size = Path(config["path"]), config["size"], config["rate"], config["frame_bytes"]
     yuv = config["format"] == "yuv420p"
     picture = np.empty(w * h * 3 // 2 if yuv else (h, w, 4), np.uint8)  # the picture being encoded
-    uv = None
     writer = wav = logf = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,13 +327,8 @@ def run(config: dict) -> int:
             if kind == "video":
                 slot, t = message[1], message[2]
                 pixels = np.frombuffer(memory.buf, np.uint8, size, slot * size)
-                if yuv:  # Y, then U and V interleaved → the planes, one after the other
-                    picture[:w * h] = pixels[:w * h]
-                    uv = pixels[w * h:].reshape(-1, 2)
-                    picture[w * h:w * h * 5 // 4], picture[w * h * 5 // 4:] = uv[:, 0], uv[:, 1]
-                else:  # RGBA in GL's order, bottom row first: top row first (the writer converts)
-                    np.copyto(picture, pixels.reshape(h, w, 4)[::-1])
-                pixels = uv = None  # no view of the shared memory outlives its use
+                _unpack(pixels, picture, w, h, yuv)
+                pixels = None  # no view of the shared memory outlives its use
                 replies.send(("free", slot))
                 writer.write(picture.reshape(h * 3 // 2, w) if yuv else picture, t)
             elif kind == "audio":
@@ -324,13 +339,7 @@ def run(config: dict) -> int:
         writer.close()
         return 0
     except Exception as e:  # noqa: BLE001 - whatever it is, the show hears of it and goes on
-        if isinstance(e, EncodeError):
-            error = str(e)
-        elif isinstance(e, (OSError, ValueError)):
-            error = f"{path}: {getattr(e, 'strerror', None) or e}"
-        else:  # a defect: the traceback goes to the show's stderr
-            traceback.print_exc()
-            error = f"{path}: the encoder failed ({type(e).__name__}: {e})"
+        error = _error_message(e, path)
         if writer is not None:
             writer.abort()  # what was written stays playable (fragmented MP4)
         try:
