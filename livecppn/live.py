@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import moderngl
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 
 from . import paths
 from .jsonable import rounded
+from .live_options import LiveOptions
 from .audio.analyzer import Analyzer
 from .audio.features import FEATURE_NAMES
 from .audio.sources import open_source
@@ -44,8 +44,7 @@ from .render.live_decks import LiveDecks
 from .render.compositor import Compositor
 from .render.effects import Effects
 from .render.frame import FrameStep
-from .render.recorder import LIVE_ENCODE, RECORD_FPS, Recorder
-from .offline.encode import EncodeOptions
+from .render.recorder import Recorder
 from .render.gl import gl_info
 from .render.hud import Hud
 from .render.window import OffscreenSurface, Window, WindowError
@@ -55,40 +54,6 @@ from .showlog import ShowLog
 log = logging.getLogger("livecppn")
 
 STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
-
-
-@dataclass
-class LiveOptions:
-    style: Path | None = None  # deck A's style (default: the shipped default)
-    bank: Path | None = None  # default: presets/banks/default.toml; deck B starts on its slot 2
-    audio: str | None = None
-    mute: bool = False  # a file source is analysed without playing it
-    audio_block: int = 256  # device capture block (samples)
-    size: tuple[int, int] = (1280, 720)
-    fullscreen: bool = False
-    monitor: int = 0
-    headless: bool = False
-    frames: int | None = None  # stop after this many frames (None: until quit)
-    report: Path | None = None
-    backend: str = "auto"
-    internal: tuple[int, int] | None = None  # None: output × render_scale, or chosen by calibration
-    render_scale: float | None = None  # internal = output × this (default: 1 on cuda, calibrated on cpu and glsl)
-    vsync: bool = True
-    hud: bool = True
-    threads: int | None = None
-    osc_port: int | None = 9000  # None: no OSC server
-    osc_host: str = "127.0.0.1"  # listening on the network is opt-in
-    osc_allow: list[str] | None = None  # source addresses accepted (default: any that can reach the port)
-    osc_send: str | None = None  # HOST:PORT that receives the audio features
-    midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
-    midi_map: Path | None = None  # default: presets/mappings/generic.toml
-    initial: dict[str, float] = field(default_factory=dict)  # parameter values to start from (--set NAME=VALUE)
-    record: Path | None = None  # record the output, the audio and the automation log here from the start
-    record_options: EncodeOptions = LIVE_ENCODE
-    record_fps: float = RECORD_FPS  # pictures a second in the recording (0: every frame shown)
-    # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
-    # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
-    on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
 
 
 @dataclass
