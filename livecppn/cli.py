@@ -14,10 +14,13 @@ import logging
 from pathlib import Path
 
 from . import __version__
-from .argtypes import param_value, parse_size, positive_int, render_scale  # noqa: F401 - tools/ import them here
+from .argtypes import param_value, parse_size, positive_int, render_scale
 from .live_options import add_live_parser
 from .offline.render_options import add_render_parser
 from .offline.train_options import add_train_parser  # the standard library only: no torch, no open_clip
+
+# The option types are re-exported: tools/bench_*.py parse their sizes and --set with them.
+__all__ = ["build_parser", "main", "param_value", "parse_size", "positive_int", "render_scale"]
 
 log = logging.getLogger("livecppn")
 
