@@ -59,12 +59,19 @@ class LiveOptions:
 
 
 def add_live_parser(sub) -> argparse.ArgumentParser:
-    d = LiveOptions
     p = sub.add_parser(
         "live", help="run the show: listen, render, display",
         description="Open a window showing a style that moves with the music. "
                     "Keys: F fullscreen, H HUD, Esc or Q quit.",
     )
+    _add_show_options(p, LiveOptions)
+    _add_controller_options(p, LiveOptions)
+    _add_record_options(p, LiveOptions)
+    return p
+
+
+def _add_show_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
+    """What plays, how it is heard, where and how it is drawn."""
     p.add_argument("--style", type=Path, metavar="PATH",
                    help="style file (.safetensors); default: the shipped default style")
     p.add_argument("--audio", metavar="FILE_OR_DEVICE",
@@ -101,6 +108,10 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: all)")
     p.add_argument("--bank", type=Path, metavar="FILE",
                    help="bank of styles in numbered slots (TOML; default presets/banks/default.toml)")
+
+
+def _add_controller_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
+    """OSC in and out, MIDI in."""
     p.add_argument("--osc-port", type=int, default=d.osc_port, metavar="PORT",
                    help=f"UDP port of the OSC server (default {d.osc_port}; 0 picks a free one)")
     p.add_argument("--osc-host", default=d.osc_host, metavar="ADDR",
@@ -115,6 +126,9 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--midi-map", metavar="FILE",
                    help="MIDI mapping (TOML; a name in presets/mappings/ or a path; default generic)")
 
+
+def _add_record_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
+    """Recording the show (picture, audio and the automation log)."""
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="record what the projector shows and the audio (H.264 + AAC) from the start, with "
                         "OUT.wav and the automation log OUT.automation.jsonl beside it; R or the `record` "
@@ -127,7 +141,6 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
                         "0: every frame shown)")
     p.add_argument("--record-codec", default=d.record_options.codec, choices=RECORD_CODECS,
                    help=f"recording encoder (default {d.record_options.codec}: NVENC where it works, else libx264)")
-    return p
 
 
 def options_from_args(args: argparse.Namespace) -> LiveOptions:
