@@ -20,9 +20,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import moderngl
 import torch
@@ -31,51 +29,16 @@ from . import paths
 from .audio.sources import open_source
 from .control.params import ParamBus
 from .control.registry import default_registry
-from .media.encode import EncodeOptions
+from .live_options import LiveOptions
 from .model.default_style import make_default_style
 from .model.style import Style, StyleError, load_style
 from .render.gl import gl_info
 from .render.window import OffscreenSurface, Window, WindowError
 from .show.controls import start_controls
-from .show.recorder import LIVE_ENCODE, RECORD_FPS
 from .show.show import LiveShow
 from .showlog import ShowLog
 
 log = logging.getLogger("livecppn")
-
-@dataclass
-class LiveOptions:
-    style: Path | None = None  # deck A's style (default: the shipped default)
-    bank: Path | None = None  # default: presets/banks/default.toml; deck B starts on its slot 2
-    audio: str | None = None
-    mute: bool = False  # a file source is analysed without playing it
-    audio_block: int = 256  # device capture block (samples)
-    size: tuple[int, int] = (1280, 720)
-    fullscreen: bool = False
-    monitor: int = 0
-    headless: bool = False
-    frames: int | None = None  # stop after this many frames (None: until quit)
-    report: Path | None = None
-    backend: str = "auto"
-    internal: tuple[int, int] | None = None  # None: output × render_scale, or chosen by calibration
-    render_scale: float | None = None  # internal = output × this (default: 1 on cuda, calibrated on cpu and glsl)
-    vsync: bool = True
-    hud: bool = True
-    threads: int | None = None
-    osc_port: int | None = 9000  # None: no OSC server
-    osc_host: str = "127.0.0.1"  # listening on the network is opt-in
-    osc_allow: list[str] | None = None  # source addresses accepted (default: any that can reach the port)
-    osc_send: str | None = None  # HOST:PORT that receives the audio features
-    midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
-    midi_map: Path | None = None  # default: presets/mappings/generic.toml
-    initial: dict[str, float] = field(default_factory=dict)  # parameter values to start from (--set NAME=VALUE)
-    record: Path | None = None  # record the output, the audio and the automation log here from the start
-    record_options: EncodeOptions = LIVE_ENCODE
-    record_fps: float = RECORD_FPS  # pictures a second in the recording (0: every frame shown)
-    # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
-    # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
-    on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
-
 
 def load_style_or_default(path: Path | None, showlog: ShowLog) -> Style:
     """The asked-for style, else the shipped default, else the default built in memory."""

@@ -19,10 +19,12 @@ MAY_IMPORT = {
     "render": {"base", "model", "audio", "control"},
     "media": {"base", "audio", "model", "control"},
     "show": {"base", "audio", "model", "control", "render", "media"},
+    "argtypes": {"base", "control"},  # the command line's value types (sizes, NAME=VALUE)
     "live": {"base", "audio", "model", "control", "render", "media", "show", "live_options"},
-    "live_options": {"base", "audio", "model", "control", "render", "media", "show"},
-    "offline": {"base", "audio", "model", "control", "render", "media", "show"},
-    "cli": {"base", "audio", "model", "control", "render", "media", "show", "live", "live_options", "offline"},
+    "live_options": {"base", "audio", "model", "control", "render", "media", "show", "argtypes"},
+    "offline": {"base", "audio", "model", "control", "render", "media", "show", "argtypes"},
+    "cli": {"base", "audio", "model", "control", "render", "media", "show", "live", "live_options", "offline",
+            "argtypes"},
 }
 
 

@@ -24,7 +24,6 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import moderngl
@@ -51,7 +50,8 @@ from ..show.frame import FrameStep
 from ..show.triggers import Triggers
 from ..showlog import ShowLog
 from ..media.automation import AutomationError, read_automation, replay
-from ..media.encode import EncodeError, EncodeOptions, VideoWriter
+from ..media.encode import EncodeError, VideoWriter
+from .render_options import RenderOptions
 
 log = logging.getLogger("livecppn")
 
@@ -62,23 +62,6 @@ class RenderError(RuntimeError):
 
 class RenderInterrupted(RenderError):
     pass
-
-
-@dataclass
-class RenderOptions:
-    track: Path
-    out: Path
-    style: Path | None = None  # deck A (default: the shipped default style; an automation log's own)
-    bank: Path | None = None  # deck loads and deck B's first style (slot 2), as live
-    size: tuple[int, int] = (1920, 1080)
-    fps: float = 60.0
-    internal: tuple[int, int] | None = None  # the CPPN's resolution (default: the output size)
-    backend: str = "auto"
-    automation: Path | None = None
-    seconds: float | None = None  # render only the first this many seconds
-    initial: dict[str, float] = field(default_factory=dict)
-    encode: EncodeOptions = EncodeOptions()
-    progress: bool = True
 
 
 class SyncStyleLoader(StyleLoader):

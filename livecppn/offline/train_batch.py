@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..model.style import StyleError, load_style
 from .clip_loader import ClipError
-from .train_cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ClipCache, Interrupted, Outcome, TrainError,
+from .train_job import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ClipCache, Interrupted, Outcome, TrainError,
                         show_progress, train_one)
 from .train_options import TrainConfig, TrainConfigError, overrides_from_args
 
