@@ -21,15 +21,27 @@ Flood: as many random and valid datagrams as the server takes for a few
 seconds, while the 60 fps loop runs: datagrams handled per second and frames
 kept, against an undisturbed run of the same length.
 
-Usage: python tools/bench_osc.py [--packets 300] [--flood-seconds 3] [--out out/bench_osc.json]
+Show under traffic (--mode flood, --mode touchdesigner): a real headless `livecppn live` (by default
+the size tests/test_live_fuzz.py plays: 640x360 output, 128x72 internal, one torch thread, no HUD)
+runs calm for --seconds, then under traffic sent from another process (tools/osc_traffic.py) for
+--seconds, then calm again. The figure is the frame rate under traffic against the mean of the two
+calm windows of the same show. flood: hostile datagrams (--rate a second); touchdesigner: 60 bundles
+a second of 64 `/livecppn/param/<name>` floats. Goals: flood >= 50% of calm, touchdesigner >= 90%.
+
+Usage: python tools/bench_osc.py [--mode latency|flood|touchdesigner] [--packets 300] [--flood-seconds 3]
+       [--out out/bench_osc.json (latency), out/bench_osc_<mode>.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import random
+import signal
 import socket
+import subprocess
 import statistics
 import sys
 import threading
@@ -198,15 +210,93 @@ def frames_for(seconds: float, flood: bool, rng: random.Random) -> dict:
             "datagrams_per_s": handled / seconds, "frame_interval": summary(loop.intervals[1:])}
 
 
+def window_fps(shown: list[float], start: float, end: float) -> float:
+    return sum(1 for t in shown if start <= t < end) / (end - start)
+
+
+def show_under_traffic(mode: str, args) -> dict:
+    """Calm, traffic, calm, in one headless show; see the module docstring. Ends the show with SIGTERM."""
+    from livecppn.live import LiveOptions, run_live
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = {s.name: s.default for s in REGISTRY} | {"autopilot": 0.0}  # no autopilot moves mid-measurement
+    shown: list[float] = []
+    latest = {}
+    windows: dict[str, tuple[float, float]] = {}
+    sender: dict = {}
+
+    def on_frame(_i, _start, end, params, _changed):
+        shown.append(end)
+        latest["params"] = params
+
+    def conductor():
+        while len(shown) < 30 or shown[-1] - shown[0] < 2.0:  # start-up and calibration are not measured
+            time.sleep(0.05)
+        t = time.perf_counter()
+        time.sleep(args.seconds)
+        windows["calm_before"] = (t, time.perf_counter())
+        before = dict(latest["params"].values)
+        cmd = [sys.executable, str(ROOT / "tools" / "osc_traffic.py"), "--mode", mode, "--port", str(port),
+               "--seconds", str(args.seconds + 0.5), "--rate", str(args.rate), "--values", json.dumps(base)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # "sending"
+        t = time.perf_counter() + 0.5  # the first half second: the flood builds up
+        sender.update(json.loads(proc.stdout.readline()))
+        proc.wait()
+        windows["traffic"] = (t, time.perf_counter())
+        time.sleep(0.5)
+        after = dict(latest["params"].values)
+        sender["values_changed"] = sorted(k for k in before if abs(after[k] - before[k]) > 1e-6)
+        t = time.perf_counter()
+        time.sleep(args.seconds)
+        windows["calm_after"] = (t, time.perf_counter())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=conductor, daemon=True)
+    thread.start()
+    w, h = (int(v) for v in args.show_size.split("x"))
+    iw, ih = (int(v) for v in args.internal.split("x"))
+    report = run_live(LiveOptions(headless=True, audio="synthetic", size=(w, h), internal=(iw, ih), threads=1,
+                                  hud=False, osc_port=port, initial=base, on_frame=on_frame))
+    thread.join()
+    fps = {name: window_fps(shown, *span) for name, span in windows.items()}
+    calm = (fps["calm_before"] + fps["calm_after"]) / 2
+    return {"mode": mode, "fps": fps, "calm_fps": calm, "kept": fps["traffic"] / calm, "sender": sender,
+            "osc": report["controls"].get("osc", {}), "internal": report["internal_resolution"],
+            "output": report["output_resolution"], "backend": report["backend"], "seconds": args.seconds}
+
+
+def print_traffic(r: dict) -> None:
+    s, osc = r["sender"], r["osc"]
+    print(f"{r['mode']:>14}: {r['fps']['traffic']:.1f} fps under traffic vs {r['calm_fps']:.1f} calm "
+          f"({r['fps']['calm_before']:.1f} before, {r['fps']['calm_after']:.1f} after): {100 * r['kept']:.1f}% kept; "
+          f"{r['backend']} {r['internal'][0]}x{r['internal'][1]} -> {r['output'][0]}x{r['output'][1]}")
+    print(f"{'':>14}  sent {s['sent']} datagrams ({s['per_s']:.0f}/s, {s['failed']} failed), values changed: "
+          f"{s['values_changed'] or 'none'}")
+    print(f"{'':>14}  osc stats: " + ", ".join(f"{k} {v}" for k, v in osc.items() if v))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=("latency", "flood", "touchdesigner"), default="latency")
+    ap.add_argument("--seconds", type=float, default=8.0, help="flood, touchdesigner: each window's length")
+    ap.add_argument("--rate", type=float, default=4700.0, help="flood: hostile datagrams a second")
+    ap.add_argument("--show-size", default="640x360", help="flood, touchdesigner: the show's output size")
+    ap.add_argument("--internal", default="128x72", help="flood, touchdesigner: the show's internal size")
     ap.add_argument("--packets", type=int, default=300)
     ap.add_argument("--flood-seconds", type=float, default=3.0)
     ap.add_argument("--live-packets", type=int, default=150, help="samples through the full live loop")
     ap.add_argument("--size", default="1280x720", help="the live loop's output size")
-    ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_osc.json")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     rng = random.Random(7)
+    if args.mode != "latency":
+        result = show_under_traffic(args.mode, args)
+        print_traffic(result)
+        save(args.out or ROOT / "out" / f"bench_osc_{args.mode}.json", result)
+        return 0
 
     w, h = (int(v) for v in args.size.split("x"))
     result = {"latency_live": live_latency(args.live_packets, rng, (w, h)),
@@ -228,7 +318,7 @@ def main() -> int:
           f"vs {f['undisturbed']['frames']} undisturbed ({100 * f['frames_kept']:.1f}%); frame interval p99 "
           f"{f['flooded']['frame_interval']['p99_ms']:.1f} ms (undisturbed "
           f"{f['undisturbed']['frame_interval']['p99_ms']:.1f} ms)")
-    save(args.out, result)
+    save(args.out or ROOT / "out" / "bench_osc.json", result)
     return 0
 
 
