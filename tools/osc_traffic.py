@@ -9,6 +9,9 @@ Modes:
   `/livecppn/param/<name> <float>` messages over the valid names, cycling; the values are the
   show's own (--values), three of them sweeping slowly, so the render's load does not change.
 
+Both are made before sending starts, and "cpu_s" in the summary is what sending them used:
+on a machine with cores to spare the sender is not the show's cost, on a busy one it is.
+
 Usage: python tools/osc_traffic.py --mode flood --port 9000 --seconds 10 [--rate 4700]
 Prints one line "sending" when it starts and, at the end, one JSON line with what it sent.
 """
@@ -96,31 +99,35 @@ def main() -> int:
     args = ap.parse_args()
     rng = random.Random(14)
     values = json.loads(args.values)
-    flood = [hostile(rng) for _ in range(4000)] if args.mode == "flood" else []
-    rate = args.rate if args.mode == "flood" else args.bundles
+    if args.mode == "touchdesigner" and not values:
+        ap.error("--mode touchdesigner needs --values '{\"name\": value, ...}' (tools/bench_osc.py passes the show's)")
+    # Made beforehand, so that sending costs little CPU: on a busy machine the sender's CPU is the show's loss.
+    if args.mode == "flood":
+        datagrams, rate = [hostile(rng) for _ in range(4000)], args.rate
+    else:  # one sweep period (8 s) of bundles
+        rate = args.bundles
+        datagrams = [touchdesigner(values, args.channels, i, i / rate) for i in range(int(8 * rate))]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     target = ("127.0.0.1", args.port)
     sent = failed = nbytes = 0
     print("sending", flush=True)
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     while (now := time.perf_counter()) - start < args.seconds:
         due = int((now - start) * rate)  # paced: catch up to the schedule, then rest a little
         while sent + failed < due:
-            if args.mode == "flood":
-                data = flood[(sent + failed) % len(flood)]
-            else:
-                data = touchdesigner(values, args.channels, sent + failed, now - start)
+            data = datagrams[(sent + failed) % len(datagrams)]
             try:
                 sock.sendto(data, target)
                 sent += 1
                 nbytes += len(data)
             except OSError:  # a full send buffer; counted, not retried
                 failed += 1
-        time.sleep(0.0005)
+        time.sleep(max(0.0, (sent + failed + 1) / rate - (time.perf_counter() - start)))  # until the next is due
     elapsed = time.perf_counter() - start
     print(json.dumps({"mode": args.mode, "sent": sent, "failed": failed, "seconds": round(elapsed, 3),
-                      "per_s": round(sent / elapsed, 1), "bytes": nbytes}), flush=True)
+                      "per_s": round(sent / elapsed, 1), "bytes": nbytes, "cpu_s": round(time.process_time() - cpu, 3)}),
+          flush=True)
     return 0
 
 

@@ -70,7 +70,7 @@ class Decoder:
     """
 
     def __init__(self, known: Mapping[str, Route]):
-        self.known = {address.encode(): route for address, route in known.items()}
+        self.known = {address.encode(): (address, route) for address, route in known.items()}
         self.longest = max(map(len, self.known), default=0)
 
     def packet(self, data: bytes | bytearray, end: int | None = None) -> list[Message]:
@@ -101,11 +101,10 @@ class Decoder:
             if end - start > self.longest:  # longer than any address: unknown, whatever follows
                 return bytes(data[start:start + 80]).decode("utf-8", "replace"), None, None
             raise osc_types.ParseError("address not terminated")
-        address = bytes(data[start:nul])
-        route = self.known.get(address)
-        text = address.decode("utf-8", "replace")
-        if route is None:
-            return text, None, None
+        found = self.known.get(bytes(data[start:nul]))
+        if found is None:
+            return bytes(data[start:nul]).decode("utf-8", "replace"), None, None
+        text, route = found
         tags = start + ((nul - start + 4) & ~3)  # past the address's NUL and padding
         fast = _ONE_NUMBER.get(bytes(data[tags:tags + 4]))
         if fast is not None and end - tags == 8:
