@@ -447,11 +447,17 @@ def test_the_decoder_reads_one_number_as_python_osc_does():
     from livecppn.control.osc_addresses import Decoder, routes
 
     decoder = Decoder(routes(list(REGISTRY), list(TRIGGERS)))
-    for args in ([1.25], [7], [-3.5e20], [2 ** 31 - 1], ["s"], [1.0, 2.0], [True], []):
-        d = message("/livecppn/param/zoom", *args)
+    for args, tags in (([1.25], "f"), ([7], "i"), ([-3.5e20], "f"), ([2 ** 31 - 1], "i"), ([2 ** 40], "h"),
+                       ([1e300], "d"), (["s"], "s"), ([True], "T"), ([False], "F"), ([], "")):
+        builder = OscMessageBuilder("/livecppn/param/zoom")
+        for a, t in zip(args, tags):
+            builder.add_arg(a, t)
+        d = builder.build().dgram
         [(address, route, got)] = decoder.packet(d)
         assert (address, route) == ("/livecppn/param/zoom", ("param", "zoom"))
-        assert got == OscMessage(d).params, args
+        assert got == OscMessage(d).params and type(got[0] if got else 0) is type(args[0] if args else 0), args
+    for args in ([1.0, 2.0], [b"blob"], [None]):  # no address takes these: their type tags, undecoded
+        assert decoder.packet(message("/livecppn/param/zoom", *args))[0][2] in (",ff", ",b", ",N")
     short = message("/livecppn/param/zoom", 1.0)[:-2]  # a float cut short: python-osc pads it, so do we
     assert decoder.packet(short)[0][2] == OscMessage(short).params
     assert decoder.packet(message("/livecppn/nope", 1.0)) == [("/livecppn/nope", None, None)]

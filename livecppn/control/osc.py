@@ -54,6 +54,7 @@ from .osc_addresses import (
     BAD,
     RELEASE,
     Decoder,
+    TypeTags,
     address_table,
     parse_target,
     reply_port,
@@ -92,7 +93,7 @@ class OscControl:
     before reaching the bus), messages `feedback_sent` and bundles
     `audio_sent`, `send_failed`, `socket_error`, and `internal_error` (a bug:
     logged with its traceback). `last_fault` is the latest problem in words,
-    for the HUD.
+    for the HUD (a property).
     """
 
     def __init__(self, bus: ParamBus, host: str = "127.0.0.1", port: int = 9000,
@@ -119,7 +120,7 @@ class OscControl:
         self.stats = dict.fromkeys(("received", "dispatched", *REJECT_KINDS, "over_budget", "coalesced",
                                     "feedback_sent", "audio_sent", "send_failed", "socket_error",
                                     "internal_error"), 0)
-        self.last_fault: str | None = None  # for the HUD
+        self._last: tuple | None = None  # the latest fault, formatted only when read (last_fault)
         self._logged: set[str] = set()
         self._warned_senders: set[tuple[str, int]] = set()  # over budget: one warning per sender
         self._allowed: dict[str, bool] = {}
@@ -243,7 +244,7 @@ class OscControl:
                     # At most _SHARE of the time while traffic lasts: rest (1/_SHARE - 1) times what this took.
                     rest_until = max(rest_until, time.perf_counter()) + (time.thread_time() - cpu) * (1 / _SHARE - 1)
             except Exception as e:  # a bug must not end the show: count, log once, go on
-                self._fault("internal_error", ("-", 0), repr(e), exc_info=True)
+                self._fault("internal_error", ("-", 0), "%r", e, exc_info=True)
                 time.sleep(0.001)  # no hot loop if it repeats
         sel.close()
 
@@ -259,7 +260,7 @@ class OscControl:
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as e:  # e.g. an ICMP error reported on some systems: not fatal
-                    self._fault("socket_error", ("-", 0), f"recvfrom: {e}")
+                    self._fault("socket_error", ("-", 0), "recvfrom: %s", e)
                     break
                 self.stats["received"] += 1
                 source = source[:2]
@@ -268,7 +269,7 @@ class OscControl:
                 elif not self.budget.take(source, now):
                     self._over_budget(source)
                 elif n > self.max_packet:
-                    self._fault("too_large", source, f"{n} bytes (limit {self.max_packet})")
+                    self._fault("too_large", source, "%d bytes (limit %d)", n, self.max_packet)
                 else:
                     self._datagram(n, source, drain, now)
                 if time.thread_time() > end:
@@ -281,7 +282,7 @@ class OscControl:
         self.stats["over_budget"] += 1
         if source not in self._warned_senders and len(self._warned_senders) < 64:
             self._warned_senders.add(source)
-            self.last_fault = f"OSC over budget ({source[0]}:{source[1]}): more than {self.budget.per_second} a second"
+            self._last = ("over_budget", source, "more than %d datagrams a second", (self.budget.per_second,))
             log.warning("%s; its excess datagrams are dropped and counted", self.last_fault)
 
     def _is_allowed(self, ip: str) -> bool:
@@ -299,12 +300,14 @@ class OscControl:
         try:
             messages = self.decoder.packet(self._buffer, n)
         except Exception as e:  # whatever the decoder raises, the datagram is bad, the server fine
-            self._fault("bad_datagram", source, f"{type(e).__name__}: {e}"[:100])
+            self._fault("bad_datagram", source, "%s: %s", type(e).__name__, e)
             return
         # Every message is checked before the drain puts any on the bus, so a bundle lands in one frame.
         for address, route, args in messages:
             if route is None:
-                self._fault("unknown_address", source, address[:80])
+                self._fault("unknown_address", source, "%s", address)
+            elif isinstance(args, TypeTags):  # arguments no address takes: not even decoded
+                self._fault("bad_args", source, "%s with type tags %s", address, args)
             else:
                 self._message(address, route, args, source, drain, now)
 
@@ -314,7 +317,7 @@ class OscControl:
         if kind in ("param", "norm"):
             value = _number(args)
             if value is None:
-                return self._fault("bad_args", source, f"{address} {args!r}"[:100])
+                return self._fault("bad_args", source, "%s %r", address, args)
             spec = self._specs[name]
             if kind == "norm":
                 value = spec.minimum + min(max(value, 0.0), 1.0) * (spec.maximum - spec.minimum)
@@ -324,13 +327,13 @@ class OscControl:
         elif kind == "trigger":
             value = trigger_value(self._trigger_specs[name], args)
             if value is BAD:
-                return self._fault("bad_args", source, f"{address} {args!r}"[:100])
+                return self._fault("bad_args", source, "%s %r", address, args)
             if value is not RELEASE:
                 drain.trigger(name, value)
         else:
             port = reply_port(args, source)
             if port is None or (port == self.port and ipaddress.ip_address(source[0].split("%")[0]).is_loopback):
-                return self._fault("bad_args", source, f"{address} {args!r}: expected a reply port"[:100])
+                return self._fault("bad_args", source, "%s %r: expected a reply port", address, args)
             reply_to = (source[0], port)
             if kind in ("subscribe", "subscribe_norm"):
                 self.feedback.subscribe(reply_to, source, kind == "subscribe_norm", self._values())
@@ -352,11 +355,21 @@ class OscControl:
             sock.sendto(data, address)
             self.stats[counter] += 1
         except OSError as e:  # full buffer, unreachable host: drop it, the next frame sends again
-            self._fault("send_failed", address, f"{e}")
+            self._fault("send_failed", address, "%s", e)
 
-    def _fault(self, kind: str, source: tuple[str, int], detail: str, exc_info: bool = False) -> None:
+    @property
+    def last_fault(self) -> str | None:
+        """The latest problem in words, for the HUD. Any thread."""
+        if (last := self._last) is None:
+            return None
+        kind, source, detail, args = last
+        return f"OSC {kind.replace('_', ' ')} ({source[0]}:{source[1]}): {(detail % args)[:100]}"
+
+    def _fault(self, kind: str, source: tuple[str, int], detail: str, *args, exc_info: bool = False) -> None:
+        """Count a problem; log the first of each kind. `detail % args` is formatted only when read: a
+        flood of bad datagrams costs a counter and a tuple each."""
         self.stats[kind] += 1
-        self.last_fault = f"OSC {kind.replace('_', ' ')} ({source[0]}:{source[1]}): {detail}"
+        self._last = (kind, source, detail, args)
         if kind not in self._logged:
             self._logged.add(kind)
             log.warning("%s; further ones are only counted", self.last_fault, exc_info=exc_info)

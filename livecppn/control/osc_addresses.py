@@ -22,10 +22,17 @@ MAX_BUNDLE_DEPTH = 8
 RESERVED = ("param", "trigger", "subscribe", "unsubscribe", "get", "audio")  # not usable as short forms
 _TAGS = frozenset("ihfdsbrmtTFN[]")  # the type tags python-osc decodes (it logs any other to the root logger)
 RELEASE, BAD = object(), object()  # trigger_value(): a button's release (ignored); arguments that do not fit
-_ONE_NUMBER = {b",f\0\0": ">f", b",i\0\0": ">i"}  # type tags Decoder reads itself -> struct format
+# Type tags Decoder reads itself, when the message has exactly their size: tags -> (struct format, bytes).
+_ONE_VALUE = {b",f\0\0": (">f", 4), b",i\0\0": (">i", 4), b",d\0\0": (">d", 8), b",h\0\0": (">q", 8)}
+_CONSTANT = {b",T\0\0": True, b",F\0\0": False}
+_ARGUMENT = frozenset("ifhdTFs")  # every address takes no argument or one of these: anything else is wrong
+
+
+class TypeTags(str):
+    """Arguments no address takes (more than one, or a blob, nil, array ...): their type tags, undecoded."""
 
 Route = tuple[str, str]  # (kind, name): "param", "zoom"
-Message = tuple[str, Route | None, list | None]  # address, route, arguments (None: unknown, not decoded)
+Message = tuple[str, Route | None, list | TypeTags | None]  # address, route, arguments (None: unknown address)
 
 
 def parse_target(text: str) -> tuple[str, int]:
@@ -65,8 +72,9 @@ class Decoder:
 
     A message's address is read from its first bytes only (at most the longest known address + 1): an
     address not in `known` comes back undecoded, and so does nothing else of it. A message of one
-    float or int of the exact size is decoded here (what controllers send, 60 times a second); any
-    other goes to python-osc, after its type tags are checked. Bundles are walked in place.
+    number of the exact size is decoded here (what controllers send, 60 times a second); type tags
+    no address takes come back as TypeTags, undecoded; the rest (strings, sizes that need python-osc's
+    leniency) go to python-osc. Bundles are walked in place.
     """
 
     def __init__(self, known: Mapping[str, Route]):
@@ -106,15 +114,19 @@ class Decoder:
             return bytes(data[start:nul]).decode("utf-8", "replace"), None, None
         text, route = found
         tags = start + ((nul - start + 4) & ~3)  # past the address's NUL and padding
-        fast = _ONE_NUMBER.get(bytes(data[tags:tags + 4]))
-        if fast is not None and end - tags == 8:
-            return text, route, [struct.unpack_from(fast, data, tags + 4)[0]]
-        dgram = bytes(data[start:end])
+        head = bytes(data[tags:tags + 4])
+        if (one := _ONE_VALUE.get(head)) is not None and end - tags == 4 + one[1]:
+            return text, route, [struct.unpack_from(one[0], data, tags + 4)[0]]
+        if head in _CONSTANT and end == tags + 4:
+            return text, route, [_CONSTANT[head]]
         if tags < end:
-            tag_string, _ = osc_types.get_string(dgram, tags - start)
-            if not tag_string.startswith(",") or not _TAGS.issuperset(tag_string[1:]):
+            tag_end = data.find(b"\0", tags, end)
+            tag_string = bytes(data[tags:tag_end if tag_end >= 0 else end]).decode("latin-1")
+            if tag_end < 0 or not tag_string.startswith(",") or not _TAGS.issuperset(tag_string[1:]):
                 raise osc_types.ParseError(f"type tags {tag_string[:40]!r}")
-        return text, route, OscMessage(dgram).params
+            if len(tag_string) > 2 or (len(tag_string) == 2 and tag_string[1] not in _ARGUMENT):
+                return text, route, TypeTags(tag_string)
+        return text, route, OscMessage(bytes(data[start:end])).params
 
 
 def number(args: list) -> float | None:
