@@ -29,9 +29,10 @@ share. In order, a datagram is dropped for its host (allow list), for its
 sender's budget (osc_intake.SenderBudget, one warning per sender), for its
 size, then for its first bytes (neither a message nor a bundle, or an address
 not in the route table): none of these reach a decoder. One wake-up reads up
-to _DRAIN datagrams or _SLICE seconds of CPU, puts its events on the bus in one
-go with only the newest value of each parameter (osc_intake.Drain), then rests
-so that it uses at most _SHARE of the time while traffic lasts.
+to _DRAIN datagrams or for _SLICE seconds, puts its events on the bus in one go
+with only the newest value of each parameter (osc_intake.Drain), then rests so
+that it uses at most _SHARE of the time while traffic lasts, and wakes at most
+every _MIN_REST seconds then (a message after a quiet spell is read at once).
 
 Bundles: all messages of one datagram reach the bus back to back, so they land
 in the same frame. Timetags are ignored: a bundle applies at once. A VJ's
@@ -73,8 +74,9 @@ log = logging.getLogger("livecppn.osc")
 MAX_PACKET = 8192  # bytes; a controller's message is < 100, a bundle of every parameter < 2 KiB
 REJECT_KINDS = ("bad_datagram", "unknown_address", "bad_args", "not_allowed", "too_large")
 _DRAIN = 256  # datagrams read per wake-up at most, before sends get a turn
-_SLICE = 0.002  # seconds of the server thread's CPU per wake-up at most
+_SLICE = 0.002  # seconds per wake-up at most
 _SHARE = 0.25  # of the time, at most, the server thread spends on incoming traffic while it lasts
+_MIN_REST = 0.002  # seconds between wake-ups while traffic lasts: a flood is read in batches, not one by one
 
 
 class OscControl:
@@ -139,7 +141,7 @@ class OscControl:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # absorb bursts
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # absorb bursts (capped by the OS)
             self._sock.bind((self.host, self._requested_port))
             self.port = self._sock.getsockname()[1]
         except OSError as e:
@@ -241,18 +243,20 @@ class OscControl:
                         time.sleep(wait)  # lets go of the interpreter lock
                     cpu = time.thread_time()
                     self._receive()
-                    # At most _SHARE of the time while traffic lasts: rest (1/_SHARE - 1) times what this took.
-                    rest_until = max(rest_until, time.perf_counter()) + (time.thread_time() - cpu) * (1 / _SHARE - 1)
+                    # At most _SHARE of the time while traffic lasts: rest (1/_SHARE - 1) times the CPU this
+                    # took, and at least _MIN_REST. A message after a quiet spell is read at once.
+                    rest = max(_MIN_REST, (time.thread_time() - cpu) * (1 / _SHARE - 1))
+                    rest_until = max(rest_until, time.perf_counter()) + rest
             except Exception as e:  # a bug must not end the show: count, log once, go on
                 self._fault("internal_error", ("-", 0), "%r", e, exc_info=True)
                 time.sleep(0.001)  # no hot loop if it repeats
         sel.close()
 
     def _receive(self) -> None:
-        """Read up to _DRAIN datagrams or _SLICE s of CPU, then put what they asked for on the bus at once."""
+        """Read up to _DRAIN datagrams or for _SLICE s, then put what they asked for on the bus at once."""
         drain = Drain()
         now = time.monotonic()
-        end = time.thread_time() + _SLICE
+        end = time.perf_counter() + _SLICE
         try:
             for _ in range(_DRAIN):
                 try:
@@ -272,7 +276,7 @@ class OscControl:
                     self._fault("too_large", source, "%d bytes (limit %d)", n, self.max_packet)
                 else:
                     self._datagram(n, source, drain, now)
-                if time.thread_time() > end:
+                if time.perf_counter() > end:
                     break
         finally:  # what was decided is delivered, even when a bug ends the drain early
             self.stats["coalesced"] += drain.coalesced
@@ -323,7 +327,8 @@ class OscControl:
                 value = spec.minimum + min(max(value, 0.0), 1.0) * (spec.maximum - spec.minimum)
             value = spec.clamp(value)
             drain.set(name, value)
-            self.feedback.touched(source, name, value, now)
+            if self.feedback.subscribers:
+                self.feedback.touched(source, name, value, now)
         elif kind == "trigger":
             value = trigger_value(self._trigger_specs[name], args)
             if value is BAD:

@@ -31,6 +31,7 @@ _ARGUMENT = frozenset("ifhdTFs")  # every address takes no argument or one of th
 class TypeTags(str):
     """Arguments no address takes (more than one, or a blob, nil, array ...): their type tags, undecoded."""
 
+
 Route = tuple[str, str]  # (kind, name): "param", "zoom"
 Message = tuple[str, Route | None, list | TypeTags | None]  # address, route, arguments (None: unknown address)
 
