@@ -290,19 +290,23 @@ def show_under_traffic(mode: str, args) -> dict:
     report = run_live(LiveOptions(headless=True, audio="synthetic", size=(w, h), internal=(iw, ih), threads=1,
                                   hud=False, osc_port=port, initial=base, on_frame=on_frame_of(shown, latest)))
     thread.join()
+    sent = {k: sum(s[k] for s in senders) for k in ("sent", "failed", "bytes", "cpu_s", "seconds")}
+    return traffic_summary(mode, args, shown, calm, traffic, cpu) | {
+        "sender": sent | {"per_s": sent["sent"] / sent["seconds"], "values_changed": sorted(changed)},
+        "osc": report["controls"].get("osc", {}), "internal": report["internal_resolution"],
+        "output": report["output_resolution"], "backend": report["backend"],
+        "loadavg_before": load, "loadavg_after": os.getloadavg()}
+
+
+def traffic_summary(mode: str, args, shown: list[float], calm: list, traffic: list, cpu: dict) -> dict:
     calm_fps = [window_fps(shown, *span) for span in calm]
     traffic_fps = [window_fps(shown, *span) for span in traffic]
     calm_mean, traffic_mean = statistics.fmean(calm_fps), statistics.fmean(traffic_fps)
     traffic_s = sum(b - a for a, b in traffic)
-    sent = {k: sum(s[k] for s in senders) for k in ("sent", "failed", "bytes", "cpu_s", "seconds")}
     return {"mode": mode, "calm_fps": calm_mean, "traffic_fps": traffic_mean, "kept": traffic_mean / calm_mean,
             "windows": {"calm_fps": calm_fps, "traffic_fps": traffic_fps, "seconds": args.seconds},
             # CPU a second of traffic, by thread: the show's threads (MainThread renders, livecppn-osc serves)
-            "cpu_share_in_traffic": {k: v / traffic_s for k, v in sorted(cpu.items()) if v > 0},
-            "sender": sent | {"per_s": sent["sent"] / sent["seconds"], "values_changed": sorted(changed)},
-            "osc": report["controls"].get("osc", {}), "internal": report["internal_resolution"],
-            "output": report["output_resolution"], "backend": report["backend"],
-            "loadavg_before": load, "loadavg_after": os.getloadavg()}
+            "cpu_share_in_traffic": {k: v / traffic_s for k, v in sorted(cpu.items()) if v > 0}}
 
 
 def on_frame_of(shown: list, latest: dict):

@@ -241,12 +241,13 @@ class OscControl:
                         continue
                     if (wait := rest_until - time.perf_counter()) > 0:
                         time.sleep(wait)  # lets go of the interpreter lock
-                    cpu = time.thread_time()
+                    began = time.perf_counter()
                     self._receive()
-                    # At most _SHARE of the time while traffic lasts: rest (1/_SHARE - 1) times the CPU this
-                    # took, and at least _MIN_REST. A message after a quiet spell is read at once.
-                    rest = max(_MIN_REST, (time.thread_time() - cpu) * (1 / _SHARE - 1))
-                    rest_until = max(rest_until, time.perf_counter()) + rest
+                    # At most _SHARE of the time while traffic lasts: rest (1/_SHARE - 1) times what this took
+                    # (wall time: thread_time() is a system call, and the lock waited for is time taken too),
+                    # and at least _MIN_REST. A message after a quiet spell is read at once.
+                    now = time.perf_counter()
+                    rest_until = max(rest_until, now) + max(_MIN_REST, (now - began) * (1 / _SHARE - 1))
             except Exception as e:  # a bug must not end the show: count, log once, go on
                 self._fault("internal_error", ("-", 0), "%r", e, exc_info=True)
                 time.sleep(0.001)  # no hot loop if it repeats
