@@ -19,7 +19,8 @@ the control queue cost without the wait for the next frame.
 
 Flood: as many random and valid datagrams as the server takes for a few
 seconds, while the 60 fps loop runs: datagrams handled per second and frames
-kept, against an undisturbed run of the same length.
+kept, against an undisturbed run of the same length (from one sender, so most
+are over its budget and dropped unread; --mode flood is the realistic flood).
 
 Show under traffic (--mode flood, --mode touchdesigner): a real headless `livecppn live` (by default
 the size tests/test_live_fuzz.py plays: 640x360 output, 128x72 internal, one torch thread, no HUD)

@@ -285,9 +285,9 @@ class OscControl:
 
     def _over_budget(self, source: tuple[str, int]) -> None:
         self.stats["over_budget"] += 1
-        if source not in self._warned_senders and len(self._warned_senders) < 64:
+        self._last = ("over_budget", source, "more than %d datagrams a second", (self.budget.per_second,))
+        if source not in self._warned_senders and len(self._warned_senders) < 64:  # not one per port of a scan
             self._warned_senders.add(source)
-            self._last = ("over_budget", source, "more than %d datagrams a second", (self.budget.per_second,))
             log.warning("%s; its excess datagrams are dropped and counted", self.last_fault)
 
     def _is_allowed(self, ip: str) -> bool:
