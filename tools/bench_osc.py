@@ -27,8 +27,9 @@ the size tests/test_live_fuzz.py plays: 640x360 output, 128x72 internal, one tor
 alternates calm windows and windows of traffic sent from another process (tools/osc_traffic.py),
 --seconds each, --cycles times, and ends calm. The figure is the mean frame rate under traffic
 against the mean of the calm windows of the same show; the CPU each of the show's threads used
-under traffic is also given (from /proc: it holds on a busy machine, where frame rates wobble). flood: hostile datagrams (--rate a second); touchdesigner: 60 bundles
-a second of 64 `/livecppn/param/<name>` floats. Goals: flood >= 50% of calm, touchdesigner >= 90%.
+under traffic is also given (from /proc: it holds on a busy machine, where frame rates wobble).
+flood: hostile datagrams (--rate a second); touchdesigner: 60 bundles a second of 64
+`/livecppn/param/<name>` floats. Goals: flood >= 50% of calm, touchdesigner >= 90%.
 
 Usage: python tools/bench_osc.py [--mode latency|flood|touchdesigner] [--packets 300] [--flood-seconds 3]
        [--out out/bench_osc.json (latency), out/bench_osc_<mode>.json]
@@ -321,7 +322,8 @@ def print_traffic(r: dict) -> None:
     s, osc, win = r["sender"], r["osc"], r["windows"]
     print(f"{r['mode']:>14}: {r['traffic_fps']:.1f} fps under traffic vs {r['calm_fps']:.1f} calm: "
           f"{100 * r['kept']:.1f}% kept; {r['backend']} {r['internal'][0]}x{r['internal'][1]} -> "
-          f"{r['output'][0]}x{r['output'][1]}; load average {r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f}")
+          f"{r['output'][0]}x{r['output'][1]}; load average {r['loadavg_before'][0]:.1f} -> "
+          f"{r['loadavg_after'][0]:.1f}")
     print(f"{'':>14}  windows of {win['seconds']:g} s: calm " + " ".join(f"{v:.1f}" for v in win["calm_fps"])
           + ", traffic " + " ".join(f"{v:.1f}" for v in win["traffic_fps"]))
     print(f"{'':>14}  CPU under traffic, by thread: "

@@ -126,7 +126,8 @@ def main() -> int:
         time.sleep(max(0.0, (sent + failed + 1) / rate - (time.perf_counter() - start)))  # until the next is due
     elapsed = time.perf_counter() - start
     print(json.dumps({"mode": args.mode, "sent": sent, "failed": failed, "seconds": round(elapsed, 3),
-                      "per_s": round(sent / elapsed, 1), "bytes": nbytes, "cpu_s": round(time.process_time() - cpu, 3)}),
+                      "per_s": round(sent / elapsed, 1), "bytes": nbytes,
+                      "cpu_s": round(time.process_time() - cpu, 3)}),
           flush=True)
     return 0
 
