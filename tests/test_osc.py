@@ -330,6 +330,139 @@ def test_allow_list(bus):
         OscControl(bus, allow=["not-an-ip"])
 
 
+# ---- floods: early drops, budgets, coalescing ---------------------------------------------------
+
+
+class CountingBus(ParamBus):
+    """A real bus that also remembers every event put on it (what the control queue saw)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.events = []
+
+    def set(self, name, value):
+        self.events.append(("set", name, value))
+        super().set(name, value)
+
+    def trigger(self, name, value=None):
+        self.events.append(("trigger", name, value))
+        super().trigger(name, value)
+
+
+def test_unknown_addresses_and_garbage_are_dropped_before_any_parsing(bus, osc, monkeypatch):
+    import livecppn.control.osc_addresses as addresses
+
+    parsed = []
+
+    class SpyMessage(addresses.OscMessage):  # python-osc's decoder, counted on its way through
+        def __init__(self, dgram):
+            parsed.append(dgram)
+            super().__init__(dgram)
+
+    monkeypatch.setattr(addresses, "OscMessage", SpyMessage)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def send(d):
+        s.sendto(d, (HOST, osc.port))
+
+    unknown = [message("/livecppn/param/nope", "x", 1.0), message("/other", b"blob"),
+               message("/" + "a" * 2000, 1.0), bundle(message("/nope/1", "s"), message("/nope/2", 1))]
+    garbage = [b"garbage", b"\x00" * 64, bytes(range(256)), b"/livecppn/param/zoom"]  # the last: not terminated
+    for d in unknown + garbage:
+        send(d)
+    sync(send, bus)  # one float of the exact size: read without python-osc too
+    assert osc.stats["unknown_address"] == len(unknown) + 1  # the bundle holds two
+    assert osc.stats["bad_datagram"] == len(garbage)
+    assert parsed == []
+    send(message("/livecppn/param/zoom", "loud"))  # a known address with other arguments does reach it
+    wait_for(lambda: osc.stats["bad_args"] == 1)
+    assert len(parsed) == 1
+    s.close()
+
+
+def test_a_sender_over_its_budget_is_dropped_and_another_still_gets_through(caplog):
+    caplog.set_level(logging.WARNING)
+    bus = ParamBus()
+    with OscControl(bus, port=0, budget=50) as osc:
+        flooder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        flooder.bind((HOST, 0))
+        flooder_port = flooder.getsockname()[1]
+        for i in range(400):
+            flooder.sendto(message("/livecppn/param/zoom", 1.0 + i / 100), (HOST, osc.port))
+        wait_for(lambda: osc.stats["received"] == 400, what="the flood")
+        # Unless this machine stalled the server thread for seconds, most of the burst was over budget.
+        assert osc.stats["over_budget"] >= 200, osc.stats
+        assert osc.stats["dispatched"] + osc.stats["over_budget"] == 400
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(20):
+            other.sendto(message("/livecppn/param/brightness", 0.5 + i / 32), (HOST, osc.port))  # exact in float32
+        assert settle(bus, lambda p: p.brightness == 0.5 + 19 / 32)
+        assert osc.stats["dispatched"] == 400 - osc.stats["over_budget"] + 20  # all of the second sender's
+        for i in range(200):  # the flooder again: still only counted, not warned about again
+            flooder.sendto(message("/livecppn/param/zoom", 2.0), (HOST, osc.port))
+        wait_for(lambda: osc.stats["received"] == 620, what="the second flood")
+        flooder.close(), other.close()
+    warnings = [r.getMessage() for r in caplog.records if "over budget" in r.getMessage()]
+    assert len(warnings) == 1 and f":{flooder_port})" in warnings[0], warnings  # one warning, naming the sender
+
+
+def test_a_burst_for_one_address_puts_only_the_newest_value_on_the_bus():
+    bus = CountingBus()
+    with OscControl(bus, port=0) as osc:
+        c = SimpleUDPClient(HOST, osc.port)
+        values = [0.25 + i / 128 for i in range(100)]  # exact in float32
+        # One datagram is always read in one drain: 100 values, one event; triggers are not coalesced.
+        c.send(_Raw(bundle(*[message("/livecppn/param/zoom", v) for v in values[:50]],
+                           message("/livecppn/trigger/tap"), message("/livecppn/trigger/tap"),
+                           *[message("/livecppn/param/zoom/norm", 0.5)], message("/livecppn/trigger/tap"),
+                           *[message("/livecppn/param/zoom", v) for v in values[50:]])))
+        fired = []
+        assert settle(bus, lambda p: fired.extend(bus.take_triggers()) or p.zoom == values[-1])
+        assert fired == [("tap", None)] * 3
+        assert [e for e in bus.events if e[0] == "set"] == [("set", "zoom", values[-1])]
+        assert osc.stats["coalesced"] == 100 and osc.stats["dispatched"] == 104
+        # 100 datagrams in a burst: the last value lands, and what a drain coalesced never reached the bus.
+        bus.events.clear()
+        for v in values:
+            c.send_message("/livecppn/param/rotation", v)
+        assert settle(bus, lambda p: p.rotation == values[-1])
+        wait_for(lambda: osc.stats["dispatched"] == 204)
+        assert len(bus.events) == 100 - (osc.stats["coalesced"] - 100)
+        assert bus.events[-1] == ("set", "rotation", values[-1])
+
+
+def test_replies_before_the_first_frame_are_the_values_at_construction(receiver):
+    bus = ParamBus()
+    bus.jump("zoom", 3.0)  # as `--set zoom=3` does before the controllers start
+    with OscControl(bus, port=0) as osc:
+        bus.jump("zoom", 5.0)  # the render thread's live state: not the server thread's to read
+        receiver.send(message("/livecppn/get/zoom"), osc.port)
+        assert receiver.until(lambda a, _: a == "/livecppn/param/zoom")[1] == (3.0,)
+        osc.publish(bus.snapshot(), None)  # the first frame hands over its values
+        receiver.send(message("/livecppn/get/zoom"), osc.port)
+        assert receiver.until(lambda a, _: a == "/livecppn/param/zoom")[1] == (5.0,)
+
+
+def test_the_decoder_reads_one_number_as_python_osc_does():
+    from livecppn.control.osc_addresses import Decoder, routes
+
+    decoder = Decoder(routes(list(REGISTRY), list(TRIGGERS)))
+    for args, tags in (([1.25], "f"), ([7], "i"), ([-3.5e20], "f"), ([2 ** 31 - 1], "i"), ([2 ** 40], "h"),
+                       ([1e300], "d"), (["s"], "s"), ([True], "T"), ([False], "F"), ([], "")):
+        builder = OscMessageBuilder("/livecppn/param/zoom")
+        for a, t in zip(args, tags):
+            builder.add_arg(a, t)
+        d = builder.build().dgram
+        [(address, route, got)] = decoder.packet(d)
+        assert (address, route) == ("/livecppn/param/zoom", ("param", "zoom"))
+        assert got == OscMessage(d).params and type(got[0] if got else 0) is type(args[0] if args else 0), args
+    for args in ([1.0, 2.0], [b"blob"], [None]):  # no address takes these: their type tags, undecoded
+        assert decoder.packet(message("/livecppn/param/zoom", *args))[0][2] in (",ff", ",b", ",N")
+    short = message("/livecppn/param/zoom", 1.0)[:-2]  # a float cut short: python-osc pads it, so do we
+    assert decoder.packet(short)[0][2] == OscMessage(short).params
+    assert decoder.packet(message("/livecppn/nope", 1.0)) == [("/livecppn/nope", None, None)]
+
+
 # ---- feedback ---------------------------------------------------------------------------------
 
 
@@ -511,7 +644,8 @@ def test_fuzz_keeps_the_frame_loop_and_the_server_going(bus, caplog):
     sink.bind((HOST, 0))
     sink_port = sink.getsockname()[1]
     datagrams = fuzz_datagrams(rng, 20_000, sink_port)
-    with OscControl(bus, port=0, send=f"{HOST}:{sink_port}") as osc:
+    # No sender budget: sent as fast as the server takes them, a quarter would be dropped over budget, unread.
+    with OscControl(bus, port=0, send=f"{HOST}:{sink_port}", budget=None) as osc:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         with RenderLoop(bus, osc, audio=True) as loop:
             t0 = time.perf_counter()

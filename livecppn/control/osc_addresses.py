@@ -1,14 +1,16 @@
 """The OSC address space, derived from the parameter registry, and the decoding of what arrives.
 
-Pure functions, no sockets: the server thread (osc.py) calls them per datagram,
-the README generator calls `address_table()`. Every check here is one a sender
-can fail, so each returns a value or raises, and never logs.
+Pure functions and one stateless Decoder, no sockets: the server thread (osc.py)
+calls them per datagram, the README generator calls `address_table()`. Every
+check here is one a sender can fail, so each returns a value or raises, and
+never logs.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Mapping
 
 from pythonosc.osc_message import OscMessage
 from pythonosc.parsing import osc_types
@@ -20,6 +22,18 @@ MAX_BUNDLE_DEPTH = 8
 RESERVED = ("param", "trigger", "subscribe", "unsubscribe", "get", "audio")  # not usable as short forms
 _TAGS = frozenset("ihfdsbrmtTFN[]")  # the type tags python-osc decodes (it logs any other to the root logger)
 RELEASE, BAD = object(), object()  # trigger_value(): a button's release (ignored); arguments that do not fit
+# Type tags Decoder reads itself, when the message has exactly their size: tags -> (struct format, bytes).
+_ONE_VALUE = {b",f\0\0": (">f", 4), b",i\0\0": (">i", 4), b",d\0\0": (">d", 8), b",h\0\0": (">q", 8)}
+_CONSTANT = {b",T\0\0": True, b",F\0\0": False}
+_ARGUMENT = frozenset("ifhdTFs")  # every address takes no argument or one of these: anything else is wrong
+
+
+class TypeTags(str):
+    """Arguments no address takes (more than one, or a blob, nil, array ...): their type tags, undecoded."""
+
+
+Route = tuple[str, str]  # (kind, name): "param", "zoom"
+Message = tuple[str, Route | None, list | TypeTags | None]  # address, route, arguments (None: unknown address)
 
 
 def parse_target(text: str) -> tuple[str, int]:
@@ -37,7 +51,7 @@ def short_names(params: list[str], triggers: list[str]) -> set[str]:
     return {n for n in names if names.count(n) == 1 and n not in RESERVED}
 
 
-def routes(specs: list[ParamSpec], triggers: list[TriggerSpec]) -> dict[str, tuple[str, str]]:
+def routes(specs: list[ParamSpec], triggers: list[TriggerSpec]) -> dict[str, Route]:
     """Every incoming address -> (kind, name)."""
     r = {f"{PREFIX}/subscribe": ("subscribe", ""), f"{PREFIX}/subscribe/norm": ("subscribe_norm", ""),
          f"{PREFIX}/unsubscribe": ("unsubscribe", "")}
@@ -54,30 +68,66 @@ def routes(specs: list[ParamSpec], triggers: list[TriggerSpec]) -> dict[str, tup
     return r
 
 
-def parse_packet(data: bytes, depth: int = 0) -> list[OscMessage]:
-    """The messages of a datagram, bundles flattened in order. Raises on any framing error.
+class Decoder:
+    """Datagrams -> messages, bundles flattened in order; looks at the raw bytes before anything is decoded.
 
-    Bundle timetags are read past, not honoured: every message applies at once.
+    A message's address is read from its first bytes only (at most the longest known address + 1): an
+    address not in `known` comes back undecoded, and so does nothing else of it. A message of one
+    number of the exact size is decoded here (what controllers send, 60 times a second); type tags
+    no address takes come back as TypeTags, undecoded; the rest (strings, sizes that need python-osc's
+    leniency) go to python-osc. Bundles are walked in place.
     """
-    if data.startswith(b"#bundle\0"):
-        if depth >= MAX_BUNDLE_DEPTH or len(data) < 16:
+
+    def __init__(self, known: Mapping[str, Route]):
+        self.known = {address.encode(): (address, route) for address, route in known.items()}
+        self.longest = max(map(len, self.known), default=0)
+
+    def packet(self, data: bytes | bytearray, end: int | None = None) -> list[Message]:
+        """The messages of data[:end] as (address, route, args); route and args are None for an unknown
+        address. Raises ParseError on any framing error (then no message of the datagram counts).
+        Bundle timetags are read past, not honoured: every message applies at once."""
+        return self._walk(data, 0, len(data) if end is None else end, 0)
+
+    def _walk(self, data, start: int, end: int, depth: int) -> list[Message]:
+        if not data.startswith(b"#bundle\0", start, end):
+            return [self._message(data, start, end)]
+        if depth >= MAX_BUNDLE_DEPTH or end - start < 16:
             raise osc_types.ParseError("bundle too deep or too short")
-        messages, i = [], 16  # after "#bundle\0" and the 8-byte timetag
-        while i < len(data):
-            (size,) = struct.unpack_from(">i", data, i)
-            if size <= 0 or size % 4 or i + 4 + size > len(data):
+        messages, i = [], start + 16  # after "#bundle\0" and the 8-byte timetag
+        while i < end:
+            size = struct.unpack_from(">i", data, i)[0] if i + 4 <= end else -1
+            if size <= 0 or size % 4 or i + 4 + size > end:
                 raise osc_types.ParseError(f"bundle element of size {size} at byte {i}")
-            messages += parse_packet(data[i + 4:i + 4 + size], depth + 1)
+            messages += self._walk(data, i + 4, i + 4 + size, depth + 1)
             i += 4 + size
         return messages
-    if not data.startswith(b"/"):
-        raise osc_types.ParseError("neither a message nor a bundle")
-    _, i = osc_types.get_string(data, 0)
-    if i < len(data):
-        tags, _ = osc_types.get_string(data, i)
-        if not tags.startswith(",") or not _TAGS.issuperset(tags[1:]):
-            raise osc_types.ParseError(f"type tags {tags[:40]!r}")
-    return [OscMessage(data)]
+
+    def _message(self, data, start: int, end: int) -> Message:
+        if not data.startswith(b"/", start, end):
+            raise osc_types.ParseError("neither a message nor a bundle")
+        nul = data.find(b"\0", start, min(end, start + self.longest + 1))
+        if nul < 0:
+            if end - start > self.longest:  # longer than any address: unknown, whatever follows
+                return bytes(data[start:start + 80]).decode("utf-8", "replace"), None, None
+            raise osc_types.ParseError("address not terminated")
+        found = self.known.get(bytes(data[start:nul]))
+        if found is None:
+            return bytes(data[start:nul]).decode("utf-8", "replace"), None, None
+        text, route = found
+        tags = start + ((nul - start + 4) & ~3)  # past the address's NUL and padding
+        head = bytes(data[tags:tags + 4])
+        if (one := _ONE_VALUE.get(head)) is not None and end - tags == 4 + one[1]:
+            return text, route, [struct.unpack_from(one[0], data, tags + 4)[0]]
+        if head in _CONSTANT and end == tags + 4:
+            return text, route, [_CONSTANT[head]]
+        if tags < end:
+            tag_end = data.find(b"\0", tags, end)
+            tag_string = bytes(data[tags:tag_end if tag_end >= 0 else end]).decode("latin-1")
+            if tag_end < 0 or not tag_string.startswith(",") or not _TAGS.issuperset(tag_string[1:]):
+                raise osc_types.ParseError(f"type tags {tag_string[:40]!r}")
+            if len(tag_string) > 2 or (len(tag_string) == 2 and tag_string[1] not in _ARGUMENT):
+                return text, route, TypeTags(tag_string)
+        return text, route, OscMessage(bytes(data[start:end])).params
 
 
 def number(args: list) -> float | None:

@@ -53,12 +53,6 @@ Address = tuple[str, int]
 Send = Callable[[bytes, Address], None]
 
 
-def float_message(address: str, *values: float) -> bytes:
-    """An OSC message with float32 arguments."""
-    return (write_string(address) + write_string("," + "f" * len(values))
-            + struct.pack(f">{len(values)}f", *values))
-
-
 class _FloatEncoder:
     """One-float messages with their address and type tag encoded once."""
 
