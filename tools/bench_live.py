@@ -12,11 +12,16 @@ the frames within ±0.5 s of each trigger: their p99 and max, and the worst one
 over the median frame of the same kind (one deck shown, or two while a fade
 shows both: a transition costs a second CPPN for as long as it runs, which is
 its price, not a hitch; a hitch is a frame over the steady cost of its kind).
+Each frame's render-thread CPU time is reported beside its wall time: on a busy
+machine the wall time is mostly waiting for a core, and with `--threads 1` the
+CPU time is all of the frame's work. Python's garbage collections during the
+run are counted (and the longest timed) per generation.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import socket
 import sys
 import time
@@ -49,14 +54,18 @@ class Changer:
         from pythonosc.udp_client import SimpleUDPClient
 
         self.client, self.every, self.slots = SimpleUDPClient("127.0.0.1", port), every, slots
-        self.frames: list[tuple[float, float, bool]] = []  # (start, ms, two decks shown)
+        self.frames: list[tuple[float, float, bool, float]] = []  # (start, ms, two decks shown, cpu ms)
+        self._cpu = None  # the render thread's CPU clock at the previous frame's end
         self.sent: list[tuple[float, str]] = []  # (perf_counter, "load N" | "go")
         self._next: float | None = None
         self._go_at: float | None = None
 
     def on_frame(self, index: int, start: float, end: float, params, changed) -> None:
         x = params.crossfader
-        self.frames.append((start, (end - start) * 1000, 1e-4 < x < 1 - 1e-4))
+        cpu = time.thread_time()
+        cpu_ms = (cpu - self._cpu) * 1000 if self._cpu is not None else float("nan")
+        self._cpu = cpu
+        self.frames.append((start, (end - start) * 1000, 1e-4 < x < 1 - 1e-4, cpu_ms))
         now = time.perf_counter()
         if self._next is None:
             self._next = now + self.every
@@ -74,6 +83,8 @@ class Changer:
         t = np.array([f[0] for f in self.frames])
         ms = np.array([f[1] for f in self.frames])
         two = np.array([f[2] for f in self.frames], bool)
+        cpu = np.array([f[3] for f in self.frames])
+        cpu[0] = np.nanmedian(cpu)
         med1 = float(np.median(ms[~two])) if (~two).any() else 0.0
         med2 = float(np.median(ms[two])) if two.any() else med1
         near = np.zeros(len(ms), bool)
@@ -95,7 +106,43 @@ class Changer:
             "worst_change_frame": ({"at_s": round(float(t[worst] - t[0]), 3), "ms": round(float(ms[worst]), 3),
                                     "two_decks": bool(two[worst])} if worst is not None else None),
             "other_ms": percentiles(ms[~near]),  # frames away from any change: the show's own spikes
+            "cpu_median_ms": round(float(np.median(cpu)), 3),
+            "cpu_median_one_deck_ms": round(float(np.median(cpu[~two])), 3) if (~two).any() else None,
+            "cpu_median_two_decks_ms": round(float(np.median(cpu[two])), 3) if two.any() else None,
+            "cpu_change_ms": percentiles(cpu[near]),
+            "cpu_worst_change_ratio_to_median": round(float(cpu[near].max() / np.median(cpu)), 3) if near.any() else None,
+            "cpu_worst_change_ratio": self._worst_of_kind(cpu, two, near),
         }
+
+    @staticmethod
+    def _worst_of_kind(ms: np.ndarray, two: np.ndarray, near: np.ndarray) -> float | None:
+        """The worst change frame over the median frame of its own kind (one deck or two)."""
+        if not near.any():
+            return None
+        kind = np.where(two, np.median(ms[two]) if two.any() else np.median(ms), np.median(ms[~two]))
+        return round(float((ms / kind)[near].max()), 3)
+
+
+class GcTimes:
+    """Python's garbage collections while the show runs: count and longest per generation (gc.callbacks)."""
+
+    def __init__(self):
+        self.times: dict[int, list[tuple[float, float]]] = {0: [], 1: [], 2: []}  # (when, ms)
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.times[info["generation"]].append((self._t0, (time.perf_counter() - self._t0) * 1000))
+
+    def report(self, since: float = 0.0) -> dict:
+        """Collections from `since` on (perf_counter; the first frame: start-up's are not the show's)."""
+        out = {}
+        for g, v in self.times.items():
+            ms = [m for t, m in v if t >= since]
+            out[f"gen{g}"] = {"count": len(ms), "max_ms": round(max(ms), 3) if ms else 0.0}
+        return out
 
 
 def main() -> int:
@@ -111,6 +158,7 @@ def main() -> int:
     ap.add_argument("--change-every", type=float, default=0.0, metavar="S",
                     help="a `load <slot>` + `go` through OSC every S seconds; reports the frames around them")
     ap.add_argument("--slots", default="1-16", help="bank slots the changes step through (e.g. 2-16 or 3,5,7)")
+    ap.add_argument("--threads", type=int, help="torch threads (as `livecppn live --threads`)")
     args = ap.parse_args()
     slots = [n for part in args.slots.split(",") for n in
              (range(int(part.split("-")[0]), int(part.split("-")[1]) + 1) if "-" in part else [int(part)])]
@@ -119,17 +167,23 @@ def main() -> int:
     for size in (parse_size(s) for s in args.sizes.split(",")):
         port = free_udp_port()
         changer = Changer(port, args.change_every, slots) if args.change_every > 0 else None
-        report = run_live(LiveOptions(style=args.style, audio="synthetic", size=size, headless=True,
-                                      initial=dict(args.set), osc_port=port,
-                                      on_frame=changer.on_frame if changer else None,
-                                      frames=args.frames, backend=args.backend, internal=args.internal))
+        gc_times = GcTimes()
+        gc.callbacks.append(gc_times)
+        try:
+            report = run_live(LiveOptions(style=args.style, audio="synthetic", size=size, headless=True,
+                                          initial=dict(args.set), osc_port=port, threads=args.threads,
+                                          on_frame=changer.on_frame if changer else None,
+                                          frames=args.frames, backend=args.backend, internal=args.internal))
+        finally:
+            gc.callbacks.remove(gc_times)
         results.append({"output": list(size), **{k: report[k] for k in (
             "backend", "device", "dtype", "internal_resolution", "fps", "frame_ms", "cppn_ms", "calibration",
-            "gl", "torch_threads")}, **({"changes": changer.report()} if changer else {})})
+            "gl", "torch_threads")}, "gc": gc_times.report(changer.frames[0][0] if changer and changer.frames else 0.0), **({"changes": changer.report()} if changer else {})})
 
     print(f"{'output':>10} {'backend':>7} {'internal':>9} {'fps':>6} {'frame p50':>9} {'p99':>7} "
           f"{'cppn p50':>8} {'p99':>7}" + (f" {'changes':>7} {'chg p99':>8} {'chg max':>8} {'worst/med':>9} "
-                                         f"{'2-deck p50':>10}" if args.change_every > 0 else ""))
+                                         f"{'2-deck p50':>10} {'cpu p50':>8} {'chg max':>8} {'worst/med':>9}"
+                                         if args.change_every > 0 else ""))
     for r in results:
         f, c = r["frame_ms"], r["cppn_ms"]
         line = (f"{'x'.join(map(str, r['output'])):>10} {r['backend']:>7} "
@@ -138,8 +192,18 @@ def main() -> int:
         if "changes" in r:
             ch = r["changes"]
             line += (f" {ch['changes']:>7} {ch['change_ms']['p99']:>6.1f}ms {ch['change_ms']['max']:>6.1f}ms "
-                     f"{ch['worst_change_ratio_to_median'] or 0:>8.2f}x {ch['median_two_decks_ms']:>8.1f}ms")
+                     f"{ch['worst_change_ratio_to_median'] or 0:>8.2f}x {ch['median_two_decks_ms']:>8.1f}ms "
+                     f"{ch['cpu_median_ms']:>6.1f}ms {ch['cpu_change_ms']['max']:>6.1f}ms "
+                     f"{ch['cpu_worst_change_ratio_to_median'] or 0:>8.2f}x")
+    for r in (r for r in results if "changes" in r):
+        ch = r["changes"]
+        print(f"{'x'.join(map(str, r['output'])):>10} worst change frame over the median of its kind (one deck "
+              f"{ch['median_one_deck_ms']:.1f} ms, two {ch['median_two_decks_ms']:.1f} ms): wall "
+              f"{ch['worst_change_ratio'] or 0:.2f}x, render-thread cpu {ch['cpu_worst_change_ratio'] or 0:.2f}x")
         print(line)
+    for r in results:
+        print(f"{'x'.join(map(str, r['output'])):>10} gc: " + "  ".join(
+            f"{g} {v['count']}x max {v['max_ms']:.1f}ms" for g, v in r["gc"].items()))
     save(args.out, {"frames": args.frames, "change_every": args.change_every, "results": results})
     return 0
 
