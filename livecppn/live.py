@@ -189,6 +189,7 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
         with quit_on_signals(stop):
             report = _loop(opts, ctx, surface, style, source, bus, controls, showlog, stop)
     finally:
+        gc.unfreeze()  # _loop froze the start-up heap for the show
         for control in controls.values():
             control.stop()
         source.stop()
@@ -249,7 +250,7 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
     step = FrameStep(decks, compositor, effects, bus, triggers, autopilot)
     # Everything made so far (torch, moderngl, the decks) lives for the whole show: out of the
     # collector's sight, a full collection walks only what the show makes later, not ~200k objects
-    # (70-150 ms on a 2-core machine, a hitch whenever it falls). Unfrozen when the show ends.
+    # (75 ms of CPU, 100-160 ms on a busy 2-core machine: a hitch whenever one falls).
     gc.collect()
     gc.freeze()
     while opts.frames is None or frames < opts.frames:
@@ -338,7 +339,6 @@ def _loop(opts: LiveOptions, ctx: moderngl.Context, surface, style: Style, sourc
             opts.on_frame(frames, now, end, params, frozenset(bus.changed))
 
     elapsed = time.perf_counter() - start
-    gc.unfreeze()
     recorder.stop()
     ctx.finish()
     loader.stop()
