@@ -92,7 +92,7 @@ class Changer:
             near |= np.abs(t - when) <= WINDOW_S
         kind_median = np.where(two, med2, med1)
         ratio = ms / kind_median
-        worst = int(np.argmax(np.where(near, ratio, 0))) if near.any() else None
+        worst = int(np.argmax(np.where(near, ratio, 0))) if near.any() else None  # over its own kind's median
         return {
             "change_every_s": self.every, "changes": sum(1 for _, s in self.sent if s != "go"),
             "triggers": [[round(w - t[0], 3), s] for w, s in self.sent],
@@ -102,7 +102,7 @@ class Changer:
             "change_frames": int(near.sum()),
             "change_ms": percentiles(ms[near]),
             "worst_change_ratio": round(float(ratio[worst]), 3) if worst is not None else None,
-            "worst_change_ratio_to_median": round(float(ms[worst] / np.median(ms)), 3) if worst is not None else None,
+            "worst_change_ratio_to_median": round(float(ms[near].max() / np.median(ms)), 3) if near.any() else None,
             "worst_change_frame": ({"at_s": round(float(t[worst] - t[0]), 3), "ms": round(float(ms[worst]), 3),
                                     "two_decks": bool(two[worst])} if worst is not None else None),
             "other_ms": percentiles(ms[~near]),  # frames away from any change: the show's own spikes
