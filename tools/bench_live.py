@@ -195,12 +195,12 @@ def main() -> int:
                      f"{ch['worst_change_ratio_to_median'] or 0:>8.2f}x {ch['median_two_decks_ms']:>8.1f}ms "
                      f"{ch['cpu_median_ms']:>6.1f}ms {ch['cpu_change_ms']['max']:>6.1f}ms "
                      f"{ch['cpu_worst_change_ratio_to_median'] or 0:>8.2f}x")
+        print(line)
     for r in (r for r in results if "changes" in r):
         ch = r["changes"]
         print(f"{'x'.join(map(str, r['output'])):>10} worst change frame over the median of its kind (one deck "
               f"{ch['median_one_deck_ms']:.1f} ms, two {ch['median_two_decks_ms']:.1f} ms): wall "
               f"{ch['worst_change_ratio'] or 0:.2f}x, render-thread cpu {ch['cpu_worst_change_ratio'] or 0:.2f}x")
-        print(line)
     for r in results:
         print(f"{'x'.join(map(str, r['output'])):>10} gc: " + "  ".join(
             f"{g} {v['count']}x max {v['max_ms']:.1f}ms" for g, v in r["gc"].items()))
