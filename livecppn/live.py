@@ -14,6 +14,7 @@ silence. Only a broken GL context or a quit ends the loop.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -110,6 +111,7 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
                      *show.live.internal, *show.output, gl_info(ctx)["renderer"])
             report = _loop(opts, show)
     finally:
+        gc.unfreeze()  # _loop froze the start-up heap for the show
         for control in controls.values():
             control.stop()
         source.stop()
@@ -123,6 +125,10 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
 def _loop(opts: LiveOptions, show: LiveShow) -> dict:
     """The frame loop: each frame reads input, steps control, takes one audio snapshot, renders,
     publishes the frame's status, presents it and feeds the outputs; never waits for audio."""
+    # Everything made so far (torch, moderngl, the decks) lives for the whole show: out of the collector's
+    # sight, a full collection walks only what the show makes later, not ~200k objects (75 ms: a hitch).
+    gc.collect()
+    gc.freeze()
     frames = 0
     start = last = time.perf_counter()
     while opts.frames is None or frames < opts.frames:

@@ -1,14 +1,16 @@
 """Decks A/B: banks, off-thread style loads, the `go` fade and its beat quantization,
 and the transition shader's modes on real GL."""
 
+import threading
 import time
 
 import numpy as np
 import pytest
+import torch
 
 from livecppn.control.params import ParamBus
 from livecppn.model.bank import BankError, StyleLoader, load_bank
-from livecppn.model.generator import Generator
+from livecppn.model.generator import Generator, prepare_style
 from livecppn.model.style import load_style
 from livecppn.paths import default_bank_path
 from livecppn.render.compositor import Compositor
@@ -59,6 +61,49 @@ def test_loader_builds_styles_off_the_render_thread_and_reports_bad_ones(tmp_pat
     ok, bad = done if done[0].error is None else done[::-1]
     assert ok.deck == "b" and ok.style.name == "ember" and ok.model is not None
     assert bad.deck == "a" and "no slot 42" in bad.error and bad.error_kind == "no such bank slot or style"
+
+
+def test_loader_prepares_each_load_on_its_thread_and_a_failing_prepare_still_loads():
+    """The prepare hook (LiveDecks.prepare in a show) runs on the loader's thread; it is an
+    optimisation only: when it raises, the load is delivered all the same."""
+    bank = load_bank(default_bank_path())
+    seen = []
+
+    def prepare(style, model):
+        seen.append((style.name, threading.current_thread().name))
+        if style.name == "ice":
+            raise RuntimeError("boom")
+
+    loader = StyleLoader(bank, prepare=prepare)
+    try:
+        done = []
+        for ref in ("neon", "ice"):
+            loader.request("b", ref)
+            deadline = time.monotonic() + 10
+            while not done and time.monotonic() < deadline:
+                done += loader.poll()
+                time.sleep(0.01)
+            assert done and done[0].error is None and done[0].style.name == ref
+            done.clear()
+    finally:
+        loader.stop()
+    assert seen == [("neon", "livecppn-style-loader"), ("ice", "livecppn-style-loader")]
+
+
+def test_a_prepared_style_swap_renders_the_same_picture():
+    """What the loader's thread makes ahead (palette table, coordinate grid) is what set_style would
+    have made: a prepared swap and an unprepared one give the same bytes."""
+    bank = load_bank(default_bank_path())
+    audio = np.linspace(0, 1, 9, dtype=np.float32)
+    for name in ("neon", "terra", "prism"):  # palette + kaleido, a deeper network, mirror
+        fresh, ahead = Generator(load_style(bank.resolve("ice")), 48, 27), Generator(load_style(bank.resolve("ice")), 48, 27)
+        style = load_style(bank.resolve(name))
+        fresh.set_style(style, style.build_model())
+        model = style.build_model()
+        prepare_style(model, (48, 27))
+        ahead.set_style(style, model)
+        a = fresh.render(1.5, audio, zoom=1.2, rotation=10).clone()
+        assert torch.equal(a, ahead.render(1.5, audio, zoom=1.2, rotation=10))
 
 
 def test_a_flood_of_loads_costs_one_load_per_deck():

@@ -35,7 +35,8 @@ from livecppn.paths import presets_dir
 from livecppn.render.backends import Choice
 from livecppn.render.compositor import Compositor
 from livecppn.render.gl import ShaderError
-from livecppn.render.glsl_backend import ACTIVATION_IDS, TRANSFORM_IDS, GlslGenerator, ShaderSink, pack_weights
+from livecppn.render.glsl_backend import (ACTIVATION_IDS, TRANSFORM_IDS, GlslGenerator, ShaderSink, pack_weights,
+                                         packed_weights, prepare_style)
 from livecppn.render.live_decks import LiveDecks
 from livecppn.render.sinks import PBOSink
 from livecppn.showlog import ShowLog
@@ -166,6 +167,25 @@ def test_style_swaps_compile_only_for_a_new_width(ctx):
     glsl.set_style(Style.from_model(build(CPPNConfig(width=193, layers=2, activations=("cos", "sin")), seed=3), "w"))
     assert glsl.program is wide  # 193 and 200 both pad to 224 units
     glsl.release()
+
+
+def test_a_style_prepared_on_the_loader_thread_swaps_in_as_the_same_picture(ctx):
+    """LiveDecks.prepare (the style loader's thread) packs the weights and makes the palette table
+    ahead; set_style then uses them, and the deck draws exactly what an unprepared swap draws."""
+    a, b = (load_style(presets_dir() / "styles" / f"{n}.safetensors") for n in ("default", "neon"))
+    plain, ahead = GlslGenerator(ctx, a, 48, 27), GlslGenerator(ctx, a, 48, 27)
+    plain.set_style(b, b.build_model())
+    plain.render(1.0, np.full(9, 0.5, np.float32))
+    want = plain.read().copy()
+    prepared = load_style(b.path)
+    model = prepared.build_model()
+    prepare_style(prepared, model)
+    assert packed_weights(prepared) is packed_weights(prepared)  # made once
+    ahead.set_style(prepared, model)
+    ahead.render(1.0, np.full(9, 0.5, np.float32))
+    assert np.array_equal(ahead.read(), want)
+    plain.release()
+    ahead.release()
 
 
 def test_the_compositor_shows_a_glsl_deck_as_it_shows_the_pbo_upload(ctx):

@@ -11,9 +11,10 @@ A bank is a TOML file in presets/banks/:
 A slot's family (one of FAMILIES) tells the autopilot what kind of pattern it
 holds; untagged slots are never picked by the autopilot.
 
-Loading a style (reading, validating, building the network) happens on the
-loader's own thread; the render thread picks up finished loads between
-frames, so a load never stalls the picture (DESIGN §7, §8).
+Loading a style (reading, validating, building the network, and what the
+decks' backend makes from it: the `prepare` hook) happens on the loader's own
+thread; the render thread picks up finished loads between frames, so a load
+never stalls the picture (DESIGN §7, §8).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .cppn import CPPN
 from .library import FAMILIES
@@ -119,12 +121,18 @@ class Loaded:
 
 
 class StyleLoader:
-    """Loads styles on its own thread. `request()` from any thread; `poll()` on the render thread."""
+    """Loads styles on its own thread. `request()` from any thread; `poll()` on the render thread.
+
+    `prepare(style, model)`, when given, runs on the loader's thread after each load (a cached one
+    too): the decks' backend makes there what its set_style would otherwise make on the render
+    thread (tables, grids, packed weights). It must be safe off the render thread and touch no GL;
+    if it fails the load still goes through (the render thread then makes those itself)."""
 
     CACHE_SIZE = 32  # styles kept loaded: flipping between a bank's slots all night reads each file once
 
-    def __init__(self, bank: Bank):
+    def __init__(self, bank: Bank, prepare: Callable[[Style, CPPN], None] | None = None):
         self.bank = bank
+        self.prepare = prepare
         self._cache: dict[Path, tuple[tuple[int, int], Style, CPPN]] = {}  # loader thread only
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
@@ -191,9 +199,14 @@ class StyleLoader:
             return Loaded(deck, ref, None, None, str(e), "no such bank slot or style")
         try:
             style, model = self._cached(path)
-            return Loaded(deck, ref, style, model, None)
         except StyleError as e:
             return Loaded(deck, ref, None, None, str(e), f"style file {path}")
         except Exception as e:  # noqa: BLE001 - a bad load must never take the show down
             log.exception("loading %r into deck %s", ref, deck)
             return Loaded(deck, ref, None, None, f"loading {ref!r}: {e}", "loading a style failed")
+        if self.prepare is not None:
+            try:
+                self.prepare(style, model)
+            except Exception:  # noqa: BLE001 - only an optimisation: set_style makes what is missing
+                log.exception("preparing %s for the decks (the render thread will make it)", path)
+        return Loaded(deck, ref, style, model, None)

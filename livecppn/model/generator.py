@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import weakref
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -28,6 +31,57 @@ def palette_lut(model: CPPN) -> torch.Tensor:
     with torch.no_grad():
         colours = model.colour(torch.stack([t, t, t], dim=1).to(model.palette.device))
     return (colours.float().cpu() * 255.0 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
+# A deck change must not compute on the render thread what the style loader's thread can compute
+# first (issue 14): the palette table of a loaded network and the coordinate grids its transform
+# needs at the internal size. Both are pure functions of their inputs, so a table made ahead is
+# exactly the one the render thread would make; the render thread computes what is missing itself.
+_luts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # CPPN → ((device, dtype), palette_lut)
+_grids: OrderedDict = OrderedDict()  # (width, height, use_radius, transform, symmetry) → grid (cpu fp32)
+GRIDS_KEPT = 16  # a bank uses a handful of transforms; at 1080p a grid is ~25 MB
+_lock = threading.Lock()
+
+
+def cached_palette_lut(model: CPPN) -> torch.Tensor:
+    """palette_lut(model), made once per network (on whichever thread asks first). The network must not
+    change after (the live path only reads the loader's networks)."""
+    kind = (model.palette.device, model.palette.dtype)  # a network moved to fp16 on CUDA gets its own table
+    with _lock:
+        hit = _luts.get(model)
+    if hit is not None and hit[0] == kind:
+        return hit[1]
+    lut = palette_lut(model)
+    with _lock:
+        _luts[model] = (kind, lut)
+    return lut
+
+
+def cached_grid(width: int, height: int, config) -> torch.Tensor:
+    """style_grid(width, height, config) on the CPU, shared by both decks and made once per size and
+    transform (the last GRIDS_KEPT kept). Callers only read it."""
+    key = (width, height, config.use_radius, config.transform, config.symmetry)
+    with _lock:
+        grid = _grids.get(key)
+        if grid is not None:
+            _grids.move_to_end(key)
+            return grid
+    grid = style_grid(width, height, config)
+    with _lock:
+        grid = _grids.setdefault(key, grid)
+        while len(_grids) > GRIDS_KEPT:
+            _grids.popitem(last=False)
+    return grid
+
+
+def prepare_style(model: CPPN, size: tuple[int, int] | None = None, lut: bool = True) -> None:
+    """Make ahead what a Generator's set_style would make for this network at this internal size:
+    its palette table (lut) and its coordinate grid. Any thread (the style loader's); costs nothing
+    when done."""
+    if lut and model.config.palette:
+        cached_palette_lut(model)
+    if size is not None:
+        cached_grid(*size, model.config)
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -76,7 +130,7 @@ class Generator:
         style swap allocates none."""
         key = (config.use_radius, config.transform, config.symmetry)
         if key not in self._grids:
-            self._grids[key] = style_grid(self.width, self.height, config).to(self.device, torch.float32)
+            self._grids[key] = cached_grid(self.width, self.height, config).to(self.device, torch.float32)
         return self._grids[key]
 
     def _io_buffers(self) -> None:
@@ -110,7 +164,7 @@ class Generator:
         self._graph = None  # a CUDA graph of the layers, captured on first use (see _layers)
         self._graph_failed = False
         # A palette as a lookup table of PALETTE_LUT uint8 colours (within half a level of apply_palette).
-        self._lut = palette_lut(m).to(self.device) if m.config.palette else None
+        self._lut = cached_palette_lut(m).to(self.device) if m.config.palette else None
 
     def _frame_inputs(self, t: float, audio) -> None:
         """Time and audio into the device's input vector, then the first layer's per-frame term."""

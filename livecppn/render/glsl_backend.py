@@ -28,6 +28,7 @@ and the generator keeps its current style. Render thread only.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 
 from ..model.cppn import CPPN, CPPNConfig
-from ..model.generator import PALETTE_LUT, palette_lut
+from ..model.generator import PALETTE_LUT, cached_palette_lut
 from ..model.style import Style
 from ..paths import shaders_dir
 from .gl import ShaderError, load_program
@@ -98,6 +99,34 @@ def pack_weights(style: Style) -> np.ndarray:
     out = np.zeros((-(-len(texels) // width) * width, 4), np.float32)
     out[:len(texels)] = texels
     return out.reshape(-1, width, 4)
+
+
+# Packed weights per style, made once (on the style loader's thread when it prepares a load, see
+# prepare_style): id(style) → (weak reference to the style, texels). Read-only once made.
+_packed: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+_packed_lock = threading.Lock()
+
+
+def packed_weights(style: Style) -> np.ndarray:
+    """pack_weights(style), made once per style object (any thread); callers only read it."""
+    with _packed_lock:
+        hit = _packed.get(id(style))
+    if hit is not None and hit[0]() is style:
+        return hit[1]
+    texels = pack_weights(style)
+    with _packed_lock:
+        for key in [k for k, (ref, _) in _packed.items() if ref() is None]:  # styles gone since
+            del _packed[key]
+        _packed[id(style)] = (weakref.ref(style), texels)
+    return texels
+
+
+def prepare_style(style: Style, model: CPPN) -> None:
+    """Make ahead what set_style would make for a style: its packed weights and palette table.
+    Any thread (the style loader's); costs nothing when already done."""
+    packed_weights(style)
+    if style.config.palette:
+        cached_palette_lut(model)
 
 
 def describe(config: CPPNConfig) -> str:
@@ -163,7 +192,7 @@ class GlslGenerator:
         """Swap the network between frames (`model` may be prebuilt off the render thread). A new width
         compiles its program once; a ShaderError leaves the current style playing."""
         program, vao = network_program(self.ctx, style)
-        texels = pack_weights(style)
+        texels = packed_weights(style)
         limit = int(self.ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
         if texels.shape[0] > limit:
             raise ShaderError(f"glsl backend: style {style.name!r} ({describe(style.config)}) needs a "
@@ -195,7 +224,7 @@ class GlslGenerator:
 
     def _write_lut(self) -> None:
         if self._lut is not None and self.style.config.palette:  # the same uint8 table the torch path uses
-            rgb = palette_lut(self.model).numpy()
+            rgb = cached_palette_lut(self.model).numpy()
             self._lut.write(np.concatenate([rgb, np.full((PALETTE_LUT, 1), 255, np.uint8)], axis=1))
 
     def render(self, t: float, audio, zoom: float = 1.0, rotation: float = 0.0) -> moderngl.Texture:

@@ -11,7 +11,10 @@ the pixel count is kept (or the scale).
 The show must go on: when the glsl backend's shader does not compile for a
 style, at start or when a deck loads a style of a new width, the driver's
 message is logged once (with the style's name) and both decks move to the cpu
-backend, calibrated afresh; the frame loop never sees the error. Render thread.
+backend, calibrated afresh; the frame loop never sees the error. Render thread,
+except `prepare`, which the style loader's thread calls for each load: it makes
+there what the backend's set_style would otherwise make on the render thread at
+the change (issue 14: a deck change without a hitch).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import math
 
 import moderngl
 
+from ..model.cppn import CPPN
+from ..model.generator import prepare_style
 from ..model.style import Style
 from ..showlog import ShowLog
 from .backends import CPU, Backend, Choice, calibrate_internal_size, create_backends, fit_aspect
@@ -60,7 +65,20 @@ class LiveDecks:
             backend.generator.resize(*self.internal)
             backend.sink.resize(*self.internal)
         self.pixel_budget = self.internal[0] * self.internal[1]  # kept when the window changes shape
+        self._target = (choice.backend, self.internal)  # what prepare() makes things for (one frozen value)
         return backends
+
+    def prepare(self, style: Style, model: CPPN) -> None:
+        """The style loader's thread, after each load: the palette table and coordinate grid (cpu,
+        cuda) or the packed weights and palette table (glsl) the deck's set_style will use. Reads
+        only `_target`, a frozen value the render thread replaces; no GL."""
+        backend, size = self._target
+        if backend == "glsl":
+            from .glsl_backend import prepare_style as prepare_glsl
+
+            prepare_glsl(style, model)
+        else:  # cuda moves the network to fp16 first, so its palette table is made then; the grid is not
+            prepare_style(model, size, lut=backend == "cpu")
 
     def _fall_back(self, error: ShaderError, styles: dict[str, Style]) -> dict[str, Backend]:
         self.showlog.error(f"{error}; the show continues on the cpu backend")
@@ -75,6 +93,7 @@ class LiveDecks:
             h = max(1, round(math.sqrt(self.pixel_budget * out_h / out_w)))
             self.internal = fit_aspect(min(h, out_h), out_w / out_h)
         self.decks.resize(*self.internal)
+        self._target = (self._target[0], self.internal)
 
 
 def scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:

@@ -72,7 +72,7 @@ class LiveShow:
         self.live = LiveDecks(ctx, resolve_backend(opts.backend, ctx), (style, style_b), self.output, showlog,
                               internal=opts.internal, render_scale=opts.render_scale)
         self.decks = self.live.decks
-        self.loader = StyleLoader(bank)
+        self.loader = StyleLoader(bank, prepare=self.live.prepare)  # a deck change's tables, built on its thread
         self.compositor = Compositor(ctx, *self.output)
         self.hud = Hud(ctx)
         self.hud.visible, self.hud_page = opts.hud, 0
