@@ -155,7 +155,7 @@ def test_concurrent_writer_and_reader_see_consistent_monotonic_data():
             reads += 1
     finally:
         thread.join()
-    assert reads > 10
+    assert reads >= 10  # the loop reads until the writer is done and at least 10 times
     assert ring.frames_written == total
     np.testing.assert_array_equal(ring.latest(1024), ramp(total - 1023, total + 1))
 

@@ -10,11 +10,10 @@ import pytest
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
-from realparts import free_port
+from realparts import end_show, free_port, start_show
 
 from livecppn.audio.features import AudioFeatures
 from livecppn.control.params import ParamBus
-from livecppn.live import LiveOptions, run_live
 from livecppn.show.status import ShowStatus, changed_lines, hud_lines
 
 
@@ -53,30 +52,23 @@ def test_the_hud_page_of_changed_values():
     assert all(len(line) <= 48 for line in changed_lines(status(changed=many))[1:])
 
 
-def test_a_show_publishes_it_to_the_report_and_the_osc_feedback(tmp_path, monkeypatch):
+def test_a_show_publishes_it_to_the_report_and_the_osc_feedback(tmp_path):
     """A real headless show: --set kaleido=4; the report's `changed` and an OSC /get reply (answered from
     what the render thread published) agree."""
-    monkeypatch.chdir(tmp_path)
     port, replies = free_port(), []
     dispatcher = Dispatcher()
     dispatcher.map("/livecppn/param/kaleido", lambda address, *args: replies.append(args))
     listener = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
     threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def ask():
+    proc, report_path = start_show(tmp_path, "--osc-port", str(port), "--set", "kaleido=4")
+    try:
         client = SimpleUDPClient("127.0.0.1", port)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 30
         while not replies and time.monotonic() < deadline:
             client.send_message("/livecppn/get/kaleido", listener.server_address[1])
             time.sleep(0.2)
-
-    asker = threading.Thread(target=ask, daemon=True)
-    asker.start()
-    try:
-        report = run_live(LiveOptions(audio="synthetic", headless=True, frames=90, size=(160, 90), internal=(32, 18),
-                                      osc_port=port, initial={"kaleido": 4.0}))
     finally:
-        asker.join(timeout=70)
+        report, _ = end_show(proc, report_path)
         listener.shutdown()
     assert report["changed"] == {"kaleido": 4.0}
     assert replies and replies[-1] == (4.0,)

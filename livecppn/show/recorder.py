@@ -234,7 +234,7 @@ class _Take:
         self.n = 0  # frames since the take started
         self._last_t = -1.0
         self._period = 1.0 / owner.fps if owner.fps else 0.0
-        self._due = 0.0  # the time of the next picture to record
+        self._due: float | None = None  # the time of the next picture to record (the first: at once)
         self.encoder = encoder
         try:
             encoder.open(path, size, self.rate, owner.options, "yuv420p" if owner.gpu_yuv else "rgba",
@@ -272,6 +272,7 @@ class _Take:
             t = self._last_t + 1e-3
         self._last_t = t
         if self._period:  # record a picture every period: the first frame shown at or after its time
+            self._due = t if self._due is None else self._due  # the grid starts at the take's first picture
             if t < self._due - self._period / 4:  # (a quarter period early counts: a show at 59.9 fps gives 30)
                 return
             self._due = max(self._due, t - self._period / 4) + self._period
