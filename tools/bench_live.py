@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livecppn.cli import param_value, parse_size  # noqa: E402
-from livecppn.live import LiveOptions, percentiles, run_live  # noqa: E402
+from livecppn.live import LiveOptions, run_live  # noqa: E402
+from livecppn.show.status import percentiles  # noqa: E402
 from benchio import save  # noqa: E402
 
 WINDOW_S = 0.5  # frames this close to a trigger count as the change's frames
