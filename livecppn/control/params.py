@@ -16,6 +16,7 @@ import queue
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from ..audio.smoothing import coefficient
 from .registry import Registry, default_registry
 
 
@@ -117,7 +118,7 @@ class ParamBus:
             if spec.smoothing <= 0 or dt <= 0:
                 self._value[name] = target if spec.smoothing <= 0 else current
             else:
-                a = 1.0 - math.exp(-dt / spec.smoothing)
+                a = coefficient(dt, spec.smoothing)
                 self._value[name] = current + (target - current) * a
         return self.snapshot()
 

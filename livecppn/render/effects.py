@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..audio.smoothing import coefficient, retention
+
 FALLBACK_BPM = 120.0
 TRAILS_MAX_S = 2.0  # the trail's time constant at trails = 1
 STROBE_BEATS = 0.125  # the strobe is on for the first eighth of a beat after its pulse
@@ -66,7 +68,7 @@ class EffectFrame:
 def _ease_to_turn(value: float, turn: float, dt: float) -> float:
     """Ease `value` toward the nearest multiple of `turn` (no spinning back the long way); snap when close."""
     target = round(value / turn) * turn
-    value += (target - value) * (1.0 - math.exp(-dt / EASE_S))
+    value += (target - value) * coefficient(dt, EASE_S)
     return 0.0 if abs(value - target) < 1e-4 * turn else value
 
 
@@ -104,7 +106,7 @@ class Effects:
         strobe = params.strobe if self.since[self._mode(params.mode("strobe_sync"))] < STROBE_BEATS * beat_s else 0.0
         # Trails: an exponential fade with time constant trails * TRAILS_MAX_S, whatever the frame rate.
         # The first frame after trails come on starts a fresh trail (the old one is stale).
-        keep = math.exp(-dt / (params.trails * TRAILS_MAX_S)) if params.trails > 0 else 0.0
+        keep = retention(dt, params.trails * TRAILS_MAX_S) if params.trails > 0 else 0.0
         keep, self._trailing = (keep if self._trailing else 0.0), keep > 0
         hue = (params.hue + self.hue_phase) % 1.0
         kaleido = float(round(params.kaleido))

@@ -26,10 +26,10 @@ its parameters' and triggers' `manual` trait).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..audio.smoothing import coefficient
 from ..model.bank import Bank
 from ..model.library import FAMILIES
 
@@ -101,7 +101,7 @@ class Autopilot:
         else:  # no tempo: a 120 BPM clock
             self._phase += dt * FALLBACK_BPM / 240.0
             self._bar, self._phase = self._bar + int(self._phase), self._phase % 1.0
-        a = 1.0 - math.exp(-dt / CHARACTER_S)
+        a = coefficient(dt, CHARACTER_S)
         self._level += a * (features.level - self._level)
         self._onset_rate += a * ((1.0 / dt if features.onset else 0.0) - self._onset_rate)
         self._brightness += a * (features.centroid - self._brightness)
