@@ -42,6 +42,7 @@ __all__ = ["KINDS", "MidiControl", "MidiStatus", "list_ports"]  # list_ports: th
 POLL_INTERVAL = 1.0  # seconds between looks for lost / returned inputs
 READ_INTERVAL = 0.001  # seconds between reads of the inputs (~1% of a core when idle)
 MAINTAIN_INTERVAL = 0.25  # clock timeout and sysex flush
+COUNTS_INTERVAL = 0.05  # seconds between publications of the status for its counts alone
 ENCODER_PAUSE = 1.0  # seconds without moving after which an encoder starts again from the frame's value
 # What `stats` counts. Every counter exists from the start: the thread only ever increments.
 KINDS = ("cc", "note_on", "note_off", "clock", "start", "stop", "continue", "song_position",  # used
@@ -100,7 +101,9 @@ class MidiControl:
         self._errors: queue.SimpleQueue = queue.SimpleQueue()
         self._params = Params(MappingProxyType({s.name: s.default for s in registry.params}), registry.specs)
         self._logged: set[str] = set()
-        self._changed = False  # something in the status changed since it was last published
+        self._changed = False  # something in the status besides the counts changed since it was last published
+        self._counted = False  # the counts changed since then
+        self._status_at = 0.0  # when it was last published (monotonic)
         self._cc_high: dict[tuple[int, int], bool] = {}  # (channel, cc) → last value was >= 64 (button edges)
         self._toggled: dict[tuple, bool] = {}  # note toggles: binding key → on
         self._relative: dict[str, tuple[float, float]] = {}  # param → (value, time) of the encoder's gesture
@@ -192,9 +195,12 @@ class MidiControl:
                 if now >= next_scan:
                     next_scan = now + self.poll_interval
                 self._changed = True
-            if self._changed or self._clock.state is not self._status.clock:
-                self._changed = False
-                self._status = self._make_status()
+            # Counts alone are published at most every COUNTS_INTERVAL (a flood of bad bytes must not
+            # rebuild the status a thousand times a second), but always before bus events go out.
+            if (self._changed or self._clock.state is not self._status.clock
+                    or self._counted and (self._outbox.events or now - self._status_at >= COUNTS_INTERVAL)):
+                self._changed = self._counted = False
+                self._status, self._status_at = self._make_status(), now
             self._outbox.send(self.bus)  # after the status (see the module doc)
             time.sleep(READ_INTERVAL)
 
@@ -217,7 +223,7 @@ class MidiControl:
 
     def _on_message(self, source: str, data: list[int], when: float) -> None:
         """One message from the input asked for as `source`, arrived at `when`. Never raises."""
-        self._changed = True  # the counts, at least
+        self._counted = True
         try:
             for event in decode(data):
                 self._event(source, event, when)
@@ -245,6 +251,7 @@ class MidiControl:
     def _control(self, source: str, channel: int, number: int, value: int) -> None:
         if value and (made := self._learner.offer(source, channel, number)) is not None:
             self._counts["learned"] += 1
+            self._changed = True  # the mapping and what is armed
             log.info("MIDI learn: %s", made)
             return
         b = self._learner.mapping.find(source, channel, number)
