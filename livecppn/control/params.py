@@ -50,13 +50,11 @@ class ParamBus:
 
     def __init__(self, registry: Registry | None = None):
         self.registry = registry = registry or default_registry()
-        specs = registry.params
-        self.specs = dict(registry.specs)
-        self._frozen_specs = registry.specs
+        self.specs = registry.specs  # read-only: the declarations do not change during a show
         self._accepted = {t.name for t in registry.controller_triggers}
         self._queue: queue.SimpleQueue[tuple[str, str, object]] = queue.SimpleQueue()
         self._triggers: list[tuple[str, object]] = []
-        self._target = {s.name: s.default for s in specs}
+        self._target = {s.name: s.default for s in registry.params}
         self._value = dict(self._target)
         self.rejected: list[str] = []  # messages for the HUD/log; the show goes on
         self.changed: set[str] = set()  # the parameters a controller set in the last step()
@@ -123,4 +121,4 @@ class ParamBus:
         return self.snapshot()
 
     def snapshot(self) -> Params:
-        return Params(MappingProxyType(dict(self._value)), self._frozen_specs)
+        return Params(MappingProxyType(dict(self._value)), self.specs)

@@ -91,7 +91,6 @@ class LiveShow:
         self.step = FrameStep(self.decks, self.compositor, self.effects, bus, self.triggers, self.crossfade,
                               self.autopilot)
         self.gpu_timer = GpuTimer(self.decks.backend.generator.device.type == "cuda")
-        self.keys = bus.registry.keys
         self.features = None
         self.status: ShowStatus | None = None
         self.gl_errors: dict[str, int] = {}
