@@ -147,6 +147,11 @@ class Analyzer:
         self._tail = np.zeros(2 * self.window, dtype=np.float32)  # newest window, written twice: always contiguous
         self._hop_buf = np.zeros(self.hop, dtype=np.float32)
         self._read_buf = np.zeros(max(int(cfg.max_lag * self.sample_rate), self.window) + 1, dtype=np.float32)
+        # Set by the show each frame (the `beat_lookahead` and `meter` parameters): the beat clock is read
+        # this many seconds ahead, so beat-synced events fire early by the projector's latency; a meter of
+        # 3 or 4 overrides the one heard in the audio (None: the tracker's).
+        self.beat_lookahead = 0.0
+        self.beats_per_bar: int | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -308,7 +313,8 @@ class Analyzer:
                                            cfg.gain_decay)
         self._strength = follow(self._strength, target, dt, *cfg.times("onset_strength"))
 
-        beat = self.clock.state(self.audio_time, self.tracker.grid)
+        beat = self.clock.state(self.audio_time + self.beat_lookahead, self.tracker.grid, self.tracker.confidence,
+                                self.beats_per_bar)
         onset, self._onset_seen = self._onset_seen, False  # OnsetDetector gates silence itself (silence_db)
         self._pulse *= retention(dt, cfg.beat_release)
         if beat.source == "none":
@@ -319,4 +325,5 @@ class Analyzer:
         return self.extractor.features(
             beat=self._pulse, onset_strength=self._strength, onset=onset, onset_time=self._onset_time,
             bpm=beat.bpm, beat_phase=beat.beat_phase, bar_phase=beat.bar_phase, beat_count=beat.beat_count,
-            tempo_source=beat.source, audio_time=self.audio_time)
+            tempo_source=beat.source, audio_time=self.audio_time, beats_per_bar=beat.beats_per_bar,
+            bpm_confidence=beat.confidence)

@@ -24,9 +24,11 @@ class BeatState:
     bpm: float = 0.0
     beat_phase: float = 0.0  # [0, 1) within the beat
     bar_phase: float = 0.0  # [0, 1) within the bar
+    beats_per_bar: int = BAR
     beat_count: int = 0  # beats counted since reset; never goes back
     source: str = "none"  # 'clock' | 'tap' | 'tracker' | 'none'
     new_beats: int = 0  # beats that began since the previous state()
+    confidence: float = 0.0  # [0, 1]: how sure the source is of this grid (tap and clock: 1)
 
 
 class BeatClock:
@@ -79,8 +81,10 @@ class BeatClock:
     def clear_external(self) -> None:
         self._clock_grid = None
 
-    def state(self, now: float, tracker: Grid | None) -> BeatState:
-        """The beat at audio time `now` from the best grid present; counts the beats begun since the last call."""
+    def state(self, now: float, tracker: Grid | None, tracker_confidence: float = 0.0,
+              beats_per_bar: int | None = None) -> BeatState:
+        """The beat at audio time `now` from the best grid present; counts the beats begun since the last call.
+        `beats_per_bar` overrides the grid's meter (the performer's `meter` parameter)."""
         if self._clock_grid is not None and now - self._clock_seen > self._clock_timeout:
             self._clock_grid = None
         for source, grid in (("clock", self._clock_grid), ("tap", self._tap_grid), ("tracker", tracker)):
@@ -103,6 +107,9 @@ class BeatClock:
         self._count += new
         self._source, self._last_time = source, now
         phase = pos - index
-        in_bar = (index - grid.downbeat) % BAR
-        return BeatState(bpm=float(grid.bpm), beat_phase=float(phase), bar_phase=float((in_bar + phase) / BAR),
-                         beat_count=self._count, source=source, new_beats=new)
+        bar = beats_per_bar or grid.beats_per_bar
+        in_bar = (index - grid.downbeat) % bar
+        confidence = tracker_confidence if source == "tracker" else 1.0
+        return BeatState(bpm=float(grid.bpm), beat_phase=float(phase), bar_phase=float((in_bar + phase) / bar),
+                         beats_per_bar=bar, beat_count=self._count, source=source, new_beats=new,
+                         confidence=float(confidence))

@@ -82,7 +82,9 @@ class AudioFeatures:
     onset_time: float = -1.0  # audio-clock seconds of the latest onset; -1.0 before the first
     bpm: float = 0.0  # 0.0 while no tempo is known
     beat_phase: float = 0.0  # [0, 1) within the beat; 0 on the beat
-    bar_phase: float = 0.0  # [0, 1) within a 4-beat bar
+    bar_phase: float = 0.0  # [0, 1) within the bar (of `beats_per_bar` beats)
+    beats_per_bar: int = 4  # the meter: 4, or 3 for a waltz (from the audio, or the `meter` parameter)
+    bpm_confidence: float = 0.0  # [0, 1]: the beat tracker's confidence in its tempo (tap and clock: 1; none: 0)
     beat_count: int = 0  # beats counted since the analyser started (never goes back)
     tempo_source: str = "none"  # 'clock' | 'tap' | 'tracker' | 'none'
     spectrum: tuple[float, ...] = (0.0,) * 32  # log-spaced bands, low to high, each in [0, 1]

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BAR = 4  # beats per bar
+BAR = 4  # beats per bar unless the meter says otherwise (3 for a waltz)
 
 
 @dataclass
 class Grid:
     """A beat grid: beat number `index` fell at audio time `anchor`, one beat every `period` seconds.
-    Beat numbers `downbeat` (mod BAR) start a bar."""
+    Beat numbers `downbeat` (mod `beats_per_bar`) start a bar."""
 
     period: float
     anchor: float
     index: int = 0
     downbeat: int = 0
+    beats_per_bar: int = BAR
 
     def position(self, t: float) -> float:
         """Beat number at time t, fractional."""
