@@ -7,7 +7,7 @@ match (DESIGN §2):
 
 1. Every new sample, exactly once, hop by hop (~5.3 ms) and in order, goes
    through aubio's onset detector (the `onset` flags and `onsets` list) and
-   the tempo tracker's onset function (tracker.py). The frame rate does not
+   the tempo tracker's onset function (odf.py, tracker.py). The frame rate does not
    change what they find.
 2. Once per call, the spectral features (features.py) are computed on the
    newest `window` samples, and the beat clock is read at the audio time of
@@ -40,6 +40,7 @@ from .config import FeatureConfig
 from .features import AudioFeatures, FeatureExtractor
 from .ring import RingBuffer
 from .smoothing import auto_gain, follow, retention
+from .odf import BandFlux
 from .tracker import TempoTracker
 
 MAX_ONSETS = 10000  # onset times kept for `livecppn analyze`
@@ -103,35 +104,6 @@ class OnsetDetector:
         return max(0.0, (self._fed - self._onset.get_last()) / self._rate)
 
 
-class PulseFunction:
-    """The tracker's onset function: log-magnitude spectral flux with each octave weighted equally (1/f).
-
-    aubio's onset functions weigh every bin alike, so the hi-hats' five octaves
-    of hiss outvote the kick's two and a comb locks onto the off-beat;
-    weighting by 1/f lets the kick and bass set the beat, while a broadband
-    click still rises everywhere. Render thread; one hop at a time, in order.
-    """
-
-    def __init__(self, sample_rate: int, hop: int, gain: float = 100.0):
-        self._pvoc = aubio.pvoc(4 * hop, hop)
-        n_bins = 2 * hop + 1
-        freqs = np.maximum(np.arange(n_bins) * sample_rate / (4 * hop), 30.0)
-        self._weight = np.where(np.arange(n_bins) == 0, 0.0, 100.0 / freqs).astype(np.float32)  # no DC
-        self._gain = np.float32(gain)  # log1p(gain * |X|): ~level-independent above -70 dBFS
-        self._now = np.zeros(n_bins, dtype=np.float32)
-        self._prev = np.zeros(n_bins, dtype=np.float32)
-
-    def __call__(self, hop_samples: np.ndarray) -> float:
-        now = self._now
-        np.multiply(self._pvoc(hop_samples).norm, self._gain, out=now)
-        np.log1p(now, out=now)
-        self._now, self._prev = self._prev, now
-        rise = self._now  # the old magnitudes are no longer needed: reuse their buffer
-        np.subtract(now, rise, out=rise)
-        np.maximum(rise, 0.0, out=rise)
-        return float(np.dot(rise, self._weight))
-
-
 class Analyzer:
     """Render thread (live) or offline loop. Consumes every new sample exactly once for onset/tempo
     (hop by hop, in order) and computes the spectral features on the newest window. Never blocks;
@@ -161,8 +133,8 @@ class Analyzer:
         tc = cfg.tempo
         self._onset = OnsetDetector(rate, self.hop, tc.onset_method, tc.onset_threshold, tc.onset_min_interval,
                                     cfg.silence_db)
-        self._pulse_fn = PulseFunction(rate, self.hop)
-        # Measured on clicks: the pulse function peaks ~1.5 hops after the sound begins.
+        self._pulse_fn = BandFlux(rate, self.hop)
+        # Measured on clicks: the onset function peaks ~1.5 hops after the sound begins.
         self.tracker = TempoTracker(rate / self.hop, tc, odf_delay=1.5 * self.hop / rate)
         self.clock = BeatClock(tc.tap_gap, tc.clock_timeout)
         self._tail[:] = 0.0
@@ -295,9 +267,9 @@ class Analyzer:
             self.onsets.append(t)
             if len(self.onsets) > MAX_ONSETS:
                 del self.onsets[0]
-        value = self._pulse_fn(hop_samples)
+        value, low = self._pulse_fn(hop_samples)
         self._odf_max = max(self._odf_max, value)
-        self.tracker.push(value, now)
+        self.tracker.push(value, now, low)
 
     # --- output ----------------------------------------------------------------------------------
 

@@ -25,12 +25,13 @@ class TempoConfig:
     onset_method: str = "hfc"  # aubio onset method; tools/eval_onsets.py compares them
     onset_threshold: float | None = None  # aubio peak-picking threshold; None: aubio's default for the method
     onset_min_interval: float = 0.03  # shortest time between two onsets
-    onset_floor: float = 10.0  # onset function (analyzer.PulseFunction) level that reads as 1.0 at least
-    bpm_range: tuple[float, float] = (80.0, 180.0)  # tempi outside are folded in by octaves
-    prior_bpm: float = 130.0  # octave tie-breaker: the nearer of two equally good tempi wins
-    history: float = 6.0  # onset function the tempo estimate looks at
+    onset_floor: float = 10.0  # onset function (odf.BandFlux) level that reads as 1.0 at least
+    bpm_range: tuple[float, float] = (50.0, 220.0)  # tempi the tracker considers
+    prior_bpm: float = 130.0  # centre of the log-Gaussian tempo prior (Ellis 2007; librosa's start_bpm)
+    prior_octaves: float = 1.0  # its width (standard deviation) in octaves
+    history: float = 8.0  # onset function the tempo estimate looks at
     update: float = 0.25  # how often the tempo is re-estimated
-    confidence: float = 0.2  # least periodicity (autocorrelation, 0-1) that counts as a pulse
+    confidence: float = 0.5  # tracker confidence (0-1) that claims a tempo; a third of it keeps one
     hold: float = 4.0  # a locked tempo outlives the last clear pulse in its history by this long
     tap_gap: float = 2.0  # taps further apart start a new sequence
     clock_timeout: float = 2.0  # an external clock not updated for this long is dropped
@@ -38,11 +39,14 @@ class TempoConfig:
     def __post_init__(self):
         if self.onset_method not in ONSET_METHODS:
             raise ValueError(f"TempoConfig.onset_method must be one of {ONSET_METHODS}, got {self.onset_method!r}")
-        for name in ("onset_min_interval", "onset_floor", "prior_bpm", "history", "update", "confidence", "hold",
+        for name in ("onset_min_interval", "onset_floor", "prior_bpm", "prior_octaves", "history", "update",
+                     "confidence", "hold",
                      "tap_gap", "clock_timeout"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"TempoConfig.{name} must be a positive number, got {value!r}")
+        if self.confidence > 1:
+            raise ValueError(f"TempoConfig.confidence must be at most 1, got {self.confidence!r}")
         lo, hi = self.bpm_range
         if not (0 < lo and hi >= 2 * lo):
             raise ValueError(f"TempoConfig.bpm_range must span at least an octave above 0, got {self.bpm_range!r}")

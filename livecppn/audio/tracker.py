@@ -4,62 +4,73 @@ Runs on the render thread (live) or the offline loop, inside `Analyzer`, which
 feeds the tracker one value per hop of audio (~5.3 ms), every hop exactly once
 and in order, so the result does not depend on the frame rate (DESIGN §2).
 
-TempoTracker is our own; tools/eval_onsets.py measured it against
-`aubio.tempo` on the same signals. Both lock steady click tracks to within
-0.1 BPM and ~3 ms of the beat; aubio locks ~0.6 s sooner there, but it took
-5.4 s (with ~6 s of no beats at all) to follow 120 -> 128 BPM where ours took
-3.5 s, it claimed a tempo on white noise 84 % of the time (ours: never), and
-on the synthetic beat at 90 and 174 BPM it locked onto the off-beat hi-hats and
-onto 116 BPM, where ours stayed on the kicks. How it works: every `update`
-seconds it autocorrelates the last `history` seconds of the onset function,
-scores each period in `bpm_range` by the autocorrelation at its first four
-multiples (a click on every other beat of the faster tempo scores half, so 90
-BPM is not read as 180), takes the faster of two octaves that fit equally well
-(a click every 87-BPM beat fits 174 too, but 174 explains them all), breaks
-near-ties with a mild log-normal prior around `prior_bpm`, refines the period
-to a fraction of a hop from the peaks at those multiples, and places the beat
-with a comb over the last few seconds (recent beats weigh more, so a tempo
-change is followed). A new tempo must be seen twice in a row to count; the
-same tempo glides the grid half way to each estimate.
+How it works (each step cites where it comes from; tools/eval_tempo.py measures it):
+- The onset function is log-filtered spectral flux (odf.py).
+- Every `update` seconds, the last `history` seconds of it give a tempo
+  (periodicity.py: autocorrelation, comb over four multiples, log-Gaussian
+  prior over 50-220 BPM, a memory of the last estimates) and its salience.
+- Beats are placed on BTrack's cumulative score (Stark, Davies & Plumbley,
+  DAFx 2009; after Ellis 2007), computed causally, hop by hop:
+  score[n] = (1 - a) * odf[n] + a * max over v in [T/2, 2T] of W(v) * score[n - v],
+  with W log-Gaussian around the beat period T. A hop where a chain of onsets
+  one period apart ends scores high; a lone syncopated onset does not. The
+  beat's phase is the comb of beats one period apart that best fits the last
+  few seconds of that score (recent beats weigh more, so a change is followed).
+- Confidence (0-1): the salience scaled between what noise gives and what a
+  clear beat gives, times how steadily the estimates agree with the chosen
+  tempo over the last `steady` estimates (noise and speech jump around). A
+  grid is claimed when the confidence reaches `config.confidence`, kept while it
+  stays above a third of that, and held through a break (a breakdown with no
+  drums) for `hold` seconds more before it is let go.
+- Meter (meter.py): bars of 3 or 4 and the downbeat, from the low-band accents
+  on the beats.
 
-Octave errors: only periods in `bpm_range` (80-180 BPM) are considered, so a
-pulse heard at 70 reads 140 and one at 190 reads 95. Tap or an external clock
-override a wrong octave.
-
-The grid goes to the beat clock (beatclock.py), which counts the beats. All
-times are audio-clock seconds (see grid.py).
+A new tempo more than 4 % away must be estimated twice in a row to be taken;
+the same tempo glides the grid half way to each estimate. Tap or an external
+clock override everything (beatclock.py). All times are audio-clock seconds (see grid.py).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
 from .config import TempoConfig
-from .grid import BAR, Grid
+from .grid import Grid
+from .meter import Meter
+from .periodicity import TempoEstimator, parabolic
+
+SALIENCE_NOISE = 0.05  # comb salience that white/pink noise and speech stay under (tools/eval_tempo.py)
+SALIENCE_BEAT = 0.25  # salience at and above which the pulse is as clear as it gets
+STEADY = 8  # estimates (2 s at the default update) whose agreement is the confidence's steadiness
+ALPHA = 0.9  # cumulative score: the weight of the past chain against the new onset (BTrack's alpha)
+TIGHTNESS = 5.0  # cumulative score: how strictly the previous beat must be one period back (BTrack's tightness)
 
 
-def _max_filter(x: np.ndarray, radius: int) -> np.ndarray:
-    """max(x[i - radius:i + radius + 1]) for each i (edges clipped)."""
-    out = x.copy()
-    for r in range(1, radius + 1):
-        np.maximum(out[r:], x[:-r], out=out[r:])
-        np.maximum(out[:-r], x[r:], out=out[:-r])
-    return out
+class _Ring:
+    """The newest `n` values of a stream, contiguous: each value is written twice."""
 
+    def __init__(self, n: int):
+        self.n = n
+        self.buf = np.zeros(2 * n, dtype=np.float64)
 
-def _parabolic(y_left: float, y_mid: float, y_right: float) -> float:
-    """Offset in (-0.5, 0.5) of the peak of a parabola through three equally spaced points."""
-    denom = y_left - 2.0 * y_mid + y_right
-    return 0.0 if denom >= 0.0 else 0.5 * (y_left - y_right) / denom
+    def put(self, count: int, value: float) -> None:
+        i = count % self.n
+        self.buf[i] = self.buf[i + self.n] = value
+
+    def last(self, count: int, k: int) -> np.ndarray:
+        """The newest k values (k <= n) after `count` values were put, oldest first (a view)."""
+        end = count % self.n + self.n
+        return self.buf[end - k:end]
 
 
 class TempoTracker:
     """Onset function in (one value per hop), a beat grid out (`grid`, None until locked).
 
-    Render thread; one caller. `push` costs a microsecond; every `update`
-    seconds one push also re-estimates the tempo (~0.2 ms). `odf_delay` is how
+    Render thread; one caller. `push` costs a few microseconds; every `update`
+    seconds one push also re-estimates the tempo (~0.3 ms). `odf_delay` is how
     late the onset function peaks after the sound (seconds), taken off the beat times.
     """
 
@@ -67,32 +78,46 @@ class TempoTracker:
         self.config = cfg = config or TempoConfig()
         self.hop_rate = hop_rate
         self._n = int(round(cfg.history * hop_rate))
-        self._buf = np.zeros(2 * self._n, dtype=np.float32)  # written twice, so the newest n are contiguous
-        self._nfft = 1 << (2 * self._n - 1).bit_length()  # no circular wrap in the autocorrelation
+        self._odf, self._low, self._score = _Ring(self._n), _Ring(self._n), _Ring(self._n)
         self._every = max(1, round(cfg.update * hop_rate))
-        lo_bpm, hi_bpm = cfg.bpm_range
-        self._lags = np.arange(int(60.0 / hi_bpm * hop_rate), int(math.ceil(60.0 / lo_bpm * hop_rate)) + 1)
-        bpms = 60.0 * hop_rate / self._lags
-        self._prior = (0.8 + 0.2 * np.exp(-0.5 * np.log2(bpms / cfg.prior_bpm) ** 2)).astype(np.float32)
+        self._estimator = TempoEstimator(hop_rate, self._n, cfg.bpm_range, cfg.prior_bpm, cfg.prior_octaves)
         self._odf_delay = odf_delay
+        self._meter = Meter()
         self.reset()
 
     def reset(self) -> None:
-        self._buf[:] = 0.0
+        for ring in (self._odf, self._low, self._score):
+            ring.buf[:] = 0.0
+        self._estimator.reset()
+        self._meter.reset()
         self._count = 0  # hops pushed (and skipped)
         self._time = 0.0  # audio time at the end of the newest hop
         self.grid: Grid | None = None
-        self.confidence = 0.0  # of the latest estimate
+        self.confidence = 0.0  # [0, 1]
+        self.salience = 0.0  # of the latest estimate
+        self._recent: deque[int] = deque(maxlen=STEADY)  # raw best periods of the latest estimates (hops)
         self._candidate: float | None = None  # a new period seen once, waiting for a second agreeing estimate
         self._weak_since: float | None = None
-        self._accent = np.zeros(BAR)  # mean onset strength on each beat of the bar (beat number % BAR)
-        self._accents_seen = np.zeros(BAR)
-        self._scored = -1  # last beat number whose accent was counted
+        self._scored = -1  # last beat number whose accent went to the meter
+        self._set_period(60.0 / 120.0 * self.hop_rate)
 
-    def push(self, value: float, time: float) -> None:
-        """One hop's onset function value; `time` is the audio time at the end of the hop."""
-        i = self._count % self._n
-        self._buf[i] = self._buf[i + self._n] = value
+    def _set_period(self, period: float) -> None:
+        """The beat period (hops) the cumulative score looks back by; its window W over [T/2, 2T]."""
+        self._period = period
+        v = np.arange(max(1, round(period / 2)), round(2 * period) + 1)
+        self._back = v  # hops back
+        self._window = np.exp(-0.5 * (TIGHTNESS * np.log(v / period)) ** 2)
+
+    # --- per hop ---------------------------------------------------------------------------------
+
+    def push(self, value: float, time: float, low: float = 0.0) -> None:
+        """One hop's onset function value (and its low-band part); `time`: audio time at the end of the hop."""
+        back = self._back
+        past = self._score.last(self._count, back[-1])  # past[-v] is the score v hops back
+        chain = float(np.max(self._window * past[::-1][back - 1])) if self._count >= back[-1] else 0.0
+        self._odf.put(self._count, value)
+        self._low.put(self._count, low)
+        self._score.put(self._count, (1.0 - ALPHA) * value + ALPHA * chain)
         self._count += 1
         self._time = time
         if self._count % self._every == 0 and self._count >= 2.0 * self.hop_rate:
@@ -101,17 +126,18 @@ class TempoTracker:
     def skip(self, hops: int, time: float) -> None:
         """Audio was dropped (the reader fell behind): the missing hops read as silence, so time stays aligned."""
         for _ in range(min(hops, self._n)):
-            i = self._count % self._n
-            self._buf[i] = self._buf[i + self._n] = 0.0
+            for ring in (self._odf, self._low, self._score):
+                ring.put(self._count, 0.0)
             self._count += 1
         self._count += max(0, hops - self._n)
         self._time = time
 
+    # --- per estimate ----------------------------------------------------------------------------
+
     def _history(self) -> np.ndarray:
-        """The newest values (up to `history` s), oldest first, as peaks above their local mean."""
+        """The newest onset values (up to `history` s), oldest first, as peaks above their local mean."""
         n = min(self._count, self._n)
-        start = self._count % self._n  # the newest _n values are buf[start:start + _n]
-        x = self._buf[start + self._n - n:start + self._n].astype(np.float64)
+        x = self._odf.last(self._count, n).copy()
         # Local mean over ~0.1 s: what stands above it is an onset, whatever the level of the music.
         half = max(1, round(0.05 * self.hop_rate))
         c = np.concatenate(([0.0], np.cumsum(x)))
@@ -120,68 +146,48 @@ class TempoTracker:
         x = np.maximum(x - (c[hi] - c[lo]) / (hi - lo), 0.0)
         # One huge event (the music starting, a crash) must not outweigh every beat in the
         # autocorrelation: cap at the typical beat, the median of the m strongest values, where m
-        # is how many beats the history holds at the slowest tempo.
-        m = max(2, int(n / self.hop_rate * self.config.bpm_range[0] / 60.0))
+        # is how many beats the history holds at a middling tempo (100 BPM).
+        m = max(2, int(n / self.hop_rate * 100.0 / 60.0))
         top = np.partition(x, n - m)[n - m:]
         return np.minimum(x, np.median(top))
 
     def _estimate(self) -> None:
-        x = self._history()
-        x -= x.mean()
-        n = len(x)
-        spec = np.fft.rfft(x, self._nfft)
-        acf = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, self._nfft)[:n]
-        if acf[0] <= 1e-12:
+        est = self._estimator.estimate(self._history())
+        if est is None:
+            self._recent.append(0)
+            self.salience = 0.0
+            self.confidence *= 0.5
             self._weak()
             return
-        acf /= acf[0] * (n - np.arange(n)) / n  # unbiased, and 1 at lag 0
-        # The k-th multiple of a period that falls between hops can be k/2 hops from k * lag:
-        # read each multiple as the max of a neighbourhood that widens with k.
-        near = (_max_filter(acf, 1), _max_filter(acf, 2))
-        usable = n - int(self.hop_rate)  # lags with at least a second of overlap
-        scores = np.zeros(len(self._lags))
-        counted = np.zeros(len(self._lags))
-        for k in range(1, 5):
-            idx = self._lags * k
-            ok = idx < usable
-            scores[ok] += near[k > 2][idx[ok]]
-            counted += ok
-        scores /= np.maximum(counted, 1.0)  # mean over the multiples the history holds
-        best = int(np.argmax(scores * self._prior))
-        half = int(np.argmin(np.abs(self._lags - self._lags[best] / 2)))
-        if abs(self._lags[half] - self._lags[best] / 2) <= 1 and scores[half] >= 0.85 * scores[best]:
-            best = half  # the double tempo explains the pulse as well: it is the tempo
-        self.confidence = float(scores[best])
-        if self.confidence < self.config.confidence:
+        self.salience = est.salience
+        self._recent.append(est.raw_period)
+        chosen = est.period
+        # Steadiness: the share of the latest estimates whose own best period agrees with the chosen one
+        # (or its double or half: music with a clear beat often flips between those; noise jumps anywhere).
+        seen = len(self._recent)
+        agree = sum(1 for p in self._recent if p and min(abs(p * m / chosen - 1.0) for m in (0.5, 1.0, 2.0)) <= 0.05)
+        agree = agree / seen if seen >= 3 else 0.0
+        clarity = min(1.0, max(0.0, (est.salience - SALIENCE_NOISE) / (SALIENCE_BEAT - SALIENCE_NOISE)))
+        self.confidence += 0.5 * (clarity * agree - self.confidence)
+        self._set_period(chosen)
+        threshold = self.config.confidence if self.grid is None else self.config.confidence / 3.0
+        if self.confidence < threshold:
             self._weak()
             return
         self._weak_since = None
-        period = self._refine(acf, int(self._lags[best]), usable)
-        self._follow(period / self.hop_rate, self._phase(x, period))
+        self._follow(chosen / self.hop_rate, self._phase(chosen))
 
-    def _refine(self, acf: np.ndarray, lag: int, usable: int) -> float:
-        """The period in hops to a fraction of a hop, from the autocorrelation peaks at its multiples."""
-        total = weight = 0.0
-        for k in range(1, 5):
-            lo, hi = max(1, lag * k - max(2, k)), min(usable - 1, lag * k + max(2, k) + 1)
-            if hi - lo < 3:
-                break
-            j = lo + int(np.argmax(acf[lo:hi]))
-            if lo < j < hi - 1:  # a peak, not the edge of the search
-                total += j + _parabolic(acf[j - 1], acf[j], acf[j + 1])  # = k periods: later ones pin it finer
-                weight += k
-        return total / weight if weight else float(lag)
-
-    def _phase(self, x: np.ndarray, period: float) -> float:
-        """Audio time of the latest beat: the comb of beats `period` hops apart that best fits recent onsets."""
-        n = len(x)
+    def _phase(self, period: float) -> float:
+        """Audio time of the latest beat: the comb of beats `period` hops apart that best fits recent scores."""
+        n = min(self._count, self._n)
+        x = self._score.last(self._count, n)
         beats = max(2, min(int(4.0 * self.hop_rate / period), int((n - period) / period)))
         offsets = np.arange(int(math.ceil(period)) + 2)  # hops back from the newest value
         k = np.arange(beats)
         idx = n - 1 - offsets[:, None] - np.round(k[None, :] * period).astype(int)
         score = np.where(idx >= 0, x[np.clip(idx, 0, n - 1)], 0.0) @ (0.8 ** k)  # recent beats count more
         j = int(np.argmax(score[:-1]))
-        hops_back = j + (_parabolic(score[j - 1], score[j], score[j + 1]) if j > 0 else 0.0)
+        hops_back = j + (parabolic(score[j - 1], score[j], score[j + 1]) if j > 0 else 0.0)
         return self._time - hops_back / self.hop_rate - self._odf_delay
 
     def _follow(self, period: float, beat: float) -> None:
@@ -191,8 +197,8 @@ class TempoTracker:
             if self._candidate is not None and abs(period / self._candidate - 1.0) <= 0.02:
                 # Seen twice: (re)lock, numbering beats on from the old grid so counts stay continuous.
                 index = round(grid.position(beat)) if grid is not None else 0
-                self.grid = Grid(period, beat, index, grid.downbeat if grid is not None else 0)
-                self._scored = index
+                self.grid = Grid(period, beat, index, self._meter.downbeat, self._meter.beats_per_bar)
+                self._scored = index - self._n  # the beats still in the history count towards the meter
                 self._candidate = None
             else:
                 self._candidate = period
@@ -205,23 +211,18 @@ class TempoTracker:
         self._score_accents()
 
     def _score_accents(self) -> None:
-        """Remember how strong the onsets on each beat of the bar are (uncapped); the strongest starts the bar."""
+        """Hand the meter the low-band accent on each beat passed since the last call."""
         grid, end = self.grid, self._time - self._odf_delay
         last = math.floor(grid.position(end - 3 / self.hop_rate))  # its onset peak is in the history by now
         n = min(self._count, self._n)
-        x = self._buf[self._count % self._n + self._n - n:self._count % self._n + self._n]  # raw, oldest first
-        for index in range(max(self._scored + 1, last - BAR + 1), last + 1):
+        low = self._low.last(self._count, n)
+        first = last - int(n / self.hop_rate / grid.period) + 1  # the oldest beat in the history
+        for index in range(max(self._scored + 1, first), last + 1):
             j = n - 1 - round((end - grid.time_of(index)) * self.hop_rate)
             if 2 <= j < n - 2:
-                slot = index % BAR
-                self._accents_seen[slot] += 1
-                a = max(0.2, 1.0 / self._accents_seen[slot])  # a plain mean at first, then the last ~5 bars
-                self._accent[slot] += a * (float(x[j - 2:j + 3].max()) - self._accent[slot])
+                self._meter.add(index, float(low[j - 2:j + 3].max()))
             self._scored = index
-        strongest = int(np.argmax(self._accent))
-        if self._accents_seen.min() >= 1 and \
-                self._accent[strongest] > 1.05 * (self._accent.sum() - self._accent[strongest]) / (BAR - 1):
-            grid.downbeat = strongest
+        grid.beats_per_bar, grid.downbeat = self._meter.beats_per_bar, self._meter.downbeat
 
     def _weak(self) -> None:
         """No clear pulse in this estimate: keep the grid through a break until `hold` seconds of these."""

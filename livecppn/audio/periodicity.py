@@ -1,0 +1,130 @@
+"""Tempo from an onset function: autocorrelation, a comb over its multiples, a log-Gaussian prior, a memory.
+
+What is taken from where:
+- Autocorrelation of the adaptively thresholded onset function, scored by a
+  comb of its first four multiples (a pulse at period T correlates at T, 2T,
+  3T, 4T; a click on every other beat of the faster tempo scores half): BTrack
+  (A. Stark, "Real-time beat-synchronous analysis of musical audio", DAFx 2009;
+  `BTrack::calculateTempo`), and Davies & Plumbley's comb-filter tempo
+  induction (2007).
+- The log-Gaussian tempo prior over 50-220 BPM centred on 120 BPM, one octave
+  wide, instead of folding every tempo into an octave: Ellis, "Beat tracking by
+  dynamic programming" (JNMR 2007), as in librosa's `tempo(start_bpm=120,
+  std_bpm=1)`.
+- The candidates' scores are averaged over the last few estimates (a leaky
+  mean, time constant `memory` estimates), so one estimate every `update`
+  seconds moves the tempo only where the evidence keeps pointing, and a real
+  change takes over within a second or two: the role of BTrack's tempo
+  Viterbi step and of madmom's tempo state space, in the simplest form that
+  measured as well here (a forward HMM over the candidates held on to a
+  wrong octave for tens of seconds).
+
+`salience` is the comb's value at the chosen period: the mean normalised
+autocorrelation (-1..1) at its multiples. White noise, speech and silence stay
+near 0 (no repeating pulse); music with a beat reads 0.1-0.6. The tracker
+turns it, and how steadily the best candidate stays put, into a confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+HARMONICS = 4  # multiples of a period the comb reads
+
+
+def max_filter(x: np.ndarray, radius: int) -> np.ndarray:
+    """max(x[i - radius:i + radius + 1]) for each i (edges clipped)."""
+    out = x.copy()
+    for r in range(1, radius + 1):
+        np.maximum(out[r:], x[:-r], out=out[r:])
+        np.maximum(out[:-r], x[r:], out=out[:-r])
+    return out
+
+
+def parabolic(y_left: float, y_mid: float, y_right: float) -> float:
+    """Offset in (-0.5, 0.5) of the peak of a parabola through three equally spaced points."""
+    denom = y_left - 2.0 * y_mid + y_right
+    return 0.0 if denom >= 0.0 else 0.5 * (y_left - y_right) / denom
+
+
+@dataclass(frozen=True, slots=True)
+class TempoEstimate:
+    period: float  # hops, to a fraction of a hop (the best of the averaged scores, refined)
+    salience: float  # the comb at that period: mean normalised autocorrelation at its multiples
+    raw_period: int  # hops: the best candidate of this estimate alone
+
+
+class TempoEstimator:
+    """One tempo estimate from the newest onset-function history. Render thread; one caller.
+
+    `history` samples at `hop_rate`; candidates are the whole-hop periods of
+    `bpm_range`; `memory` is how many estimates the scores are averaged over.
+    """
+
+    def __init__(self, hop_rate: float, history: int, bpm_range: tuple[float, float], prior_bpm: float,
+                 prior_octaves: float, memory: float = 4.0):
+        self.hop_rate = hop_rate
+        lo_bpm, hi_bpm = bpm_range
+        self.lags = np.arange(int(60.0 / hi_bpm * hop_rate), int(math.ceil(60.0 / lo_bpm * hop_rate)) + 1)
+        self._nfft = 1 << (2 * history - 1).bit_length()  # no circular wrap in the autocorrelation
+        octaves = np.log2(60.0 * hop_rate / self.lags / prior_bpm)
+        self._prior = np.exp(-0.5 * (octaves / prior_octaves) ** 2)
+        self._keep = 1.0 - 1.0 / memory
+        self.reset()
+
+    def reset(self) -> None:
+        self._mean = np.zeros(len(self.lags))
+        self._seen = 0
+
+    def estimate(self, x: np.ndarray) -> TempoEstimate | None:
+        """x: the thresholded onset function, oldest first. None when it holds no energy at all."""
+        x = x - x.mean()
+        n = len(x)
+        spec = np.fft.rfft(x, self._nfft)
+        acf = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, self._nfft)[:n]
+        if acf[0] <= 1e-12:
+            return None
+        acf /= acf[0] * (n - np.arange(n)) / n  # unbiased, and 1 at lag 0
+        usable = n - int(self.hop_rate)  # lags with at least a second of overlap
+        comb = self._comb(acf, usable)
+        comb = np.maximum(comb, 0.0)
+        raw = self._best(comb)
+        # The leaky mean of the scores: a plain mean while the first estimates come in.
+        self._seen += 1
+        self._mean += max(1.0 - self._keep, 1.0 / self._seen) * (comb - self._mean)
+        best = self._best(self._mean)
+        period = self._refine(acf, int(self.lags[best]), usable)
+        return TempoEstimate(period, float(comb[best]), int(self.lags[raw]))
+
+    def _best(self, comb: np.ndarray) -> int:
+        return int(np.argmax(comb * self._prior))
+
+    def _comb(self, acf: np.ndarray, usable: int) -> np.ndarray:
+        """For each candidate period: the mean autocorrelation at its multiples that the history holds.
+        The k-th multiple of a period between hops can be k/2 hops from k * lag: it is read as the
+        max of a neighbourhood that widens with k."""
+        near = (max_filter(acf, 1), max_filter(acf, 2))
+        scores = np.zeros(len(self.lags))
+        counted = np.zeros(len(self.lags))
+        for k in range(1, HARMONICS + 1):
+            idx = self.lags * k
+            ok = idx < usable
+            scores[ok] += near[k > 2][idx[ok]]
+            counted += ok
+        return scores / np.maximum(counted, 1.0)
+
+    def _refine(self, acf: np.ndarray, lag: int, usable: int) -> float:
+        """The period in hops to a fraction of a hop, from the autocorrelation peaks at its multiples."""
+        total = weight = 0.0
+        for k in range(1, HARMONICS + 1):
+            lo, hi = max(1, lag * k - max(2, k)), min(usable - 1, lag * k + max(2, k) + 1)
+            if hi - lo < 3:
+                break
+            j = lo + int(np.argmax(acf[lo:hi]))
+            if lo < j < hi - 1:  # a peak, not the edge of the search
+                total += j + parabolic(acf[j - 1], acf[j], acf[j + 1])  # = k periods: later ones pin it finer
+                weight += k
+        return total / weight if weight else float(lag)
