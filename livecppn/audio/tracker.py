@@ -42,8 +42,8 @@ from .grid import Grid
 from .meter import Meter
 from .periodicity import TempoEstimator, parabolic
 
-SALIENCE_NOISE = 0.05  # comb salience that white/pink noise and speech stay under (tools/eval_tempo.py)
-SALIENCE_BEAT = 0.25  # salience at and above which the pulse is as clear as it gets
+SALIENCE_NOISE = 0.07  # salience (periodicity.py) that white/pink noise and speech stay under (eval_tempo.py)
+SALIENCE_BEAT = 0.2  # salience at and above which the pulse is as clear as it gets
 STEADY = 8  # estimates (2 s at the default update) whose agreement is the confidence's steadiness
 ALPHA = 0.9  # cumulative score: the weight of the past chain against the new onset (BTrack's alpha)
 TIGHTNESS = 5.0  # cumulative score: how strictly the previous beat must be one period back (BTrack's tightness)
@@ -98,6 +98,7 @@ class TempoTracker:
         self._recent: deque[int] = deque(maxlen=STEADY)  # raw best periods of the latest estimates (hops)
         self._candidate: float | None = None  # a new period seen once, waiting for a second agreeing estimate
         self._weak_since: float | None = None
+        self._locked_at = 0.0  # when the grid was claimed
         self._scored = -1  # last beat number whose accent went to the meter
         self._set_period(60.0 / 120.0 * self.hop_rate)
 
@@ -167,7 +168,9 @@ class TempoTracker:
         seen = len(self._recent)
         agree = sum(1 for p in self._recent if p and min(abs(p * m / chosen - 1.0) for m in (0.5, 1.0, 2.0)) <= 0.05)
         agree = agree / seen if seen >= 3 else 0.0
-        clarity = min(1.0, max(0.0, (est.salience - SALIENCE_NOISE) / (SALIENCE_BEAT - SALIENCE_NOISE)))
+        # A shorter history (the first seconds) gives a noisier autocorrelation: its floor rises as 1/sqrt(n).
+        noise = SALIENCE_NOISE * math.sqrt(self._n / min(self._count, self._n))
+        clarity = min(1.0, max(0.0, (est.salience - noise) / (SALIENCE_BEAT - SALIENCE_NOISE)))
         self.confidence += 0.5 * (clarity * agree - self.confidence)
         self._set_period(chosen)
         threshold = self.config.confidence if self.grid is None else self.config.confidence / 3.0
@@ -197,6 +200,8 @@ class TempoTracker:
             if self._candidate is not None and abs(period / self._candidate - 1.0) <= 0.02:
                 # Seen twice: (re)lock, numbering beats on from the old grid so counts stay continuous.
                 index = round(grid.position(beat)) if grid is not None else 0
+                if grid is None:
+                    self._locked_at = self._time
                 self.grid = Grid(period, beat, index, self._meter.downbeat, self._meter.beats_per_bar)
                 self._scored = index - self._n  # the beats still in the history count towards the meter
                 self._candidate = None
@@ -225,9 +230,11 @@ class TempoTracker:
         grid.beats_per_bar, grid.downbeat = self._meter.beats_per_bar, self._meter.downbeat
 
     def _weak(self) -> None:
-        """No clear pulse in this estimate: keep the grid through a break until `hold` seconds of these."""
+        """No clear pulse in this estimate: keep an established grid (one that held `hold` seconds) through
+        a break until `hold` seconds of these; a grid newer than that goes at once."""
         self._candidate = None
         if self._weak_since is None:
             self._weak_since = self._time
-        elif self.grid is not None and self._time - self._weak_since > self.config.hold:
-            self.grid = None
+        if self.grid is not None and (self._time - self._weak_since > self.config.hold
+                                      or self._time - self._locked_at < self.config.hold):
+            self.grid = None  # held long enough, or never established (a chance pulse in speech or noise)
