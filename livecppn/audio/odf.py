@@ -7,8 +7,8 @@ function of BTrack, Stark 2011, and of Ellis's dynamic-programming tracker are
 the same family): the magnitude spectrum is pooled into log-spaced bands
 (`bands_per_octave`, each band at least one FFT bin), compressed with
 log(1 + gain * |X|), and the rises since `diff_hops` hops ago are summed over
-the bands with half-wave rectification. Log-spaced bands weigh every octave
-alike, so a kick's two octaves count as much as a hi-hat's five and a comb does
+the bands with half-wave rectification, each band weighted by the octaves it
+spans. Every octave counts alike, so a kick's two octaves count as much as a hi-hat's five and a comb does
 not lock onto off-beat hats; comparing with two hops back (frames overlapping
 by half, as madmom's `diff_ratio=0.5`) makes each onset one clear rise.
 
@@ -25,24 +25,29 @@ import aubio
 import numpy as np
 
 
-def log_bands(sample_rate: int, n_fft: int, lo_hz: float, hi_hz: float, per_octave: int) -> np.ndarray:
-    """(bands, bins) float32 matrix averaging the magnitude bins of each log-spaced band.
+def log_bands(sample_rate: int, n_fft: int, lo_hz: float, hi_hz: float,
+              per_octave: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bands, bins) float32 matrix averaging the magnitude bins of each log-spaced band, and each
+    band's width in octaves.
 
     Band edges are `per_octave` to the octave from `lo_hz` to `hi_hz` (clipped to
     Nyquist), rounded to bins; bands that round to the same bins are merged, so
-    the low bands, narrower than a bin, become one band per bin."""
+    the low bands, narrower than a bin, become one band per bin (and span more
+    than 1/per_octave of an octave: their weight says how much)."""
     n_bins = n_fft // 2 + 1
     hi_hz = min(hi_hz, sample_rate / 2)
     octaves = math.log2(hi_hz / lo_hz)
     edges_hz = lo_hz * 2.0 ** (np.arange(int(octaves * per_octave) + 1) / per_octave)
     edges = np.unique(np.round(edges_hz * n_fft / sample_rate).astype(int))
     edges = edges[(edges >= 1) & (edges < n_bins)]
-    rows = []
+    rows, octaves = [], []
+    bin_hz = sample_rate / n_fft
     for lo, hi in zip(edges[:-1], edges[1:]):
         row = np.zeros(n_bins, dtype=np.float32)
         row[lo:hi] = 1.0 / (hi - lo)
         rows.append(row)
-    return np.array(rows, dtype=np.float32)
+        octaves.append(math.log2(hi * bin_hz / max(lo * bin_hz, lo_hz)))
+    return np.array(rows, dtype=np.float32), np.array(octaves, dtype=np.float32)
 
 
 class BandFlux:
@@ -53,7 +58,8 @@ class BandFlux:
                  diff_hops: int = 2):
         n_fft = frame_hops * hop
         self._pvoc = aubio.pvoc(n_fft, hop)
-        self._bands = log_bands(sample_rate, n_fft, lo_hz, hi_hz, bands_per_octave)
+        self._bands, octaves = log_bands(sample_rate, n_fft, lo_hz, hi_hz, bands_per_octave)
+        self._weight = octaves * np.float32(bands_per_octave)  # every octave counts alike
         centres = (self._bands * np.arange(n_fft // 2 + 1)).sum(1) / self._bands.sum(1) * sample_rate / n_fft
         self._n_low = int(np.sum(centres < low_hz))
         self._gain = np.float32(gain)  # log1p(gain * |X|): ~level-independent above -70 dBFS
@@ -75,4 +81,5 @@ class BandFlux:
         np.maximum(rise, 0.0, out=rise)
         self._past[self._i] = now
         self._i = (self._i + 1) % len(self._past)
+        np.multiply(rise, self._weight, out=rise)
         return float(rise.sum()), float(rise[:self._n_low].sum())

@@ -78,24 +78,30 @@ class TempoTracker:
         self.config = cfg = config or TempoConfig()
         self.hop_rate = hop_rate
         self._n = int(round(cfg.history * hop_rate))
-        self._odf, self._low, self._score = _Ring(self._n), _Ring(self._n), _Ring(self._n)
-        self._every = max(1, round(cfg.update * hop_rate))
-        self._estimator = TempoEstimator(hop_rate, self._n, cfg.bpm_range, cfg.prior_bpm, cfg.prior_octaves)
+        self._flux, self._low, self._score = _Ring(self._n), _Ring(self._n), _Ring(self._n)
+        # The tempo is estimated on the onset function summed over pairs of hops (~94 values a second,
+        # BTrack's rate): the autocorrelation costs a quarter, and the period is refined between values.
+        self._odf = _Ring(self._n // 2)
+        self._every = max(2, round(cfg.update * hop_rate))
+        self._estimator = TempoEstimator(hop_rate / 2, self._n // 2, cfg.bpm_range, cfg.prior_bpm,
+                                         cfg.prior_octaves)
         self._odf_delay = odf_delay
         self._meter = Meter()
         self.reset()
 
     def reset(self) -> None:
-        for ring in (self._odf, self._low, self._score):
+        for ring in (self._odf, self._flux, self._low, self._score):
             ring.buf[:] = 0.0
         self._estimator.reset()
         self._meter.reset()
         self._count = 0  # hops pushed (and skipped)
+        self._pair = 0.0  # the onset function of the first hop of a pair
+        self._due: float | None = None  # a period whose beat phase is to be placed (next half update)
         self._time = 0.0  # audio time at the end of the newest hop
         self.grid: Grid | None = None
         self.confidence = 0.0  # [0, 1]
         self.salience = 0.0  # of the latest estimate
-        self._recent: deque[int] = deque(maxlen=STEADY)  # raw best periods of the latest estimates (hops)
+        self._recent: deque[int] = deque(maxlen=STEADY)  # raw best periods of the latest estimates (hop pairs)
         self._candidate: float | None = None  # a new period seen once, waiting for a second agreeing estimate
         self._weak_since: float | None = None
         self._locked_at = 0.0  # when the grid was claimed
@@ -106,29 +112,41 @@ class TempoTracker:
         """The beat period (hops) the cumulative score looks back by; its window W over [T/2, 2T]."""
         self._period = period
         v = np.arange(max(1, round(period / 2)), round(2 * period) + 1)
-        self._back = v  # hops back
+        self._gather = v[-1] - v  # score.last(count, v[-1])[gather] is the score v hops back
         self._window = np.exp(-0.5 * (TIGHTNESS * np.log(v / period)) ** 2)
 
     # --- per hop ---------------------------------------------------------------------------------
 
     def push(self, value: float, time: float, low: float = 0.0) -> None:
         """One hop's onset function value (and its low-band part); `time`: audio time at the end of the hop."""
-        back = self._back
-        past = self._score.last(self._count, back[-1])  # past[-v] is the score v hops back
-        chain = float(np.max(self._window * past[::-1][back - 1])) if self._count >= back[-1] else 0.0
-        self._odf.put(self._count, value)
+        gather = self._gather
+        chain = 0.0
+        if self._count > gather[0]:
+            chain = float((self._window * self._score.last(self._count, gather[0] + 1)[gather]).max())
+        if self._count % 2:
+            self._odf.put(self._count // 2, self._pair + value)
+        self._pair = value
+        self._flux.put(self._count, value)
         self._low.put(self._count, low)
         self._score.put(self._count, (1.0 - ALPHA) * value + ALPHA * chain)
         self._count += 1
         self._time = time
-        if self._count % self._every == 0 and self._count >= 2.0 * self.hop_rate:
+        # The estimate and the beat placement it leads to run on different hops: two smaller costs.
+        step = self._count % self._every
+        if step == 0 and self._count >= 2.0 * self.hop_rate:
             self._estimate()
+        elif step == self._every // 2 and self._due is not None:
+            self._follow(self._due / self.hop_rate, self._phase(self._due))
+            self._due = None
 
     def skip(self, hops: int, time: float) -> None:
         """Audio was dropped (the reader fell behind): the missing hops read as silence, so time stays aligned."""
         for _ in range(min(hops, self._n)):
-            for ring in (self._odf, self._low, self._score):
+            for ring in (self._flux, self._low, self._score):
                 ring.put(self._count, 0.0)
+            if self._count % 2:
+                self._odf.put(self._count // 2, self._pair)
+            self._pair = 0.0
             self._count += 1
         self._count += max(0, hops - self._n)
         self._time = time
@@ -137,10 +155,11 @@ class TempoTracker:
 
     def _history(self) -> np.ndarray:
         """The newest onset values (up to `history` s), oldest first, as peaks above their local mean."""
-        n = min(self._count, self._n)
-        x = self._odf.last(self._count, n).copy()
+        rate = self.hop_rate / 2
+        n = min(self._count // 2, self._odf.n)
+        x = self._odf.last(self._count // 2, n).copy()
         # Local mean over ~0.1 s: what stands above it is an onset, whatever the level of the music.
-        half = max(1, round(0.05 * self.hop_rate))
+        half = max(1, round(0.05 * rate))
         c = np.concatenate(([0.0], np.cumsum(x)))
         idx = np.arange(n)
         lo, hi = np.clip(idx - half, 0, n), np.clip(idx + half + 1, 0, n)
@@ -148,7 +167,7 @@ class TempoTracker:
         # One huge event (the music starting, a crash) must not outweigh every beat in the
         # autocorrelation: cap at the typical beat, the median of the m strongest values, where m
         # is how many beats the history holds at a middling tempo (100 BPM).
-        m = max(2, int(n / self.hop_rate * 100.0 / 60.0))
+        m = max(2, int(n / rate * 100.0 / 60.0))
         top = np.partition(x, n - m)[n - m:]
         return np.minimum(x, np.median(top))
 
@@ -162,12 +181,13 @@ class TempoTracker:
             return
         self.salience = est.salience
         self._recent.append(est.raw_period)
-        chosen = est.period
+        chosen = 2.0 * est.period  # in hops
         # Steadiness: the share of the latest estimates whose own best period agrees with the chosen one
         # (or its double or half: music with a clear beat often flips between those; noise jumps anywhere).
         seen = len(self._recent)
-        agree = sum(1 for p in self._recent if p and min(abs(p * m / chosen - 1.0) for m in (0.5, 1.0, 2.0)) <= 0.05)
-        agree = agree / seen if seen >= 3 else 0.0
+        agree = sum(1 for p in self._recent
+                    if p and min(abs(2.0 * p * m / chosen - 1.0) for m in (0.5, 1.0, 2.0)) <= 0.05)
+        agree = agree / seen if seen >= 2 else 0.0
         # A shorter history (the first seconds) gives a noisier autocorrelation: its floor rises as 1/sqrt(n).
         noise = SALIENCE_NOISE * math.sqrt(self._n / min(self._count, self._n))
         clarity = min(1.0, max(0.0, (est.salience - noise) / (SALIENCE_BEAT - SALIENCE_NOISE)))
@@ -178,20 +198,29 @@ class TempoTracker:
             self._weak()
             return
         self._weak_since = None
-        self._follow(chosen / self.hop_rate, self._phase(chosen))
+        self._due = chosen
 
     def _phase(self, period: float) -> float:
-        """Audio time of the latest beat: the comb of beats `period` hops apart that best fits recent scores."""
+        """Audio time of the latest beat: the comb of beats `period` hops apart that best fits the recent
+        cumulative score (which beat chain), then the onsets within ~60 ms of it (where exactly)."""
         n = min(self._count, self._n)
-        x = self._score.last(self._count, n)
-        beats = max(2, min(int(4.0 * self.hop_rate / period), int((n - period) / period)))
-        offsets = np.arange(int(math.ceil(period)) + 2)  # hops back from the newest value
-        k = np.arange(beats)
-        idx = n - 1 - offsets[:, None] - np.round(k[None, :] * period).astype(int)
-        score = np.where(idx >= 0, x[np.clip(idx, 0, n - 1)], 0.0) @ (0.8 ** k)  # recent beats count more
-        j = int(np.argmax(score[:-1]))
-        hops_back = j + (parabolic(score[j - 1], score[j], score[j + 1]) if j > 0 else 0.0)
+        k = np.arange(max(2, min(int(4.0 * self.hop_rate / period), int((n - period) / period))))
+        coarse = self._comb(self._score.last(self._count, n), np.arange(int(math.ceil(period)) + 2), k, period)
+        j = int(np.argmax(coarse[:-1]))
+        near = round(0.06 * self.hop_rate)
+        offsets = np.arange(max(0, j - near), j + near + 2)
+        fine = self._comb(self._flux.last(self._count, n), offsets, k, period)
+        i = int(np.argmax(fine[1:-1])) + 1
+        hops_back = offsets[i] + parabolic(fine[i - 1], fine[i], fine[i + 1])
         return self._time - hops_back / self.hop_rate - self._odf_delay
+
+    @staticmethod
+    def _comb(x: np.ndarray, offsets: np.ndarray, k: np.ndarray, period: float) -> np.ndarray:
+        """For each offset (hops back from the newest value): the sum of x one period apart, recent first,
+        each beat weighing 0.8 of the next."""
+        n = len(x)
+        idx = n - 1 - offsets[:, None] - np.round(k[None, :] * period).astype(int)
+        return np.where(idx >= 0, x[np.clip(idx, 0, n - 1)], 0.0) @ (0.8 ** k)
 
     def _follow(self, period: float, beat: float) -> None:
         """Lock, nudge or re-lock the grid towards one estimate (period s, a beat's time)."""
@@ -232,7 +261,7 @@ class TempoTracker:
     def _weak(self) -> None:
         """No clear pulse in this estimate: keep an established grid (one that held `hold` seconds) through
         a break until `hold` seconds of these; a grid newer than that goes at once."""
-        self._candidate = None
+        self._candidate = self._due = None
         if self._weak_since is None:
             self._weak_since = self._time
         if self.grid is not None and (self._time - self._weak_since > self.config.hold
