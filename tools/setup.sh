@@ -23,8 +23,9 @@ PYTHON="${PYTHON:-python3}"
 apt_runtime=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libportaudio2 portaudio19-dev
              libasound2-plugins pulseaudio-utils gcc python3-dev python3-venv)
 # Tests: a virtual X server (and xdotool to type into its windows), a PulseAudio server (null
-# sink), a JACK server (virtual MIDI).
-apt_test=(xvfb xauth xdotool pulseaudio jackd2 libjack-jackd2-dev)
+# sink), a JACK server (virtual MIDI), fluidsynth and a small General MIDI soundfont (the rendered
+# tempo set, tools/tempo_set.py).
+apt_test=(xvfb xauth xdotool pulseaudio jackd2 libjack-jackd2-dev fluidsynth timgm6mb-soundfont)
 packages=("${apt_runtime[@]}")
 (( want_test )) && packages+=("${apt_test[@]}")
 
