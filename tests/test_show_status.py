@@ -61,6 +61,7 @@ def test_the_hud_page_of_changed_values():
     lines = changed_lines(status())
     assert lines[0].startswith("changed from default") and "kaleido 4" in lines[1] and "zoom 2×" in lines[1]
     assert changed_lines(status(changed=())) == ["all parameters at their defaults"]
+    assert "beat_lookahead 75ms" in changed_lines(status(changed=(("beat_lookahead", 75.0, "ms"),)))[1]
     many = tuple((f"param_{i}", float(i), "") for i in range(20))
     assert all(len(line) <= 48 for line in changed_lines(status(changed=many))[1:])
 

@@ -159,7 +159,7 @@ def changed_lines(s: ShowStatus) -> list[str]:
         return ["all parameters at their defaults"]
     lines, line = ["changed from default (Shift+H: back)"], ""
     for name, value, unit in s.changed:
-        item = f"{name} {value:.3g}{unit if unit in ('×', '°', 's') else ''}"
+        item = f"{name} {value:.3g}{unit if unit in ('×', '°', 's', 'ms') else ''}"
         if line and len(line) + len(item) > 46:
             lines.append(line)
             line = ""
