@@ -130,3 +130,40 @@ def test_changes_are_cued_on_the_last_beat_before_a_bar_line():
     assert all(phase >= 0.74 for _, phase in cues), cues  # a beat before the bar line: the go lands on it
     gaps = [b - a for (a, _), (b, _) in zip(cues, cues[1:])]
     assert all(abs(g - 8.0) < 0.1 for g in gaps[1:]), gaps  # 4 bars at 120 BPM
+
+
+def grid_features(n, bpm, confidence, beats_per_bar=4, source="tracker"):
+    """Frame n's features on an exact grid (beat 0 at t = 0): the tempo as the beat clock hands it over."""
+    import dataclasses
+
+    from livecppn.audio.features import AudioFeatures
+
+    beats = n / FPS * bpm / 60.0
+    return dataclasses.replace(AudioFeatures.silent(), bpm=bpm, bpm_confidence=confidence, tempo_source=source,
+                               beat_phase=beats % 1.0, bar_phase=beats % beats_per_bar / beats_per_bar,
+                               beat_count=int(beats), beats_per_bar=beats_per_bar)
+
+
+@pytest.mark.parametrize("bpm,confidence,meter,bar_s", [
+    (96.0, 0.9, 4, 2.5),  # trusted: the grid's bars (4 beats at 96 BPM)
+    (90.0, 0.9, 3, 2.0),  # trusted, a waltz: 3 beats at 90 BPM
+    (96.0, 0.2, 4, 2.0),  # not trusted: the 120 BPM clock (a 4-beat bar is 2 s), as with no tempo
+    (0.0, 0.0, 4, 2.0),  # no tempo
+])
+def test_phrases_follow_the_grid_only_when_it_is_trusted(bpm, confidence, meter, bar_s):
+    bank = load_bank(default_bank_path())
+    autopilot = Autopilot(bank, 0.0)
+    autopilot.engage()
+    p = params(autopilot=1, autopilot_bars=4)
+    cues = []
+    for n in range(1, 40 * FPS):
+        f = grid_features(n, bpm, confidence, meter)
+        for name, _ in autopilot.update(n / FPS, 1 / FPS, f, p, bank.slots[1], None):
+            if name == "load":
+                cues.append(n / FPS)
+    gaps = [b - a for a, b in zip(cues, cues[1:])]
+    assert len(gaps) >= 2 and all(abs(g - 4 * bar_s) < 1.5 / FPS for g in gaps), (cues, gaps)
+    if confidence >= 0.45:  # one beat before the bar line (of this meter)
+        beat_s = 60.0 / bpm
+        assert all(abs((t + beat_s) % bar_s) < 1.5 / FPS or abs((t + beat_s) % bar_s - bar_s) < 1.5 / FPS
+                   for t in cues), cues

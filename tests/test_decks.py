@@ -1,6 +1,7 @@
 """Decks A/B: banks, off-thread style loads, the `go` fade and its beat quantization,
 and the transition shader's modes on real GL."""
 
+import dataclasses
 import threading
 import time
 
@@ -8,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from livecppn.audio.features import AudioFeatures
 from livecppn.control.params import ParamBus
 from livecppn.model.bank import BankError, StyleLoader, load_bank
 from livecppn.model.generator import Generator, prepare_style
 from livecppn.model.style import load_style
 from livecppn.paths import default_bank_path
 from livecppn.render.compositor import Compositor
-from livecppn.show.decks import Crossfade, GoFade, wait_for_quantize
+from livecppn.show.decks import Crossfade, GoFade, quantize_wait, wait_for_quantize
 from livecppn.render.sinks import PBOSink
 
 
@@ -165,6 +167,20 @@ def test_quantize_waits_for_the_next_beat_or_bar():
     assert wait_for_quantize(1, 120, 0.75, 0.1) == pytest.approx(0.125)  # a quarter of a 0.5 s beat
     assert wait_for_quantize(2, 120, 0.0, 0.5) == pytest.approx(1.0)  # half of a 2 s bar
     assert wait_for_quantize(1, 0.0, 0.5, 0.5) == 0.0  # no tempo: at once
+    assert wait_for_quantize(2, 120, 0.0, 0.5, beats_per_bar=3) == pytest.approx(0.75)  # half a 1.5 s bar
+    assert wait_for_quantize(2, 120, 0.0, 0.5, trusted=False) == 0.0  # a grid not trusted: at once
+
+
+@pytest.mark.parametrize("source,confidence,wait", [
+    ("tracker", 0.9, 0.75), ("tracker", 0.45, 0.75), ("tracker", 0.44, 0.0), ("tracker", 0.0, 0.0),
+    ("tap", 1.0, 0.75), ("clock", 1.0, 0.75), ("none", 0.0, 0.0),
+])
+def test_go_waits_for_the_bar_only_on_a_trusted_grid(source, confidence, wait):
+    # a waltz at 120 BPM, halfway through the bar: 0.75 s to the bar line, if the grid is to be believed
+    features = dataclasses.replace(AudioFeatures.silent(), bpm=0.0 if source == "none" else 120.0,
+                                   bar_phase=0.5, beats_per_bar=3, tempo_source=source, bpm_confidence=confidence)
+    assert quantize_wait(2, features) == pytest.approx(wait)
+    assert quantize_wait(2, None) == 0.0
 
 
 def test_bus_jump_skips_the_slew():

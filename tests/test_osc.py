@@ -535,15 +535,16 @@ def test_audio_features_are_sent(bus, receiver):
     spectrum = tuple(i / 32 for i in range(32))
     features = AudioFeatures(bass=0.1, mid=0.2, treble=0.3, centroid=0.4, rolloff=0.5, flux=0.6, time=12.5,
                              beat=0.8, rms=0.9, onset=True, bpm=128.0, beat_phase=0.25, bar_phase=0.5,
-                             spectrum=spectrum)
+                             beats_per_bar=3, bpm_confidence=0.625, spectrum=spectrum)
     with OscControl(bus, port=0, send=f"{HOST}:{receiver.port}") as osc:
         osc.publish(bus.snapshot(), features)
         got = {}
-        while len(got) < len(FEATURE_NAMES) + 5:
+        while len(got) < len(FEATURE_NAMES) + 7:
             address, args = receiver.until(lambda a, _: a.startswith("/livecppn/audio/"))
             got[address.rsplit("/", 1)[1]] = args
-        for name in FEATURE_NAMES + ("bpm", "beat_phase", "bar_phase"):
+        for name in FEATURE_NAMES + ("bpm", "bpm_confidence", "beat_phase", "bar_phase"):
             assert got[name] == pytest.approx((getattr(features, name),)), name
+        assert got["beats_per_bar"] == (3,) and isinstance(got["beats_per_bar"][0], int)  # sent as an int
         assert got["onset"] == (1.0,)
         assert got["spectrum"] == pytest.approx(spectrum)
 

@@ -32,7 +32,7 @@ def test_a_render_replays_what_changes_the_picture_and_nothing_else():
 
 def test_what_counts_as_a_person_playing():
     params, triggers = REG.automatic
-    assert params == {"autopilot", "autopilot_idle", "autopilot_bars"}
+    assert params == {"autopilot", "autopilot_idle", "autopilot_bars", "beat_lookahead", "meter"}  # setup, not look
     assert {"clock", "clock_stop", "record"} <= triggers
     assert REG.is_manual({"brightness"}, []) and REG.is_manual(set(), [("go", None)])
     assert not REG.is_manual({"autopilot_bars"}, [("clock", (120.0, 0.0, 0))])

@@ -98,6 +98,30 @@ def test_two_renders_give_identical_frames(ctx, track, tmp_path):
     assert not np.array_equal(outs[0][3], outs[0][12])  # and the picture moves
 
 
+def test_a_render_replays_beat_lookahead_from_the_automation(ctx, tmp_path):
+    """The renderer hands beat_lookahead to the analyser every frame, as live: a tap tempo (three taps
+    replayed from the log, at frames 6, 18 and 30 of 24 fps: beats at (5 + 12 k) / 24 s) flashes white on
+    each beat; the lookahead starts at 10 ms and the log sets it to 110 ms at 1.5 s (frame 36). Beat k
+    flashes on the first frame n with n / 24 + lookahead >= its time: frame 29 (10 ms), then 2.64 frames
+    early: 39, 51 and 63 (not 41, 53 and 65)."""
+    import json
+
+    from livecppn.media.automation import VERSION
+
+    track = write_wav(tmp_path / "silence.wav", np.zeros(3 * SR, np.float32), SR, channels=2)
+    log = tmp_path / "take.automation.jsonl"
+    values = {"flash": 1.0, "flash_sync": 1.0, "fx_decay": 0.05, "beat_lookahead": 10.0}
+    lines = [{"kind": "start", "version": VERSION, "frame": 0, "t": 0.0, "values": values, "targets": {},
+              "decks": {}}]
+    lines += [{"kind": "trigger", "name": "tap", "value": None, "t": n / 24} for n in (6, 18, 30)]
+    lines += [{"kind": "set", "name": "beat_lookahead", "value": 110.0, "t": 1.5}]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    render_file(RenderOptions(track, tmp_path / "png", size=(32, 18), fps=24, progress=False, automation=log,
+                              encode=EncodeOptions(codec="png")), ctx=ctx)
+    white = [n for n, frame in enumerate(pngs(tmp_path / "png")) if frame.min() > 250]
+    assert white == [29, 39, 51, 63]
+
+
 def run_cli(*args, preexec_fn=None):
     return subprocess.run([sys.executable, "-m", "livecppn", "render", *map(str, args), "--quiet"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, preexec_fn=preexec_fn)

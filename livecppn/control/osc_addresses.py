@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pythonosc.osc_message import OscMessage
 from pythonosc.parsing import osc_types
 
-from .osc_feedback import AUDIO_DESCRIPTIONS, AUDIO_FIELDS, PREFIX
+from .osc_feedback import AUDIO_DESCRIPTIONS, AUDIO_FIELDS, AUDIO_INT_FIELDS, PREFIX
 from .registry import ParamSpec, Registry, TriggerSpec
 
 MAX_BUNDLE_DEPTH = 8
@@ -194,5 +194,7 @@ def address_table(registry: Registry) -> str:
              "| --- | --- | --- |"]
     for name in AUDIO_FIELDS:
         rows.append(f"| `{PREFIX}/audio/{name}` | float | {AUDIO_DESCRIPTIONS.get(name, '')} |")
+    for name in AUDIO_INT_FIELDS:
+        rows.append(f"| `{PREFIX}/audio/{name}` | int | {AUDIO_DESCRIPTIONS.get(name, '')} |")
     rows.append(f"| `{PREFIX}/audio/spectrum` | 32 floats | log-spaced band levels, low to high, 0–1 |")
     return "\n".join(rows)

@@ -42,28 +42,32 @@ AUDIO_DESCRIPTIONS = {
     "beat": "beat pulse: 1 on a beat, decaying to 0",
     "rms": "overall level, 0–1",
     "bpm": "tempo in BPM; 0 while none is known",
+    "bpm_confidence": "how sure the beat tracker is of the tempo, 0–1 (tap tempo and MIDI clock: 1; no tempo: 0)",
     "beat_phase": "position within the beat, 0–1 (0 on the beat)",
-    "bar_phase": "position within a 4-beat bar, 0–1",
+    "bar_phase": "position within the bar (of `beats_per_bar` beats), 0–1",
+    "beats_per_bar": "the meter: 4, or 3 for a waltz (heard in the audio, or the `meter` parameter)",
     "onset": "1 when an onset happened since the previous bundle, else 0",
 }
-AUDIO_FIELDS = FEATURE_NAMES + ("bpm", "beat_phase", "bar_phase", "onset")
+AUDIO_FIELDS = FEATURE_NAMES + ("bpm", "bpm_confidence", "beat_phase", "bar_phase", "onset")  # sent as floats
+AUDIO_INT_FIELDS = ("beats_per_bar",)  # sent as int32
 _BUNDLE_HEAD = b"#bundle\0" + struct.pack(">Q", 1)  # timetag 1 = "immediately"
 
 Address = tuple[str, int]
 Send = Callable[[bytes, Address], None]
 
 
-class _FloatEncoder:
-    """One-float messages with their address and type tag encoded once."""
+class _NumberEncoder:
+    """One-number messages (a float, or with `tag` "i" an int32) with their address and type tag encoded once."""
 
-    def __init__(self):
+    def __init__(self, tag: str = "f"):
         self._prefix: dict[str, bytes] = {}
+        self._tag, self._format = tag, f">{tag}"
 
     def __call__(self, address: str, value: float) -> bytes:
         prefix = self._prefix.get(address)
         if prefix is None:
-            prefix = self._prefix[address] = write_string(address) + write_string(",f")
-        return prefix + struct.pack(">f", value)
+            prefix = self._prefix[address] = write_string(address) + write_string("," + self._tag)
+        return prefix + struct.pack(self._format, value)
 
 
 def param_address(name: str, norm: bool) -> str:
@@ -87,7 +91,7 @@ class Feedback:
         self.send = send
         self.subscribers: dict[Address, Subscriber] = {}
         self.due = 0.0  # monotonic time of the next allowed update
-        self._encode = _FloatEncoder()
+        self._encode = _NumberEncoder()
 
     def subscribe(self, reply_to: Address, source: Address, norm: bool, values: Mapping[str, float]) -> None:
         """Add (or refresh) a subscriber and send it every parameter's current value at once."""
@@ -152,7 +156,8 @@ class AudioOut:
         self.target = target
         self.send = send
         self.due = 0.0
-        self._encode = _FloatEncoder()
+        self._encode = _NumberEncoder()
+        self._encode_int = _NumberEncoder("i")
         self._spectrum_prefix: dict[int, bytes] = {}
         self._last_onset_time = -1.0
 
@@ -169,6 +174,7 @@ class AudioOut:
         self._last_onset_time = f.onset_time
         messages = [self._encode(f"{PREFIX}/audio/{name}", float(onset) if name == "onset" else float(getattr(f, name)))
                     for name in AUDIO_FIELDS]
+        messages += [self._encode_int(f"{PREFIX}/audio/{name}", int(getattr(f, name))) for name in AUDIO_INT_FIELDS]
         n = len(f.spectrum)
         prefix = self._spectrum_prefix.get(n)
         if prefix is None:

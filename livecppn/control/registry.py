@@ -96,6 +96,15 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("strobe_sync", 0.0, 2.0, 1.0, "mode", 0.0, "What the strobe follows: 0 onsets, 1 beats, 2 bars.",
               _SYNC),
     ParamSpec("vignette", 0.0, 1.0, 0.0, "", 0.1, "Darken the edges and corners."),
+    # Tempo setup: the show hands these to the analyser every frame (show/frame.py, `tempo_setup`). Setup, not
+    # look: setting them is not "playing" (the autopilot stays engaged), and the autopilot never sets them.
+    ParamSpec("beat_lookahead", 0.0, 250.0, 0.0, "ms", 0.0,
+              "Fire beat-synced events (flash, pulse and strobe on beats and bars, `go` on the beat or bar, the "
+              "autopilot's phrase changes) this much early, so they land on the beat after the projector's "
+              "latency (measure it with a clap test: README, The beat).", manual=False),
+    ParamSpec("meter", 0.0, 2.0, 0.0, "mode", 0.0,
+              "Beats in a bar: 0 auto (the meter heard in the audio), 1 three (a waltz), 2 four; for bar-synced "
+              "pulses, `go` on the bar, hue_speed and the autopilot's phrases.", ("auto", "3", "4"), manual=False),
     # Autopilot (livecppn/show/autopilot.py). Setting these is not "playing": the autopilot stays engaged.
     ParamSpec("autopilot", 0.0, 1.0, 1.0, "on/off", 0.0,
               "Autopilot: pick and change styles from the music after autopilot_idle s untouched (setting it "

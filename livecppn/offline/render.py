@@ -46,7 +46,7 @@ from ..render.effects import Effects
 from ..render.gl import ShaderError
 from ..show.autopilot import Autopilot
 from ..show.decks import Crossfade, apply_loads
-from ..show.frame import FrameStep
+from ..show.frame import FrameStep, tempo_setup
 from ..show.triggers import Triggers
 from ..showlog import ShowLog
 from ..media.automation import AutomationError, read_automation, replay
@@ -164,6 +164,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
                 replay(events[n], bus, loader)
             step.control(now, dt)
             end = frame_end(n, opts.fps, rate, len(mono))  # frame n sees the audio up to n / fps
+            tempo_setup(analyzer, step.params)  # beat_lookahead and meter, as live (and as automation set them)
             features = analyzer.process(mono[pos:end], dt)
             pos = end
             step.render(dt, features)

@@ -8,7 +8,12 @@ beats, never in frames, so the look does not change with the frame rate.
 
 Pulses follow onsets (0), beats (1) or bars (2) (`*_sync`). With no tempo
 known, beats and bars fall back to onsets, and beat-timed lengths use
-120 BPM.
+120 BPM. A tempo the show does not trust (control/beat_trust.py) fades to
+that same no-tempo behaviour: the beat/bar-synced part of each pulse is
+scaled by the trust weight and the rest follows onsets, and spin and hue
+speed run at a tempo moved from the grid's toward 120 BPM by the same
+weight. Onset-synced pulses are not affected (nor are the pulse lengths:
+fx_decay and the strobe's eighth of a beat).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 from ..audio.smoothing import coefficient, retention
+from ..control.beat_trust import BeatTrust
 
 FALLBACK_BPM = 120.0
 TRAILS_MAX_S = 2.0  # the trail's time constant at trails = 1
@@ -80,30 +86,34 @@ class Effects:
         self.angle = 0.0  # degrees
         self.hue_phase = 0.0  # turns
         self._beat_count = None
-        self._tempo = False  # whether a tempo is known (else beats and bars follow onsets)
+        self.trust = BeatTrust()  # the weight of the beat/bar-synced part (0: as with no tempo)
         self._trailing = False
         self.frame = EffectFrame.idle()
 
     def update(self, params, features, dt: float) -> EffectFrame:
         bpm = features.bpm if features is not None and features.bpm > 0 else 0.0
-        beat_s = 60.0 / (bpm or FALLBACK_BPM)
+        weight = self.trust.update(features, dt)
+        beat_s = 60.0 / (bpm or FALLBACK_BPM)  # pulse lengths (fx_decay, the strobe), as always
+        # The tempo that spin and hue speed follow: the grid's, moved toward 120 BPM as trust fades.
+        motion_beat_s = 60.0 / (FALLBACK_BPM + weight * (bpm - FALLBACK_BPM) if bpm else FALLBACK_BPM)
+        bar_beats = features.beats_per_bar if bpm else 4
         self._events(features, bpm, dt)
 
         # Spin in degrees per beat; at 0 the picture eases back upright.
         if params.spin != 0.0:
-            self.angle = (self.angle + params.spin * dt / beat_s) % 360.0
+            self.angle = (self.angle + params.spin * dt / motion_beat_s) % 360.0
         elif self.angle != 0.0:
             self.angle = _ease_to_turn(self.angle, 360.0, dt) % 360.0
-        # Hue speed in turns per bar (4 beats); at 0 it eases back to the hue parameter.
+        # Hue speed in turns per bar (of the meter's beats); at 0 it eases back to the hue parameter.
         if params.hue_speed != 0.0:
-            self.hue_phase = (self.hue_phase + params.hue_speed * dt / (4 * beat_s)) % 1.0
+            self.hue_phase = (self.hue_phase + params.hue_speed * dt / (bar_beats * motion_beat_s)) % 1.0
         elif self.hue_phase != 0.0:
             self.hue_phase = _ease_to_turn(self.hue_phase, 1.0, dt) % 1.0
 
         decay_s = params.fx_decay * beat_s
-        flash = params.flash * self._envelope(params.mode("flash_sync"), decay_s)
-        contrast = 1.0 + 1.5 * params.pulse * self._envelope(params.mode("pulse_sync"), decay_s)
-        strobe = params.strobe if self.since[self._mode(params.mode("strobe_sync"))] < STROBE_BEATS * beat_s else 0.0
+        flash = params.flash * self._pulse(params.mode("flash_sync"), weight, self._envelope, decay_s)
+        contrast = 1.0 + 1.5 * params.pulse * self._pulse(params.mode("pulse_sync"), weight, self._envelope, decay_s)
+        strobe = params.strobe * self._pulse(params.mode("strobe_sync"), weight, self._gate, STROBE_BEATS * beat_s)
         # Trails: an exponential fade with time constant trails * TRAILS_MAX_S, whatever the frame rate.
         # The first frame after trails come on starts a fresh trail (the old one is stale).
         keep = retention(dt, params.trails * TRAILS_MAX_S) if params.trails > 0 else 0.0
@@ -127,20 +137,28 @@ class Effects:
             self.since[0] = 0.0
         if self._beat_count is not None and features.beat_count > self._beat_count and bpm > 0:
             self.since[1] = 0.0
-            if int(features.bar_phase * 4) == 0:  # the beat that starts a bar
+            if int(features.bar_phase * features.beats_per_bar) == 0:  # the beat that starts a bar
                 self.since[2] = 0.0
         self._beat_count = features.beat_count
-        self._tempo = bpm > 0
 
-    def _mode(self, mode: int) -> int:
-        """A sync mode (the registry's choices: 0 onsets, 1 beats, 2 bars); with no tempo known, beats and
-        bars follow onsets."""
-        return mode if self._tempo else 0
+    def _pulse(self, sync: int, weight: float, shape, length: float) -> float:
+        """A pulse effect's amount (0..1) for its sync mode (the registry's choices: 0 onsets, 1 beats,
+        2 bars): beats and bars weighted by the trust in the grid, onsets taking the rest (with no tempo,
+        weight 0: beats and bars follow onsets)."""
+        onsets = shape(self.since[0], length)
+        if sync == 0 or weight <= 0.0:
+            return onsets
+        return weight * shape(self.since[sync], length) + (1.0 - weight) * onsets
 
-    def _envelope(self, sync: int, decay_s: float) -> float:
+    @staticmethod
+    def _envelope(since: float, decay_s: float) -> float:
         """1 at the pulse, fading to ~5 % over decay_s."""
-        since = self.since[self._mode(sync)]
         return math.exp(-3.0 * since / decay_s) if math.isfinite(since) else 0.0
+
+    @staticmethod
+    def _gate(since: float, length: float) -> float:
+        """1 for `length` seconds after the pulse (the strobe), else 0."""
+        return 1.0 if since < length else 0.0
 
     def describe(self) -> str:
         """The active effects, for the HUD."""

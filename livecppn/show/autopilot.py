@@ -9,7 +9,8 @@ designed generator did:
     high energy → geometric,  bright → fractal,  medium → flowing,  calm → organic
 
 Every `autopilot_bars` bars (a phrase: 8, 16, 32 …; bars follow the tempo's
-bar phase, or a 120 BPM clock when no tempo is known) it cues a style of that
+bar phase, or a 120 BPM clock of 4-beat bars when no tempo is known or the
+tracker's confidence is below `GRID_MIN`, control/beat_trust.py) it cues a style of that
 family from the bank (slots tagged with a family) into the deck that is not on
 air — never the style on air, and not the one it picked last time when there
 is another — one beat before the phrase's bar line, and once it has loaded
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..audio.smoothing import coefficient
+from ..control.beat_trust import grid_trusted
 from ..model.bank import Bank
 from ..model.library import FAMILIES
 
@@ -67,6 +69,7 @@ class Autopilot:
         self.start = self.last_touch = now
         self._level = self._onset_rate = self._brightness = 0.0
         self._bar, self._phase = 0, 0.0  # bars counted, and the position in the current bar (0..1)
+        self._beats = 4  # beats in the current bar (the meter; 4 on the 120 BPM clock)
         self._next_change = 0  # the bar line the next change starts on
         self._pending: tuple[int, float] | None = None  # (slot cued, when)
         self.last_slot: int | None = None
@@ -94,13 +97,13 @@ class Autopilot:
 
     def listen(self, features, dt: float) -> None:
         """Follow the bars and the music's character. Every frame, engaged or not."""
-        if features.bpm > 0:  # the tempo's bar phase: a new bar when it wraps
+        if grid_trusted(features):  # the tempo's bar phase: a new bar when it wraps
             if features.bar_phase < self._phase - 0.5:
                 self._bar += 1
-            self._phase = features.bar_phase
-        else:  # no tempo: a 120 BPM clock
+            self._phase, self._beats = features.bar_phase, features.beats_per_bar
+        else:  # no tempo, or one not trusted: a 120 BPM clock, going on from where the bar stood
             self._phase += dt * FALLBACK_BPM / 240.0
-            self._bar, self._phase = self._bar + int(self._phase), self._phase % 1.0
+            self._bar, self._phase, self._beats = self._bar + int(self._phase), self._phase % 1.0, 4
         a = coefficient(dt, CHARACTER_S)
         self._level += a * (features.level - self._level)
         self._onset_rate += a * ((1.0 / dt if features.onset else 0.0) - self._onset_rate)
@@ -133,7 +136,7 @@ class Autopilot:
             if now - since > LOAD_TIMEOUT_S:
                 self._pending = None
             return []
-        if self._bar + self._phase < self._next_change - 0.25:  # cue one beat before the bar line
+        if self._bar + self._phase < self._next_change - 1.0 / self._beats:  # cue one beat before the bar line
             return []
         self._next_change = max(self._next_change, self._bar + 1) + max(1, round(params.autopilot_bars))
         character = self.character

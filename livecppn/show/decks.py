@@ -1,7 +1,8 @@
 """The show's side of decks A and B: the `go` fade and deck loads (DESIGN §7).
 
 A `go` fades the crossfader to the other side over the transition time,
-starting at once, on the next beat or on the next bar (`go_quantize`). The
+starting at once, on the next beat or on the next bar (`go_quantize`; at
+once when the tempo is unknown or not trusted, control/beat_trust.py). The
 fade is a crossfader *override* computed in the control step and handed to
 `ParamBus.step`, so its order relative to the controllers is fixed by that one
 call: a controller that moves the crossfader in the same frame wins and ends
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from ..control.beat_trust import grid_trusted
 from ..control.params import ParamBus, Params
 from ..model.bank import Loaded
 from ..render.decks import Decks
@@ -40,14 +42,24 @@ class GoFade:
         return now >= self.begin + self.duration
 
 
-def wait_for_quantize(mode: int, bpm: float, beat_phase: float, bar_phase: float) -> float:
-    """Seconds until the next beat (mode 1) or bar (mode 2); 0 for mode 0 or an unknown tempo."""
-    if mode == 0 or bpm <= 0:
+def wait_for_quantize(mode: int, bpm: float, beat_phase: float, bar_phase: float, beats_per_bar: int = 4,
+                      trusted: bool = True) -> float:
+    """Seconds until the next beat (mode 1) or bar (mode 2, of `beats_per_bar` beats); 0 for mode 0, an
+    unknown tempo, or a grid not `trusted` (control/beat_trust.py: `grid_trusted`): then a go starts at once."""
+    if mode == 0 or bpm <= 0 or not trusted:
         return 0.0
     beat = 60.0 / bpm
     if mode == 1:
         return (1.0 - beat_phase) % 1.0 * beat
-    return (1.0 - bar_phase) % 1.0 * 4 * beat
+    return (1.0 - bar_phase) % 1.0 * beats_per_bar * beat
+
+
+def quantize_wait(mode: int, features) -> float:
+    """`wait_for_quantize` for a frame's features (None: at once)."""
+    if features is None:
+        return 0.0
+    return wait_for_quantize(mode, features.bpm, features.beat_phase, features.bar_phase, features.beats_per_bar,
+                             grid_trusted(features))
 
 
 def on_air(crossfader: float) -> str:

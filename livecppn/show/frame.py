@@ -28,6 +28,15 @@ from .decks import Crossfade, apply_loads, on_air
 from .triggers import Triggers
 
 
+def tempo_setup(analyzer, params: Params) -> None:
+    """The tempo setup parameters onto the analyser, every frame before it runs (live and offline, so a
+    render replays them): `beat_lookahead` (ms) reads the beat clock that far ahead, `meter` overrides the
+    bar length heard in the audio (auto: the tracker's)."""
+    analyzer.beat_lookahead = params.beat_lookahead / 1000.0
+    meter = params.choice("meter")
+    analyzer.beats_per_bar = None if meter == "auto" else int(meter)
+
+
 class FrameStep:
     """Render thread: `control()` then `render()`, once per frame."""
 

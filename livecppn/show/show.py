@@ -35,7 +35,7 @@ from ..showlog import ShowLog
 from .autopilot import Autopilot
 from .controls import MappingSaver, publish
 from .decks import Crossfade
-from .frame import FrameStep
+from .frame import FrameStep, tempo_setup
 from .recorder import Recorder
 from .status import FrameStats, ShowStatus, audio_status, changed_lines, controls_line, hud_lines, percentiles
 from .triggers import Triggers
@@ -154,6 +154,7 @@ class LiveShow:
         self.bus.rejected.clear()
 
     def listen(self, dt: float):
+        tempo_setup(self.analyzer, self.step.params)  # beat_lookahead and meter, live
         self.features = self.analyzer.update(self.source.ring, dt)  # never waits for audio
         return self.features
 

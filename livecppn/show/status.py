@@ -60,6 +60,8 @@ def audio_status(source, analyzer, features) -> dict:
         "skipped_frames": analyzer.skipped_frames,
         "onsets": len(analyzer.onsets),
         "bpm": round(features.bpm, 2) if features else 0.0,
+        "bpm_confidence": round(features.bpm_confidence, 3) if features else 0.0,
+        "beats_per_bar": features.beats_per_bar if features else 4,
         "tempo_source": features.tempo_source if features else "none",
         "beat_count": features.beat_count if features else 0,
     }
@@ -121,12 +123,20 @@ def controls_report(controls: dict) -> dict:
     return out
 
 
+def tempo_text(audio, features) -> str:
+    """The HUD's tempo: BPM, its source (the tracker with its confidence) and the beat in the bar."""
+    bar = audio.get("beats_per_bar", 4)
+    beat_in_bar = min(bar, int(features.bar_phase * bar) + 1) if features else 0
+    source = audio["tempo_source"]
+    if source == "tracker":
+        source = f"tracker {audio.get('bpm_confidence', 0.0):.2f}"
+    return f"{audio['bpm']:5.1f} BPM ({source})  beat {beat_in_bar}/{bar}"
+
+
 def hud_lines(s: ShowStatus) -> list[str]:
     """The HUD's status page."""
-    beat_in_bar = int(s.features.bar_phase * 4) + 1 if s.features else 0
     audio = s.audio
-    tempo = (f"{audio['bpm']:5.1f} BPM ({audio['tempo_source']})  beat {beat_in_bar}/4"
-             if audio["bpm"] > 0 else "tempo: listening")
+    tempo = tempo_text(audio, s.features) if audio["bpm"] > 0 else "tempo: listening"
     health = audio["status"] + (f"  overflows {audio['overflows']}" if audio["overflows"] else "")
     rec = (f"   REC {s.recorded} frames" + (f" ({s.rec_dropped} dropped)" if s.rec_dropped else "")
            if s.recording else "")
@@ -149,7 +159,7 @@ def changed_lines(s: ShowStatus) -> list[str]:
         return ["all parameters at their defaults"]
     lines, line = ["changed from default (Shift+H: back)"], ""
     for name, value, unit in s.changed:
-        item = f"{name} {value:.3g}{unit if unit in ('×', '°', 's') else ''}"
+        item = f"{name} {value:.3g}{unit if unit in ('×', '°', 's', 'ms') else ''}"
         if line and len(line) + len(item) > 46:
             lines.append(line)
             line = ""

@@ -18,7 +18,7 @@ from typing import Callable
 from ..control.params import Params
 from ..control.registry import Registry
 from ..showlog import ShowLog
-from .decks import Crossfade, on_air, wait_for_quantize
+from .decks import Crossfade, on_air, quantize_wait
 
 log = logging.getLogger("livecppn")
 
@@ -58,8 +58,7 @@ class Triggers:
                 handler(value, params, features, now)
 
     def _go(self, value, params: Params, features, now: float) -> None:
-        tempo = (features.bpm, features.beat_phase, features.bar_phase) if features else (0.0, 0.0, 0.0)
-        self.crossfade.go(now, params, wait_for_quantize(params.mode("go_quantize"), *tempo))
+        self.crossfade.go(now, params, quantize_wait(params.mode("go_quantize"), features))
 
     def _clock(self, value, params, features, now: float) -> None:
         if isinstance(value, tuple) and len(value) == 3:
