@@ -67,7 +67,7 @@ class TempoEstimator:
     """
 
     def __init__(self, hop_rate: float, history: int, bpm_range: tuple[float, float], prior_bpm: float,
-                 prior_octaves: float, memory: float = 4.0):
+                 prior_octaves: float, memory: float = 4.0, recency: float = 6.0):
         self.hop_rate = hop_rate
         lo_bpm, hi_bpm = bpm_range
         self.lags = np.arange(int(60.0 / hi_bpm * hop_rate), int(math.ceil(60.0 / lo_bpm * hop_rate)) + 1)
@@ -75,6 +75,8 @@ class TempoEstimator:
         octaves = np.log2(60.0 * hop_rate / self.lags / prior_bpm)
         self._prior = np.exp(-0.5 * (octaves / prior_octaves) ** 2)
         self._keep = 1.0 - 1.0 / memory
+        self.recency = recency
+        self._w: np.ndarray | None = None  # the recency window for the history length last seen
         self.reset()
 
     def reset(self) -> None:
@@ -83,13 +85,16 @@ class TempoEstimator:
 
     def estimate(self, x: np.ndarray) -> TempoEstimate | None:
         """x: the thresholded onset function, oldest first. None when it holds no energy at all."""
-        x = x - x.mean()
         n = len(x)
+        # Recent onsets weigh more (a window decaying over `recency` seconds into the past), so a new tempo
+        # takes over in a few seconds; each lag is divided by the window's own autocorrelation (unbiased).
+        w = self._window(n)
+        x = (x - x.mean()) * w
         spec = np.fft.rfft(x, self._nfft)
         acf = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, self._nfft)[:n]
         if acf[0] <= 1e-12:
             return None
-        acf /= acf[0] * (n - np.arange(n)) / n  # unbiased, and 1 at lag 0
+        acf /= self._window_acf(n, w) * (acf[0] / self._window_acf(n, w)[0])  # 1 at lag 0
         usable = n - int(self.hop_rate)  # lags with at least a second of overlap
         comb = self._comb(acf, usable)
         comb = np.maximum(comb, 0.0)
@@ -100,6 +105,16 @@ class TempoEstimator:
         best = self._best(self._mean)
         period = self._refine(acf, int(self.lags[best]), usable)
         return TempoEstimate(period, float(comb[best] - np.median(comb)), int(self.lags[raw]))
+
+    def _window(self, n: int) -> np.ndarray:
+        if self._w is None or len(self._w) != n:
+            self._w = np.exp(-np.arange(n)[::-1] / (self.recency * self.hop_rate))
+            spec = np.fft.rfft(self._w, self._nfft)
+            self._w_acf = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, self._nfft)[:n]
+        return self._w
+
+    def _window_acf(self, n: int, w: np.ndarray) -> np.ndarray:
+        return self._w_acf
 
     def _best(self, comb: np.ndarray) -> int:
         return int(np.argmax(comb * self._prior))

@@ -46,6 +46,9 @@ SALIENCE_NOISE = 0.07  # salience (periodicity.py) that white/pink noise and spe
 SALIENCE_BEAT = 0.2  # salience at and above which the pulse is as clear as it gets
 STEADY = 8  # estimates (2 s at the default update) whose agreement is the confidence's steadiness
 ALPHA = 0.9  # cumulative score: the weight of the past chain against the new onset (BTrack's alpha)
+PHASE_JUMP = 0.15  # a beat measured further than this (share of a beat) from the grid is a jump, not a drift
+PHASE_CONFIRM = 6  # measurements in a row that must agree before the grid jumps to a new phase
+HALF_BAR = 1.0  # beat placement: the weight of the two-beat comb beside the one-beat comb
 TIGHTNESS = 5.0  # cumulative score: how strictly the previous beat must be one period back (BTrack's tightness)
 
 
@@ -105,6 +108,8 @@ class TempoTracker:
         self._candidate: float | None = None  # a new period seen once, waiting for a second agreeing estimate
         self._weak_since: float | None = None
         self._locked_at = 0.0  # when the grid was claimed
+        self._jumps = 0  # measurements in a row far off the grid, at one new place
+        self._jump_to: Grid | None = None
         self._scored = -1  # last beat number whose accent went to the meter
         self._set_period(60.0 / 120.0 * self.hop_rate)
 
@@ -205,7 +210,15 @@ class TempoTracker:
         cumulative score (which beat chain), then the onsets within ~60 ms of it (where exactly)."""
         n = min(self._count, self._n)
         k = np.arange(max(2, min(int(4.0 * self.hop_rate / period), int((n - period) / period))))
-        coarse = self._comb(self._score.last(self._count, n), np.arange(int(math.ceil(period)) + 2), k, period)
+        score = self._score.last(self._count, n)
+        offsets = np.arange(int(math.ceil(period)) + 2)
+        coarse = self._comb(score, offsets, k, period)
+        # A beat chain and the off-beat chain between it can be alike (a house track's kicks, and its bass and
+        # hats on the off-beats). The beat is the chain whose every other beat also stands out: the backbeat
+        # (snare or clap on 2 and 4, kick on 1 and 3) repeats every two beats; off-beat hats do not.
+        k2 = k[: max(2, len(k) // 2)]
+        pairs = self._comb(score, np.concatenate((offsets, offsets + period)).round().astype(int), k2, 2 * period)
+        coarse += HALF_BAR * np.maximum(pairs[:len(offsets)], pairs[len(offsets):]) * (coarse.sum() / max(pairs.sum(), 1e-12))
         j = int(np.argmax(coarse[:-1]))
         near = round(0.06 * self.hop_rate)
         offsets = np.arange(max(0, j - near), j + near + 2)
@@ -241,7 +254,21 @@ class TempoTracker:
         index = round(grid.position(beat))
         error = beat - grid.time_of(index)  # + when the grid runs early
         grid.period += 0.5 * (period - grid.period)
-        grid.anchor, grid.index = beat - 0.5 * error, index
+        if abs(error) <= PHASE_JUMP * grid.period:
+            grid.anchor, grid.index = beat - 0.5 * error, index  # glide half way
+            self._jumps = 0
+        else:
+            # Far off the grid (often the off-beat: a chain as strong as the beat's for a moment): move
+            # only once `PHASE_CONFIRM` estimates in a row agree on the new place, then at once.
+            same = self._jump_to is not None and abs(beat - self._jump_to.time_of(
+                round(self._jump_to.position(beat)))) <= PHASE_JUMP * grid.period
+            self._jumps = self._jumps + 1 if same else 1
+            self._jump_to = Grid(grid.period, beat)
+            if self._jumps >= PHASE_CONFIRM:
+                grid.anchor, grid.index = beat, index
+                self._jumps = 0
+            else:
+                grid.anchor, grid.index = grid.time_of(index), index
         self._score_accents()
 
     def _score_accents(self) -> None:
