@@ -267,9 +267,9 @@ class Analyzer:
             self.onsets.append(t)
             if len(self.onsets) > MAX_ONSETS:
                 del self.onsets[0]
-        value, low = self._pulse_fn(hop_samples)
+        value, low, loud = self._pulse_fn(hop_samples)
         self._odf_max = max(self._odf_max, value)
-        self.tracker.push(value, now, low)
+        self.tracker.push(value, now, low, loud)
 
     # --- output ----------------------------------------------------------------------------------
 

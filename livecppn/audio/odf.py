@@ -13,8 +13,11 @@ not lock onto off-beat hats; comparing with two hops back (frames overlapping
 by half, as madmom's `diff_ratio=0.5`) makes each onset one clear rise.
 
 A second value, the flux of the bands below `low_hz` (kick, bass), marks the
-accents the meter and the downbeat are read from (meter.py). Render thread;
-one hop at a time, in order.
+accents the meter and the downbeat are read from (meter.py). A third, the same
+flux of the linear magnitudes, places the beat (tracker.py): log compression
+makes soft onsets count, which the tempo needs, but it also lets a house
+track's off-beat bass and hats outweigh its kicks; in linear magnitude the
+loudest onsets, the kicks, stand out. Render thread; one hop at a time, in order.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class BandFlux:
         self._n_low = int(np.sum(centres < low_hz))
         self._gain = np.float32(gain)  # log1p(gain * |X|): ~level-independent above -70 dBFS
         self._past = np.zeros((diff_hops, len(self._bands)), dtype=np.float32)  # the last diff_hops hops' bands
+        self._past_lin = np.zeros_like(self._past)
         self._i = 0
         self._rise = np.zeros(len(self._bands), dtype=np.float32)
 
@@ -71,15 +75,18 @@ class BandFlux:
     def n_bands(self) -> int:
         return len(self._bands)
 
-    def __call__(self, hop_samples: np.ndarray) -> tuple[float, float]:
-        now = self._bands @ self._pvoc(hop_samples).norm
-        np.multiply(now, self._gain, out=now)
-        np.log1p(now, out=now)
-        old = self._past[self._i]
+    def __call__(self, hop_samples: np.ndarray) -> tuple[float, float, float]:
+        """(log flux, its low bands' part, linear flux) of one hop."""
+        bands = self._bands @ self._pvoc(hop_samples).norm
         rise = self._rise
-        np.subtract(now, old, out=rise)
+        np.subtract(bands, self._past_lin[self._i], out=rise)
+        np.maximum(rise, 0.0, out=rise)
+        loud = float(rise @ self._weight)
+        self._past_lin[self._i] = bands
+        now = np.log1p(bands * self._gain)
+        np.subtract(now, self._past[self._i], out=rise)
         np.maximum(rise, 0.0, out=rise)
         self._past[self._i] = now
         self._i = (self._i + 1) % len(self._past)
         np.multiply(rise, self._weight, out=rise)
-        return float(rise.sum()), float(rise[:self._n_low].sum())
+        return float(rise.sum()), float(rise[:self._n_low].sum()), loud

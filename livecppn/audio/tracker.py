@@ -48,7 +48,8 @@ STEADY = 8  # estimates (2 s at the default update) whose agreement is the confi
 ALPHA = 0.9  # cumulative score: the weight of the past chain against the new onset (BTrack's alpha)
 PHASE_JUMP = 0.15  # a beat measured further than this (share of a beat) from the grid is a jump, not a drift
 PHASE_CONFIRM = 6  # measurements in a row that must agree before the grid jumps to a new phase
-HALF_BAR = 1.0  # beat placement: the weight of the two-beat comb beside the one-beat comb
+HALF_BAR = 1.0
+LOW_WEIGHT = float(__import__('os').environ.get('LOWW', 1.0))  # beat placement: the weight of the two-beat comb beside the one-beat comb
 TIGHTNESS = 5.0  # cumulative score: how strictly the previous beat must be one period back (BTrack's tightness)
 
 
@@ -122,8 +123,11 @@ class TempoTracker:
 
     # --- per hop ---------------------------------------------------------------------------------
 
-    def push(self, value: float, time: float, low: float = 0.0) -> None:
-        """One hop's onset function value (and its low-band part); `time`: audio time at the end of the hop."""
+    def push(self, value: float, time: float, low: float = 0.0, loud: float | None = None) -> None:
+        """One hop's onset function value, its low-band part and its linear-magnitude flux (odf.BandFlux;
+        the value itself where not given); `time`: audio time at the end of the hop."""
+        if loud is None:
+            loud = value
         gather = self._gather
         chain = 0.0
         if self._count > gather[0]:
@@ -131,9 +135,9 @@ class TempoTracker:
         if self._count % 2:
             self._odf.put(self._count // 2, self._pair + value)
         self._pair = value
-        self._flux.put(self._count, value)
+        self._flux.put(self._count, loud)
         self._low.put(self._count, low)
-        self._score.put(self._count, (1.0 - ALPHA) * value + ALPHA * chain)
+        self._score.put(self._count, (1.0 - ALPHA) * loud + ALPHA * chain)
         self._count += 1
         self._time = time
         # The estimate and the beat placement it leads to run on different hops: two smaller costs.
