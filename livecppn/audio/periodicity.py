@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 HARMONICS = 4  # multiples of a period the comb reads
+OCTAVE_MARGIN = 1.25  # the double or half of the tempo held takes over only when it scores this much better
 
 
 def max_filter(x: np.ndarray, radius: int) -> np.ndarray:
@@ -80,6 +81,7 @@ class TempoEstimator:
         self.reset()
 
     def reset(self) -> None:
+        self._chosen: int | None = None
         self._mean = np.zeros(len(self.lags))
         self._seen = 0
 
@@ -103,6 +105,16 @@ class TempoEstimator:
         self._seen += 1
         self._mean += max(1.0 - self._keep, 1.0 / self._seen) * (comb - self._mean)
         best = self._best(self._mean)
+        if self._chosen is not None and best != self._chosen:
+            # Sticking to an octave: the double or half of the tempo held must score clearly better to take
+            # over (a hip-hop beat's 85 and 170 BPM are close, and flipping between them throws the beat).
+            ratio = self.lags[best] / self.lags[self._chosen]
+            near = int(np.argmin(np.abs(self.lags - self.lags[self._chosen])))
+            held = self._mean[near] * self._prior[near]
+            if min(abs(ratio - 2.0), abs(ratio - 0.5) * 2) < 0.1 and \
+                    self._mean[best] * self._prior[best] < OCTAVE_MARGIN * held:
+                best = self._local_best(near)
+        self._chosen = best
         period = self._refine(acf, int(self.lags[best]), usable)
         return TempoEstimate(period, float(comb[best] - np.median(comb)), int(self.lags[raw]))
 
@@ -118,6 +130,12 @@ class TempoEstimator:
 
     def _best(self, comb: np.ndarray) -> int:
         return int(np.argmax(comb * self._prior))
+
+    def _local_best(self, i: int) -> int:
+        """The best candidate within 4 % of candidate i (the tempo held may drift)."""
+        lag = self.lags[i]
+        near = np.flatnonzero(np.abs(self.lags / lag - 1.0) <= 0.04)
+        return int(near[np.argmax(self._mean[near] * self._prior[near])])
 
     def _comb(self, acf: np.ndarray, usable: int) -> np.ndarray:
         """For each candidate period: the mean autocorrelation at its multiples that the history holds.
