@@ -90,13 +90,12 @@ class TempoEstimator:
         n = len(x)
         # Recent onsets weigh more (a window decaying over `recency` seconds into the past), so a new tempo
         # takes over in a few seconds; each lag is divided by the window's own autocorrelation (unbiased).
-        w = self._window(n)
-        x = (x - x.mean()) * w
+        x = (x - x.mean()) * self._window(n)
         spec = np.fft.rfft(x, self._nfft)
         acf = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, self._nfft)[:n]
         if acf[0] <= 1e-12:
             return None
-        acf /= self._window_acf(n, w) * (acf[0] / self._window_acf(n, w)[0])  # 1 at lag 0
+        acf /= self._w_acf * (acf[0] / self._w_acf[0])  # 1 at lag 0
         usable = n - int(self.hop_rate)  # lags with at least a second of overlap
         comb = self._comb(acf, usable)
         comb = np.maximum(comb, 0.0)
@@ -109,24 +108,22 @@ class TempoEstimator:
             # Sticking to an octave: the double or half of the tempo held must score clearly better to take
             # over (a hip-hop beat's 85 and 170 BPM are close, and flipping between them throws the beat).
             ratio = self.lags[best] / self.lags[self._chosen]
-            near = int(np.argmin(np.abs(self.lags - self.lags[self._chosen])))
-            held = self._mean[near] * self._prior[near]
+            held = self._mean[self._chosen] * self._prior[self._chosen]
             if min(abs(ratio - 2.0), abs(ratio - 0.5) * 2) < 0.1 and \
                     self._mean[best] * self._prior[best] < OCTAVE_MARGIN * held:
-                best = self._local_best(near)
+                best = self._local_best(self._chosen)
         self._chosen = best
         period = self._refine(acf, int(self.lags[best]), usable)
-        return TempoEstimate(period, float(comb[best] - np.median(comb)), int(self.lags[raw]))
+        middle = len(comb) // 2  # the median (np.median costs ten times as much)
+        return TempoEstimate(period, float(comb[best] - np.partition(comb, middle)[middle]), int(self.lags[raw]))
 
     def _window(self, n: int) -> np.ndarray:
+        """The recency window for a history of n values, and (in _w_acf) its autocorrelation."""
         if self._w is None or len(self._w) != n:
             self._w = np.exp(-np.arange(n)[::-1] / (self.recency * self.hop_rate))
             spec = np.fft.rfft(self._w, self._nfft)
             self._w_acf = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, self._nfft)[:n]
         return self._w
-
-    def _window_acf(self, n: int, w: np.ndarray) -> np.ndarray:
-        return self._w_acf
 
     def _best(self, comb: np.ndarray) -> int:
         return int(np.argmax(comb * self._prior))
@@ -142,14 +139,13 @@ class TempoEstimator:
         The k-th multiple of a period between hops can be k/2 hops from k * lag: it is read as the
         max of a neighbourhood that widens with k."""
         near = (max_filter(acf, 1), max_filter(acf, 2))
-        scores = np.zeros(len(self.lags))
-        counted = np.zeros(len(self.lags))
-        for k in range(1, HARMONICS + 1):
-            idx = self.lags * k
-            ok = idx < usable
-            scores[ok] += near[k > 2][idx[ok]]
-            counted += ok
-        return scores / np.maximum(counted, 1.0)
+        near[1][usable:] = near[0][usable:] = 0.0  # lags without a second of overlap do not count
+        last = len(acf) - 1  # zero, as all past `usable`
+        scores = near[0][np.minimum(self.lags, last)] + near[0][np.minimum(2 * self.lags, last)]
+        for k in range(3, HARMONICS + 1):
+            scores += near[1][np.minimum(k * self.lags, last)]
+        counted = np.minimum(HARMONICS, (usable - 1) // self.lags)
+        return scores / np.maximum(counted, 1)
 
     def _refine(self, acf: np.ndarray, lag: int, usable: int) -> float:
         """The period in hops to a fraction of a hop, from the autocorrelation peaks at its multiples."""

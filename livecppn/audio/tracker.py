@@ -44,13 +44,28 @@ from .periodicity import TempoEstimator, parabolic
 
 SALIENCE_NOISE = 0.07  # salience (periodicity.py) that white/pink noise and speech stay under (eval_tempo.py)
 SALIENCE_BEAT = 0.2  # salience at and above which the pulse is as clear as it gets
+ESTIMATE_STEP = 6  # hops between taking the history and estimating from it (never the same 60 fps frame)
 STEADY = 8  # estimates (2 s at the default update) whose agreement is the confidence's steadiness
 ALPHA = 0.9  # cumulative score: the weight of the past chain against the new onset (BTrack's alpha)
 PHASE_JUMP = 0.15  # a beat measured further than this (share of a beat) from the grid is a jump, not a drift
 PHASE_CONFIRM = 6  # measurements in a row that must agree before the grid jumps to a new phase
-HALF_BAR = 1.0
 LOW_WEIGHT = float(__import__('os').environ.get('LOWW', 1.0))  # beat placement: the weight of the two-beat comb beside the one-beat comb
 TIGHTNESS = 5.0  # cumulative score: how strictly the previous beat must be one period back (BTrack's tightness)
+
+
+def _comb(x: np.ndarray, first: int, count: int, beats: int, period: float) -> np.ndarray:
+    """For each offset o in first..first+count-1 (hops back from x's newest value): the sum of x at
+    o, o + period, o + 2 period ... (`beats` of them, as far as x reaches), each beat weighing 0.8 of the
+    one after it, so recent beats count more."""
+    out = np.zeros(count)
+    n, weight = len(x), 1.0
+    for b in range(beats):
+        start = n - 1 - first - round(b * period)  # x index of offset `first` for this beat
+        if start - count + 1 < 0:
+            break
+        out += weight * x[start - count + 1:start + 1][::-1]
+        weight *= 0.8
+    return out
 
 
 class _Ring:
@@ -86,11 +101,12 @@ class TempoTracker:
         # The tempo is estimated on the onset function summed over pairs of hops (~94 values a second,
         # BTrack's rate): the autocorrelation costs a quarter, and the period is refined between values.
         self._odf = _Ring(self._n // 2)
-        self._every = max(2, round(cfg.update * hop_rate))
+        self._every = max(4 * ESTIMATE_STEP, round(cfg.update * hop_rate))
         self._estimator = TempoEstimator(hop_rate / 2, self._n // 2, cfg.bpm_range, cfg.prior_bpm,
                                          cfg.prior_octaves)
         self._odf_delay = odf_delay
         self._meter = Meter()
+        self._box_n, self._box_count = 0, np.ones(0)
         self.reset()
 
     def reset(self) -> None:
@@ -101,6 +117,7 @@ class TempoTracker:
         self._count = 0  # hops pushed (and skipped)
         self._pair = 0.0  # the onset function of the first hop of a pair
         self._due: float | None = None  # a period whose beat phase is to be placed (next half update)
+        self._x: np.ndarray | None = None  # the history taken for the next estimate
         self._time = 0.0  # audio time at the end of the newest hop
         self.grid: Grid | None = None
         self.confidence = 0.0  # [0, 1]
@@ -140,10 +157,14 @@ class TempoTracker:
         self._score.put(self._count, (1.0 - ALPHA) * loud + ALPHA * chain)
         self._count += 1
         self._time = time
-        # The estimate and the beat placement it leads to run on different hops: two smaller costs.
+        # The history, the estimate and the beat placement run on hops in different frames (a 60 fps frame
+        # holds ~3 hops): three small costs instead of one large one.
         step = self._count % self._every
         if step == 0 and self._count >= 2.0 * self.hop_rate:
-            self._estimate()
+            self._x = self._history()
+        elif step == ESTIMATE_STEP and self._x is not None:
+            self._estimate(self._x)
+            self._x = None
         elif step == self._every // 2 and self._due is not None:
             self._follow(self._due / self.hop_rate, self._phase(self._due))
             self._due = None
@@ -168,20 +189,19 @@ class TempoTracker:
         n = min(self._count // 2, self._odf.n)
         x = self._odf.last(self._count // 2, n).copy()
         # Local mean over ~0.1 s: what stands above it is an onset, whatever the level of the music.
-        half = max(1, round(0.05 * rate))
-        c = np.concatenate(([0.0], np.cumsum(x)))
-        idx = np.arange(n)
-        lo, hi = np.clip(idx - half, 0, n), np.clip(idx + half + 1, 0, n)
-        x = np.maximum(x - (c[hi] - c[lo]) / (hi - lo), 0.0)
+        box = np.ones(2 * max(1, round(0.05 * rate)) + 1)
+        if self._box_n != n:  # how many values each local mean averages (fewer at the edges)
+            self._box_n, self._box_count = n, np.convolve(np.ones(n), box, "same")
+        x = np.maximum(x - np.convolve(x, box, "same") / self._box_count, 0.0)
         # One huge event (the music starting, a crash) must not outweigh every beat in the
         # autocorrelation: cap at the typical beat, the median of the m strongest values, where m
         # is how many beats the history holds at a middling tempo (100 BPM).
         m = max(2, int(n / rate * 100.0 / 60.0))
-        top = np.partition(x, n - m)[n - m:]
-        return np.minimum(x, np.median(top))
+        typical = np.partition(x, n - m // 2 - 1)[n - m // 2 - 1]  # the median of the m strongest
+        return np.minimum(x, typical)
 
-    def _estimate(self) -> None:
-        est = self._estimator.estimate(self._history())
+    def _estimate(self, history: np.ndarray) -> None:
+        est = self._estimator.estimate(history)
         if est is None:
             self._recent.append(0)
             self.salience = 0.0
@@ -213,31 +233,16 @@ class TempoTracker:
         """Audio time of the latest beat: the comb of beats `period` hops apart that best fits the recent
         cumulative score (which beat chain), then the onsets within ~60 ms of it (where exactly)."""
         n = min(self._count, self._n)
-        k = np.arange(max(2, min(int(4.0 * self.hop_rate / period), int((n - period) / period))))
-        score = self._score.last(self._count, n)
-        offsets = np.arange(int(math.ceil(period)) + 2)
-        coarse = self._comb(score, offsets, k, period)
-        # A beat chain and the off-beat chain between it can be alike (a house track's kicks, and its bass and
-        # hats on the off-beats). The beat is the chain whose every other beat also stands out: the backbeat
-        # (snare or clap on 2 and 4, kick on 1 and 3) repeats every two beats; off-beat hats do not.
-        k2 = k[: max(2, len(k) // 2)]
-        pairs = self._comb(score, np.concatenate((offsets, offsets + period)).round().astype(int), k2, 2 * period)
-        coarse += HALF_BAR * np.maximum(pairs[:len(offsets)], pairs[len(offsets):]) * (coarse.sum() / max(pairs.sum(), 1e-12))
+        beats = max(2, min(int(4.0 * self.hop_rate / period), int((n - period) / period)))
+        span = int(math.ceil(period)) + 2
+        coarse = _comb(self._score.last(self._count, n), 0, span, beats, period)
         j = int(np.argmax(coarse[:-1]))
         near = round(0.06 * self.hop_rate)
-        offsets = np.arange(max(0, j - near), j + near + 2)
-        fine = self._comb(self._flux.last(self._count, n), offsets, k, period)
+        first = max(0, j - near)
+        fine = _comb(self._flux.last(self._count, n), first, j + near + 2 - first, beats, period)
         i = int(np.argmax(fine[1:-1])) + 1
-        hops_back = offsets[i] + parabolic(fine[i - 1], fine[i], fine[i + 1])
+        hops_back = first + i + parabolic(fine[i - 1], fine[i], fine[i + 1])
         return self._time - hops_back / self.hop_rate - self._odf_delay
-
-    @staticmethod
-    def _comb(x: np.ndarray, offsets: np.ndarray, k: np.ndarray, period: float) -> np.ndarray:
-        """For each offset (hops back from the newest value): the sum of x one period apart, recent first,
-        each beat weighing 0.8 of the next."""
-        n = len(x)
-        idx = n - 1 - offsets[:, None] - np.round(k[None, :] * period).astype(int)
-        return np.where(idx >= 0, x[np.clip(idx, 0, n - 1)], 0.0) @ (0.8 ** k)
 
     def _follow(self, period: float, beat: float) -> None:
         """Lock, nudge or re-lock the grid towards one estimate (period s, a beat's time)."""
