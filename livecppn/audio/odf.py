@@ -78,15 +78,16 @@ class BandFlux:
     def __call__(self, hop_samples: np.ndarray) -> tuple[float, float, float]:
         """(log flux, its low bands' part, linear flux) of one hop."""
         bands = self._bands @ self._pvoc(hop_samples).norm
-        rise = self._rise
-        np.subtract(bands, self._past_lin[self._i], out=rise)
+        rise, weight, i = self._rise, self._weight, self._i
+        np.subtract(bands, self._past_lin[i], out=rise)
         np.maximum(rise, 0.0, out=rise)
-        loud = float(rise @ self._weight)
-        self._past_lin[self._i] = bands
-        now = np.log1p(bands * self._gain)
-        np.subtract(now, self._past[self._i], out=rise)
+        loud = float(np.dot(rise, weight))
+        self._past_lin[i] = bands
+        np.multiply(bands, self._gain, out=bands)
+        np.log1p(bands, out=bands)
+        np.subtract(bands, self._past[i], out=rise)
+        self._past[i] = bands
         np.maximum(rise, 0.0, out=rise)
-        self._past[self._i] = now
-        self._i = (self._i + 1) % len(self._past)
-        np.multiply(rise, self._weight, out=rise)
-        return float(rise.sum()), float(rise[:self._n_low].sum()), loud
+        n = self._n_low
+        self._i = (i + 1) % len(self._past)
+        return float(np.dot(rise, weight)), float(np.dot(rise[:n], weight[:n])), loud
