@@ -17,7 +17,8 @@ accents the meter and the downbeat are read from (meter.py). A third, the same
 flux of the linear magnitudes, places the beat (tracker.py): log compression
 makes soft onsets count, which the tempo needs, but it also lets a house
 track's off-beat bass and hats outweigh its kicks; in linear magnitude the
-loudest onsets, the kicks, stand out. Render thread; one hop at a time, in order.
+loudest onsets, the kicks, stand out. (It peaks later, as a kick's body swells
+after its attack, so the log flux then places the beat to the millisecond.) Render thread; one hop at a time, in order.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class TempoTracker:
         if self._count % 2:
             self._odf.put(self._count // 2, self._pair + value)
         self._pair = value
-        self._flux.put(self._count, loud)
+        self._flux.put(self._count, value)
         self._low.put(self._count, low)
         self._score.put(self._count, (1.0 - ALPHA) * loud + ALPHA * chain)
         self._count += 1
