@@ -7,7 +7,7 @@ and in order, so the result does not depend on the frame rate (DESIGN §2).
 How it works (each step cites where it comes from; tools/eval_tempo.py measures it):
 - The onset function is log-filtered spectral flux (odf.py).
 - Every `update` seconds, the last `history` seconds of it give a tempo
-  (periodicity.py: autocorrelation, comb over four multiples, log-Gaussian
+  (periodicity.py: autocorrelation, a comb over its multiples, log-Gaussian
   prior over 50-220 BPM, a memory of the last estimates) and its salience.
 - Beats are placed on BTrack's cumulative score (Stark, Davies & Plumbley,
   DAFx 2009; after Ellis 2007), computed causally, hop by hop:
@@ -44,12 +44,12 @@ from .periodicity import TempoEstimator, parabolic
 
 SALIENCE_NOISE = 0.07  # salience (periodicity.py) that white/pink noise and speech stay under (eval_tempo.py)
 SALIENCE_BEAT = 0.2  # salience at and above which the pulse is as clear as it gets
+FIRST_ESTIMATE = 2.0  # seconds of audio before the first estimate
 ESTIMATE_STEP = 6  # hops between taking the history and estimating from it (never the same 60 fps frame)
 STEADY = 8  # estimates (2 s at the default update) whose agreement is the confidence's steadiness
 ALPHA = 0.9  # cumulative score: the weight of the past chain against the new onset (BTrack's alpha)
 PHASE_JUMP = 0.15  # a beat measured further than this (share of a beat) from the grid is a jump, not a drift
 PHASE_CONFIRM = 6  # measurements in a row that must agree before the grid jumps to a new phase
-LOW_WEIGHT = float(__import__('os').environ.get('LOWW', 1.0))  # beat placement: the weight of the two-beat comb beside the one-beat comb
 TIGHTNESS = 5.0  # cumulative score: how strictly the previous beat must be one period back (BTrack's tightness)
 
 
@@ -160,7 +160,7 @@ class TempoTracker:
         # The history, the estimate and the beat placement run on hops in different frames (a 60 fps frame
         # holds ~3 hops): three small costs instead of one large one.
         step = self._count % self._every
-        if step == 0 and self._count >= 2.0 * self.hop_rate:
+        if step == 0 and self._count >= FIRST_ESTIMATE * self.hop_rate:
             self._x = self._history()
         elif step == ESTIMATE_STEP and self._x is not None:
             self._estimate(self._x)
@@ -201,7 +201,7 @@ class TempoTracker:
         return np.minimum(x, typical)
 
     def _estimate(self, history: np.ndarray) -> None:
-        est = self._estimator.estimate(history)
+        est = self._estimator.estimate(history, hold=self.grid is not None and self._weak_since is None)
         if est is None:
             self._recent.append(0)
             self.salience = 0.0
@@ -248,8 +248,9 @@ class TempoTracker:
         """Lock, nudge or re-lock the grid towards one estimate (period s, a beat's time)."""
         grid = self.grid
         if grid is None or abs(period / grid.period - 1.0) > 0.04:
-            if self._candidate is not None and abs(period / self._candidate - 1.0) <= 0.02:
-                # Seen twice: (re)lock, numbering beats on from the old grid so counts stay continuous.
+            if grid is None or (self._candidate is not None and abs(period / self._candidate - 1.0) <= 0.02):
+                # A first lock (the confidence already asked for agreeing estimates), or a new tempo seen
+                # twice: (re)lock, numbering beats on from the old grid so counts stay continuous.
                 index = round(grid.position(beat)) if grid is not None else 0
                 if grid is None:
                     self._locked_at = self._time
