@@ -11,15 +11,16 @@ detector reported it minus when the sound began: what a pulse on the onset
 flag lags by), onsets per second on white noise, and CPU per 256-sample hop of
 audio (the per-frame detector's cost is spread over the hops of its frame).
 
-Tempo: livecppn's tracker (tracker.py, through `Analyzer.process` in 800-sample
-blocks: a 60 fps loop) against `aubio.tempo` (same hops, its BPM folded into
-80-180 like ours, its last beat extended by its period as a beat clock would).
+Tempo on clicks and the synthetic beat (music: tools/eval_tempo.py): livecppn's
+tracker (tracker.py, through `Analyzer.process` in 800-sample blocks: a 60 fps
+loop) against `aubio.tempo` (same hops, its BPM folded into 80-180, its last
+beat extended by its period as a beat clock would).
 Per 60 fps frame after 6 s: worst BPM error, beat-phase error (the clock's
 current beat against the nearest true beat; median and p90), the time from
 which BPM stays within ±1 and the phase within 30 ms, and for the tempo change,
 how long after it that held again. On noise, the share of frames claiming a
-tempo. CPU per hop: ours is the pulse function + tracker (+ a clock read per
-frame); aubio's is aubio.tempo.
+tempo. CPU per hop: ours is the onset function (odf.py) + tracker (+ a clock
+read per frame); aubio's is aubio.tempo.
 
 What it showed (and what livecppn keeps): aubio `hfc` for onsets (F = 1.0 on
 every click track and on the synthetic beat, timing within ±4 ms, ~20 ms
@@ -45,7 +46,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from livecppn.audio.analyzer import Analyzer, OnsetDetector, PulseFunction, hop_for_rate  # noqa: E402
+from livecppn.audio.analyzer import Analyzer, OnsetDetector, hop_for_rate  # noqa: E402
+from livecppn.audio.odf import BandFlux  # noqa: E402
 from livecppn.audio.features import FeatureExtractor  # noqa: E402
 from livecppn.audio.frame_clock import window_ending_at  # noqa: E402
 from livecppn.audio.synth import synthetic_beat  # noqa: E402
@@ -185,11 +187,12 @@ def run_ours(x: np.ndarray):
         beat = f.audio_time - f.beat_phase * 60.0 / f.bpm if f.bpm > 0 else None
         frames.append((f.audio_time, f.bpm, beat))
     hop = an.hop
-    pulse, tracker, clock = PulseFunction(RATE, hop), TempoTracker(RATE / hop), BeatClock()
+    flux, tracker, clock = BandFlux(RATE, hop), TempoTracker(RATE / hop), BeatClock()
     hops = len(x) // hop
     t0 = time.perf_counter()
     for i in range(hops):
-        tracker.push(pulse(x[i * hop:(i + 1) * hop]), (i + 1) * hop / RATE)
+        value, low, loud = flux(x[i * hop:(i + 1) * hop])
+        tracker.push(value, (i + 1) * hop / RATE, low, loud)
         if i % 3 == 0:
             clock.state((i + 1) * hop / RATE, tracker.grid)
     return frames, (time.perf_counter() - t0) / hops

@@ -10,7 +10,10 @@ How it works (each step cites where it comes from; tools/eval_tempo.py measures 
   (periodicity.py: autocorrelation, a comb over its multiples, log-Gaussian
   prior over 50-220 BPM, a memory of the last estimates) and its salience.
 - Beats are placed on BTrack's cumulative score (Stark, Davies & Plumbley,
-  DAFx 2009; after Ellis 2007), computed causally, hop by hop:
+  DAFx 2009; after Ellis 2007), computed causally, hop by hop, over the
+  evidence of both fluxes (odf.py), each over its running mean, the linear one
+  weighing three quarters (the loudest onsets choose the beat; a loud pad's
+  swell alone does not):
   score[n] = (1 - a) * odf[n] + a * max over v in [T/2, 2T] of W(v) * score[n - v],
   with W log-Gaussian around the beat period T. A hop where a chain of onsets
   one period apart ends scores high; a lone syncopated onset does not. The
@@ -50,6 +53,7 @@ STEADY = 8  # estimates (2 s at the default update) whose agreement is the confi
 ALPHA = 0.9  # cumulative score: the weight of the past chain against the new onset (BTrack's alpha)
 PHASE_JUMP = 0.15  # a beat measured further than this (share of a beat) from the grid is a jump, not a drift
 PHASE_CONFIRM = 6  # measurements in a row that must agree before the grid jumps to a new phase
+LOUD_SHARE = 0.75  # the beat's evidence: the share of the linear flux beside the log flux (each over its mean)
 TIGHTNESS = 5.0  # cumulative score: how strictly the previous beat must be one period back (BTrack's tightness)
 
 
@@ -101,6 +105,7 @@ class TempoTracker:
         # The tempo is estimated on the onset function summed over pairs of hops (~94 values a second,
         # BTrack's rate): the autocorrelation costs a quarter, and the period is refined between values.
         self._odf = _Ring(self._n // 2)
+        self._mean_rate = 1.0 / (4.0 * hop_rate)  # the fluxes' running means follow the last ~4 s
         self._every = max(4 * ESTIMATE_STEP, round(cfg.update * hop_rate))
         self._estimator = TempoEstimator(hop_rate / 2, self._n // 2, cfg.bpm_range, cfg.prior_bpm,
                                          cfg.prior_octaves)
@@ -115,6 +120,7 @@ class TempoTracker:
         self._estimator.reset()
         self._meter.reset()
         self._count = 0  # hops pushed (and skipped)
+        self._mean_loud = self._mean_value = 0.0  # running means of the two fluxes (~4 s)
         self._pair = 0.0  # the onset function of the first hop of a pair
         self._due: float | None = None  # a period whose beat phase is to be placed (next half update)
         self._x: np.ndarray | None = None  # the history taken for the next estimate
@@ -154,7 +160,12 @@ class TempoTracker:
         self._pair = value
         self._flux.put(self._count, value)
         self._low.put(self._count, low)
-        self._score.put(self._count, (1.0 - ALPHA) * loud + ALPHA * chain)
+        # The beat's evidence: both fluxes, each against its running mean, so neither a loud pad swell (linear)
+        # nor soft off-beat hats (log) decide alone.
+        self._mean_loud += self._mean_rate * (loud - self._mean_loud)
+        self._mean_value += self._mean_rate * (value - self._mean_value)
+        evidence = LOUD_SHARE * loud / (self._mean_loud + 1e-9) + (1 - LOUD_SHARE) * value / (self._mean_value + 1e-9)
+        self._score.put(self._count, (1.0 - ALPHA) * evidence + ALPHA * chain)
         self._count += 1
         self._time = time
         # The history, the estimate and the beat placement run on hops in different frames (a 60 fps frame
