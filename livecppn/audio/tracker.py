@@ -17,14 +17,18 @@ How it works (each step cites where it comes from; tools/eval_tempo.py measures 
   score[n] = (1 - a) * odf[n] + a * max over v in [T/2, 2T] of W(v) * score[n - v],
   with W log-Gaussian around the beat period T. A hop where a chain of onsets
   one period apart ends scores high; a lone syncopated onset does not. The
-  beat's phase is the comb of beats one period apart that best fits the last
-  few seconds of that score (recent beats weigh more, so a change is followed).
+  beat chain is the comb of beats one period apart that best fits the last
+  few seconds of that score (recent beats weigh more, so a change is followed);
+  the log flux within ~60 ms of it places the beat to the millisecond. A beat
+  measured far off the grid (the off-beat) moves it only when six estimates
+  in a row agree.
 - Confidence (0-1): the salience scaled between what noise gives and what a
   clear beat gives, times how steadily the estimates agree with the chosen
   tempo over the last `steady` estimates (noise and speech jump around). A
   grid is claimed when the confidence reaches `config.confidence`, kept while it
-  stays above a third of that, and held through a break (a breakdown with no
-  drums) for `hold` seconds more before it is let go.
+  stays above a third of that; once established (held `hold` seconds), it is
+  held through a break (a breakdown with no drums) for `hold` seconds more
+  before it is let go, while a grid newer than that goes at once.
 - Meter (meter.py): bars of 3 or 4 and the downbeat, from the low-band accents
   on the beats.
 
