@@ -236,11 +236,13 @@ def test_learn_commands_from_many_threads_bind_once(jack_midi):
         for t in threads:
             t.join()
         assert wait_for(lambda: midi.status.armed is not None, 3)
-        armed = midi.status.armed
-        assert armed in targets
+        assert midi.status.armed in targets
+        # The MIDI thread may still be applying the later commands (each re-arms): whichever target is armed
+        # last when the control moves is the one it binds, and only that one.
         out.send(cc(7, 10))
         assert wait_for(lambda: midi.status.armed is None, 3)
-        assert [b.target for b in midi.status.mapping.bindings] == [armed] == [b.target for b in midi.status.learned]
+        bound = [b.target for b in midi.status.mapping.bindings]
+        assert len(bound) == 1 and bound[0] in targets and bound == [b.target for b in midi.status.learned]
         midi.command("learn_next")  # from nothing armed: the first target
         assert wait_for(lambda: midi.status.armed == REGISTRY.learn_targets[0], 3)
         assert midi.take_errors() == []
