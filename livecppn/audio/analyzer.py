@@ -38,9 +38,9 @@ import numpy as np
 from .beatclock import BeatClock
 from .config import FeatureConfig
 from .features import AudioFeatures, FeatureExtractor
+from .odf import BandFlux
 from .ring import RingBuffer
 from .smoothing import auto_gain, follow, retention
-from .odf import BandFlux
 from .tracker import TempoTracker
 
 MAX_ONSETS = 10000  # onset times kept for `livecppn analyze`

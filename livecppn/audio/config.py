@@ -40,8 +40,7 @@ class TempoConfig:
         if self.onset_method not in ONSET_METHODS:
             raise ValueError(f"TempoConfig.onset_method must be one of {ONSET_METHODS}, got {self.onset_method!r}")
         for name in ("onset_min_interval", "onset_floor", "prior_bpm", "prior_octaves", "history", "update",
-                     "confidence", "hold",
-                     "tap_gap", "clock_timeout"):
+                     "confidence", "hold", "tap_gap", "clock_timeout"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"TempoConfig.{name} must be a positive number, got {value!r}")

@@ -8,8 +8,8 @@ the same family): the magnitude spectrum is pooled into log-spaced bands
 (`bands_per_octave`, each band at least one FFT bin), compressed with
 log(1 + gain * |X|), and the rises since `diff_hops` hops ago are summed over
 the bands with half-wave rectification, each band weighted by the octaves it
-spans. Every octave counts alike, so a kick's two octaves count as much as a hi-hat's five and a comb does
-not lock onto off-beat hats; comparing with two hops back (frames overlapping
+spans. Every octave counts alike, so a kick's two octaves count as much as a
+hi-hat's five and a comb does not lock onto off-beat hats; comparing with two hops back (frames overlapping
 by half, as madmom's `diff_ratio=0.5`) makes each onset one clear rise.
 
 A second value, the flux of the bands below `low_hz` (kick, bass), marks the
@@ -18,7 +18,8 @@ flux of the linear magnitudes, places the beat (tracker.py): log compression
 makes soft onsets count, which the tempo needs, but it also lets a house
 track's off-beat bass and hats outweigh its kicks; in linear magnitude the
 loudest onsets, the kicks, stand out. (It peaks later, as a kick's body swells
-after its attack, so the log flux then places the beat to the millisecond.) Render thread; one hop at a time, in order.
+after its attack, so the log flux then places the beat to the millisecond.)
+Render thread; one hop at a time, in order.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def log_bands(sample_rate: int, n_fft: int, lo_hz: float, hi_hz: float,
 
 
 class BandFlux:
-    """Log-filtered spectral flux of each hop: `(all bands, bands below low_hz)` per call."""
+    """Spectral flux of each hop: `(log flux, its bands below low_hz, linear flux)` per call."""
 
     def __init__(self, sample_rate: int, hop: int, *, frame_hops: int = 4, bands_per_octave: int = 6,
                  lo_hz: float = 30.0, hi_hz: float = 16000.0, low_hz: float = 200.0, gain: float = 100.0,
@@ -71,10 +72,6 @@ class BandFlux:
         self._past_lin = np.zeros_like(self._past)
         self._i = 0
         self._rise = np.zeros(len(self._bands), dtype=np.float32)
-
-    @property
-    def n_bands(self) -> int:
-        return len(self._bands)
 
     def __call__(self, hop_samples: np.ndarray) -> tuple[float, float, float]:
         """(log flux, its low bands' part, linear flux) of one hop."""

@@ -42,6 +42,7 @@ import numpy as np
 
 HARMONICS = 8  # multiples of a period the comb reads (eight: a 16th-note groove fits 4/3 of the beat at four)
 RELATED = (2.0, 0.5, 4 / 3, 3 / 4, 3 / 2, 2 / 3)  # period ratios of metrical relatives of a tempo
+REFINE_MULTIPLES = 4  # the first multiples whose autocorrelation peaks pin the period between hops
 OCTAVE_MARGIN = 1.25  # a relative of the tempo held takes over only when it scores this much better
 
 
@@ -165,7 +166,7 @@ class TempoEstimator:
     def _refine(self, acf: np.ndarray, lag: int, usable: int) -> float:
         """The period in hops to a fraction of a hop, from the autocorrelation peaks at its multiples."""
         total = weight = 0.0
-        for k in range(1, 5):
+        for k in range(1, REFINE_MULTIPLES + 1):
             lo, hi = max(1, lag * k - max(2, k)), min(usable - 1, lag * k + max(2, k) + 1)
             if hi - lo < 3:
                 break

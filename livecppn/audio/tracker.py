@@ -137,7 +137,7 @@ class TempoTracker:
         self._weak_since: float | None = None
         self._locked_at = 0.0  # when the grid was claimed
         self._jumps = 0  # measurements in a row far off the grid, at one new place
-        self._jump_to: Grid | None = None
+        self._jump_to: float | None = None  # the beat time those measurements put the grid at
         self._scored = -1  # last beat number whose accent went to the meter
         self._set_period(60.0 / 120.0 * self.hop_rate)
 
@@ -285,14 +285,13 @@ class TempoTracker:
         else:
             # Far off the grid (often the off-beat: a chain as strong as the beat's for a moment): move
             # only once `PHASE_CONFIRM` estimates in a row agree on the new place, then at once.
-            same = self._jump_to is not None and abs(beat - self._jump_to.time_of(
-                round(self._jump_to.position(beat)))) <= PHASE_JUMP * grid.period
-            self._jumps = self._jumps + 1 if same else 1
-            self._jump_to = Grid(grid.period, beat)
+            apart = (beat - self._jump_to) / grid.period if self._jump_to is not None else 0.5
+            self._jumps = self._jumps + 1 if abs(apart - round(apart)) <= PHASE_JUMP else 1
+            self._jump_to = beat
             if self._jumps >= PHASE_CONFIRM:
                 grid.anchor, grid.index = beat, index
                 self._jumps = 0
-            else:
+            else:  # the same grid, pinned at this beat so the new period turns it about now
                 grid.anchor, grid.index = grid.time_of(index), index
         self._score_accents()
 
