@@ -15,6 +15,7 @@ from typing import Callable
 
 from .argtypes import add_backend_option, format_size, param_value, parse_size, positive_int, render_scale
 from .media.encode import EncodeError, EncodeOptions
+from .show.outputs.taps import TapConfig
 from .show.recorder import LIVE_ENCODE, RECORD_FPS
 
 RECORD_CODECS = ("auto", "libx264", "h264_nvenc")
@@ -53,6 +54,11 @@ class LiveOptions:
     record: Path | None = None  # record the output, the audio and the automation log here from the start
     record_options: EncodeOptions = LIVE_ENCODE
     record_fps: float = RECORD_FPS  # pictures a second in the recording (0: every frame shown)
+    # Output taps opened at the start, by kind ("ndi", "vcam", "syphon", "spout"): how each opens (also
+    # when its trigger opens it later).
+    outputs: dict[str, TapConfig] = field(default_factory=dict)
+    # More taps, each made from the GL context (tools and tests: a probe that keeps the pictures).
+    extra_taps: tuple = ()
     # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
     # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
     on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
@@ -74,6 +80,7 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     _add_show_options(p, LiveOptions)
     _add_controller_options(p, LiveOptions)
     _add_record_options(p, LiveOptions)
+    _add_output_options(p)
     return p
 
 
@@ -150,6 +157,40 @@ def _add_record_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> Non
                    help=f"recording encoder (default {d.record_options.codec}: NVENC where it works, else libx264)")
 
 
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """Output taps: the picture to the rest of a VJ rig (README, In a rig)."""
+    g = p.add_argument_group("outputs to other programs (README: In a rig)")
+    g.add_argument("--ndi", nargs="?", const="livecppn", metavar="NAME",
+                   help="send the output as an NDI source named NAME (default livecppn); needs livecppn[rig]")
+    g.add_argument("--ndi-size", type=parse_size, metavar="WxH", help="NDI picture size (default: the output's)")
+    g.add_argument("--ndi-fps", type=float, default=0.0, metavar="N",
+                   help="NDI pictures a second (default 0: every frame shown)")
+    g.add_argument("--vcam", "--v4l2", nargs="?", const="", metavar="DEVICE",
+                   help="send the output to a virtual camera: /dev/videoN (v4l2loopback) on Linux, OBS's virtual "
+                        "camera on Windows and macOS (default: the first one found); needs livecppn[rig]")
+    g.add_argument("--vcam-size", type=parse_size, metavar="WxH", help="virtual camera size (default 1280x720)")
+    g.add_argument("--vcam-fps", type=float, default=0.0, metavar="N", help="virtual camera rate (default 30)")
+    g.add_argument("--syphon", nargs="?", const="livecppn", metavar="NAME",
+                   help="share the output over Syphon as NAME (macOS; untested)")
+    g.add_argument("--spout", nargs="?", const="livecppn", metavar="NAME",
+                   help="share the output over Spout as NAME (Windows; untested)")
+
+
+def outputs_from_args(args: argparse.Namespace) -> dict[str, TapConfig]:
+    """The taps asked for on the command line, and how the others open if a trigger asks."""
+    outputs = {}
+    for kind in ("ndi", "vcam"):
+        fps = getattr(args, f"{kind}_fps")
+        if fps < 0:
+            raise LiveOptionsError(f"--{kind}-fps must be 0 (every frame shown) or more, got {fps:g}")
+    given = {"ndi": (args.ndi, args.ndi_size, args.ndi_fps), "vcam": (args.vcam, args.vcam_size, args.vcam_fps),
+             "syphon": (args.syphon, None, 0.0), "spout": (args.spout, None, 0.0)}
+    for kind, (target, size, fps) in given.items():
+        if target is not None or size is not None or fps:  # a size or rate alone: for the trigger to open
+            outputs[kind] = TapConfig(target or None, size, fps, at_start=target is not None)
+    return outputs
+
+
 def options_from_args(args: argparse.Namespace) -> LiveOptions:
     """LiveOptions from `livecppn live`'s parsed arguments. Raises LiveOptionsError."""
     if args.headless and args.frames is None:
@@ -170,5 +211,5 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         threads=args.threads, bank=args.bank, osc_port=None if args.no_osc else args.osc_port,
         osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
         midi_map=args.midi_map, initial=dict(args.set), record=args.record,
-        record_options=record_options, record_fps=args.record_fps,
+        record_options=record_options, record_fps=args.record_fps, outputs=outputs_from_args(args),
     )

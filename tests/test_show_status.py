@@ -14,6 +14,7 @@ from realparts import end_show, free_port, start_show
 
 from livecppn.audio.features import AudioFeatures
 from livecppn.control.params import ParamBus
+from livecppn.show.outputs.tap import TapState
 from livecppn.show.status import ShowStatus, changed_lines, hud_lines
 
 
@@ -26,6 +27,7 @@ def status(**changes) -> ShowStatus:
                    audio=MappingProxyType({"status": "ok", "overflows": 0, "bpm": 128.0, "bpm_confidence": 0.82,
                                            "beats_per_bar": 4, "tempo_source": "tracker"}),
                    effects="fx kaleido", autopilot="AUTO flowing +3 bars", recording=True, recorded=120, rec_dropped=2,
+                   outputs=(TapState("record", "on", 120, 2), TapState("ndi", "on", 300, 4, "NDI source 'livecppn'")),
                    controls=("osc :9000 12 msgs",), warning="deck B: bad file",
                    changed=(("kaleido", 4.0, "segments"), ("zoom", 2.0, "×"), ("crossfader", 0.25, "")))
     return dataclasses.replace(s, **changes)
@@ -42,8 +44,10 @@ def test_the_hud_reads_the_status():
     assert lines[1] == "backend glsl 640x360   fx kaleido"
     assert lines[2] == "A ice  B ember   x 0.25   AUTO flowing +3 bars"
     assert "128.0 BPM (tracker 0.82)  beat 1/4" in lines[4]
-    assert lines[5] == "! deck B: bad file" and lines[6] == "osc :9000 12 msgs"
+    assert lines[5] == "out ndi on 300/4 dropped"  # the recorder has its own REC, on the first line
+    assert lines[6] == "! deck B: bad file" and lines[7] == "osc :9000 12 msgs"
     assert "REC" not in hud_lines(status(recording=False))[0]
+    assert not any(line.startswith("out ") for line in hud_lines(status(outputs=(TapState("record", "off"),))))
 
 
 def test_the_hud_shows_the_confidence_and_the_beat_in_the_bar_of_its_meter():

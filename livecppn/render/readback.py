@@ -1,15 +1,21 @@
-"""Reading the output picture back for a recording, without making a frame wait (DESIGN §1, §6).
+"""Reading the output picture back for an output tap, without making a frame wait (DESIGN §1, §6).
 
-On a GPU the picture is converted to yuv420p in GL (shaders/yuv420.glsl), into
-two targets used in turn, and read back a frame later into a ring of pixel
-buffers, asynchronously: the encoder gets the bytes it encodes, a third of the
-picture's, with no colour conversion on the CPU. On a software driver that
-pass would run on the render thread's CPU; there the RGBA picture is read as
-it is (it is drawn by the time the frame is shown) and the encoder converts it.
+Two formats:
+- "yuv420p" (the recorder on a GPU): the picture is converted in GL
+  (shaders/yuv420.glsl) into two targets used in turn, and read back a frame
+  later into a ring of pixel buffers, asynchronously: the encoder gets the
+  bytes it encodes, a third of the picture's, with no colour conversion on
+  the CPU.
+- "rgba" (NDI, a virtual camera, the recorder on a software driver): on a GPU
+  the picture is read into the same kind of ring and collected frames later
+  (`pbo=True`); on a software driver, where a pixel buffer is only one more
+  copy on the render thread's CPU, it is read straight over (it is drawn by
+  the time the frame is shown). Rows come bottom first, as GL keeps them.
 
 The pictures go into slots a `Slots` owner hands out (the encoder process's
-shared memory, media/encoder_process.py); when it has none free the picture is
-dropped and counted, never waited for. Render thread only.
+shared memory, media/encoder_process.py; a tap's mailbox, show/outputs/tap.py);
+when it has none free the picture is dropped and counted, never waited for.
+Render thread only.
 """
 
 from __future__ import annotations
@@ -32,13 +38,18 @@ class Slots(Protocol):
 
 
 class Readback:
-    """Pictures of `size` (even: yuv420p) into `slots`. `sent` and `dropped` count pictures."""
+    """Pictures of `size` (even for yuv420p) into `slots`. `sent` and `dropped` count pictures.
+    `gpu_yuv`: the "yuv420p" format, converted in GL; else RGBA, through pixel buffers when `pbo`."""
 
-    def __init__(self, ctx: moderngl.Context, size: tuple[int, int], gpu_yuv: bool, slots: Slots):
+    def __init__(self, ctx: moderngl.Context, size: tuple[int, int], gpu_yuv: bool, slots: Slots,
+                 pbo: bool = False):
         self.ctx, self.size, self.gpu_yuv, self.slots = ctx, size, gpu_yuv, slots
+        self.pbo = pbo and not gpu_yuv
         self.sent = self.dropped = 0
         w, h = size
         self._yuv_fbos, self._programs, self._vaos, self._pbos = [], [], [], []
+        if self.pbo:
+            self._pbos = [ctx.buffer(reserve=w * h * 4) for _ in range(READBACK_DEPTH)]
         if gpu_yuv:
             self._programs = [load_program(ctx, "yuv420", {"PLANE_Y": "1"}),
                               load_program(ctx, "yuv420", {"PLANE_UV": "1"})]
@@ -61,6 +72,9 @@ class Readback:
                 self._fbo = self.ctx.framebuffer(color_attachments=[self.ctx.texture(self.size, 4)])
             compositor.present(self._fbo, self.size)
             picture = self._fbo.color_attachments[0]
+        if self.pbo:  # RGBA on a GPU: into the ring now, collected frames later
+            self._read((picture,), t)
+            return
         if not self.gpu_yuv:  # a software driver: drawn by now (the frame is shown); read it straight over
             slot = self._slot()
             if slot is not None:
@@ -107,9 +121,11 @@ class Readback:
         pbo = self._pbos[self._next]
         self._next = (self._next + 1) % len(self._pbos)
         w, h = self.size
-        # Y, then U and V interleaved, into one buffer: asynchronous on a hardware driver.
-        targets[0].read_into(pbo, components=1, alignment=1)
-        targets[1].read_into(pbo, components=2, alignment=1, write_offset=w * h)
+        if self.pbo:  # one RGBA texture
+            targets[0].read_into(pbo, alignment=1)
+        else:  # Y, then U and V interleaved, into one buffer: asynchronous on a hardware driver
+            targets[0].read_into(pbo, components=1, alignment=1)
+            targets[1].read_into(pbo, components=2, alignment=1, write_offset=w * h)
         self._inflight.append((pbo, t))
         if len(self._inflight) >= len(self._pbos):
             self._collect()

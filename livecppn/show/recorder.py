@@ -42,6 +42,7 @@ from ..media.encode import EncodeOptions
 from ..media.encoder_process import EncoderProcess
 from ..render.gl import is_software_name
 from ..render.readback import Readback
+from .outputs.tap import TapState
 
 log = logging.getLogger("livecppn")
 
@@ -82,7 +83,7 @@ class Recorder:
         if fps < 0:
             raise ValueError(f"recording fps must be 0 (every frame) or more, got {fps}")
         self.ctx, self.showlog, self.options, self.fps = ctx, showlog, options, fps
-        self.rate, self.state = sample_rate, state
+        self.rate, self.show_state = sample_rate, state
         self.gpu_yuv = not is_software_name(ctx.info.get("GL_RENDERER", "")) if gpu_yuv is None else gpu_yuv
         self.base = path
         self.want = path is not None  # start on the first frame
@@ -139,6 +140,23 @@ class Recorder:
         take.audio(span)
         take.log(span.start + span.length, events)
 
+    # --- the output-tap interface (show/outputs/tap.py): the recorder is one tap among them -----------
+
+    name = "record"
+
+    def offer(self, picture) -> None:
+        self.capture(picture.compositor)
+
+    def failure(self) -> str | None:
+        return None  # a failed take is said and ended by frame(); the recorder itself stays ready
+
+    def state(self) -> TapState:
+        detail = self.files[-1] if self.files else ""
+        return TapState(self.name, "on" if self.recording else "off", self.frames, self.dropped, detail)
+
+    def close(self, wait: float = 0.0) -> None:
+        self.stop()
+
     def capture(self, compositor) -> None:
         """Read this frame's picture back; call after the frame is shown (swap), when even a software
         driver, which draws only when the pixels are needed, has drawn it: the readback never makes
@@ -167,7 +185,7 @@ class Recorder:
     def _start(self, audio_start: int) -> _Take | None:
         self.takes += 1
         path = self._path()
-        state = self.state()
+        state = self.show_state()
         w, h = state["size"]
         w, h = max(2, w & ~1), max(2, h & ~1)  # yuv420p needs even sizes
         start = start_line(path, self.rate, (w, h), state)

@@ -9,6 +9,7 @@ present, outputs. The render thread owns it (DESIGN §1).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -36,6 +37,8 @@ from .autopilot import Autopilot
 from .controls import MappingSaver, publish
 from .decks import Crossfade
 from .frame import FrameStep, tempo_setup
+from .outputs.tap import Picture
+from .outputs.taps import Taps
 from .recorder import Recorder
 from .status import FrameStats, ShowStatus, audio_status, changed_lines, controls_line, hud_lines, percentiles
 from .triggers import Triggers
@@ -81,6 +84,8 @@ class LiveShow:
         self.effects = Effects()
         self.recorder = Recorder(ctx, opts.record, showlog, source.sample_rate, self._record_state,
                                  opts.record_options, opts.record_fps)
+        # Output taps after the swap (DESIGN §6): the recorder, NDI, a virtual camera, Syphon, Spout.
+        self.taps = Taps(ctx, showlog, opts.outputs, self.recorder, opts.extra_taps)
         self.saver = MappingSaver(showlog) if "midi" in controls else None
         self.crossfade = Crossfade()
         self.triggers = Triggers(bus.registry, self.analyzer, self.crossfade, self.loader, showlog, controls,
@@ -106,7 +111,7 @@ class LiveShow:
         def hud_page(*_):
             self.hud.visible, self.hud_page = True, 1 - self.hud_page
 
-        return {"record": lambda v, *_: self.recorder.record(v),
+        return {"record": lambda v, *_: self.recorder.record(v), **self.taps.handlers(),
                 "fullscreen": lambda *_: self.surface.toggle_fullscreen(),
                 "hud": toggle_hud, "hud_page": hud_page, "quit": lambda *_: self.stop.set()}
 
@@ -183,6 +188,7 @@ class LiveShow:
             audio=MappingProxyType(audio_status(self.source, self.analyzer, self.features)),
             effects=self.effects.describe(), autopilot=self.autopilot.status(now, params),
             recording=self.recorder.recording, recorded=self.recorder.frames, rec_dropped=self.recorder.dropped,
+            outputs=self.taps.states(),
             controls=controls_line(self.controls), warning=self.showlog.last,
             changed=tuple((s.name, round(v, 4), s.unit) for s, v in registry.changed_from_defaults(params.values)))
         publish(self.controls, self.status)
@@ -199,9 +205,12 @@ class LiveShow:
         self.surface.swap()
 
     def outputs(self, frame: int) -> None:
-        """After the swap: the recorder gets (audio span, events, picture); GL errors are counted."""
+        """After the swap: the recorder gets (audio span, events), every tap the picture; GL errors are counted."""
+        t0 = time.perf_counter()
         self.recorder.frame(self.analyzer.span, self.step.events)
-        self.recorder.capture(self.compositor)  # the picture is drawn by now: the readback never waits
+        # The picture is drawn by now (the frame is shown): no tap's readback makes the frame wait.
+        self.taps.offer(Picture(self.compositor, t0 - self.start, frame))
+        self.stats.add_outputs((time.perf_counter() - t0) * 1000)
         err = self.ctx.error
         if err != "GL_NO_ERROR":
             # Not fatal (a lost context fails loudly in the calls themselves): log each kind once, count them.
@@ -219,7 +228,7 @@ class LiveShow:
     # --- the end ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        self.recorder.stop()
+        self.taps.close_all()  # the recorder finishes its files; every other consumer is let go
         self.ctx.finish()
         self.loader.stop()
         if self.saver is not None:
@@ -261,6 +270,8 @@ class LiveShow:
             "controls": controls_report(self.controls),
             "effects": self.effects.describe(),
             "recording": self.recorder.report(),
+            "outputs": {s.name: dataclasses.asdict(s) for s in self.taps.states()},
+            "outputs_ms": percentiles(stats.all_outputs_ms),
             "autopilot": {"engaged": self.autopilot.engaged, "changes": self.autopilot.changes,
                           "handbacks": self.autopilot.handbacks, "character": vars(self.autopilot.character)},
             "torch_threads": torch.get_num_threads(),

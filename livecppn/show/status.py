@@ -14,6 +14,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ..control.params import Params
+from .outputs.tap import taps_line
 
 STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
 
@@ -36,6 +37,10 @@ class FrameStats:
     per_second: list = field(default_factory=list)  # frames finished in each wall-clock second of the show
     gpu_ms: deque = field(default_factory=lambda: deque(maxlen=STATS_FRAMES))  # CUDA events, cuda backend
     all_gpu_ms: list = field(default_factory=list)
+    all_outputs_ms: list = field(default_factory=list)  # the output taps' time on the render thread
+
+    def add_outputs(self, ms: float) -> None:
+        self.all_outputs_ms.append(ms)
 
     def add_gpu(self, ms: float) -> None:
         self.gpu_ms.append(ms)
@@ -88,6 +93,7 @@ class ShowStatus:
     recording: bool
     recorded: int  # pictures recorded, all takes
     rec_dropped: int
+    outputs: tuple  # TapState of each output tap (show/outputs/tap.py), the recorder's first
     controls: tuple[str, ...]  # one HUD line on the controllers, or none
     warning: str | None  # the newest warning
     changed: tuple[tuple[str, float, str], ...]  # parameters away from their default: (name, value, unit)
@@ -148,6 +154,9 @@ def hud_lines(s: ShowStatus) -> list[str]:
         f"audio {s.source}",
         f"  {health}   {tempo}",
     ]
+    outputs = taps_line(s.outputs)
+    if outputs:
+        lines.append(outputs)
     if s.warning:
         lines.append(f"! {s.warning[:52]}")
     return lines + list(s.controls)
