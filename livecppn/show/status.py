@@ -91,6 +91,7 @@ class ShowStatus:
     controls: tuple[str, ...]  # one HUD line on the controllers, or none
     warning: str | None  # the newest warning
     changed: tuple[tuple[str, float, str], ...]  # parameters away from their default: (name, value, unit)
+    deck_slots: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # deck -> the bank slot it holds (None: not the bank's)
 
 
 def controls_line(controls: dict) -> tuple[str, ...]:
