@@ -201,7 +201,9 @@ class Feedback:
     def _value(self, light: _Light, params: Params, status) -> int | None:
         b = light.binding
         if b is None:  # the beat light
-            f = getattr(status, "features", None)
+            if status is None:
+                return None
+            f = status.features
             return ON if f is not None and f.bpm > 0 and f.beat_phase < BEAT_LIT else OFF
         if b.param is not None:
             spec = self.specs[b.param]
