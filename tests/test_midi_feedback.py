@@ -12,7 +12,7 @@ import mido
 import pytest
 import rtmidi
 from pythonosc.udp_client import SimpleUDPClient
-from realparts import wait_for
+from realparts import end_show, free_port, start_show, wait_for
 from test_midi import cc, port_name
 from test_show_status import status as show_status
 
@@ -311,3 +311,31 @@ def test_rate_limit_holds_under_an_osc_flood(rig):
     assert len(times) >= flood * FEEDBACK_HZ / 2  # it kept following the flood
     # any one second holds at most FEEDBACK_HZ messages (+2: JACK delivers once a period, in bunches)
     assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= FEEDBACK_HZ + 2
+
+
+def test_a_show_lights_its_controller(tmp_path, jack_midi):
+    """A headless show with the generic mapping: its slot pads, the beat pad and the faders follow the
+    show (a pad press loads a slot, OSC moves a fader) over the output named like the input."""
+    ctl = Controller(port_name("show-ctl"))
+    osc_port = free_port()
+    proc, report_path = start_show(tmp_path, "--osc-port", str(osc_port), "--midi", ctl.name)
+    try:
+        def lit(note):
+            notes = [m.velocity for _, m in ctl.read() if m.type == "note_on" and m.note == note]
+            return notes[-1] if notes else None
+
+        assert wait_for(lambda: lit(44) == 127 and lit(45) == 0, 10), ctl.got[-20:]  # deck A holds slot 1
+        ctl.out.send(mido.Message("note_on", note=45, velocity=100))  # pad 10: deck A <- slot 2
+        assert wait_for(lambda: lit(45) == 127 and lit(44) == 0, 10), ctl.got[-20:]
+        SimpleUDPClient("127.0.0.1", osc_port).send_message("/livecppn/param/brightness", 0.5)
+        assert wait_for(lambda: ctl.last(0) == 32, 5), ctl.got[-20:]  # fader 1 follows OSC
+        def beat_pad():
+            return [m.velocity for _, m in ctl.read() if m.type == "note_on" and m.note == 39]
+
+        before = len(beat_pad())
+        assert wait_for(lambda: len(beat_pad()) >= before + 4, 5)  # pad 4 blinks with the synthetic beat
+        assert set(beat_pad()) == {0, 127}
+    finally:
+        report, log = end_show(proc, report_path)
+        ctl.close()
+    assert report["controls"]["midi_outputs"][ctl.name]["state"] == "connected", log[-3000:]

@@ -119,7 +119,6 @@ class Feedback:
         self._start = 0  # round robin under the overall limit: who goes first next time
         self._tokens = float(BURST)
         self._refilled: float | None = None
-        self.mapping = mapping
         self.set_mapping(mapping)
 
     def set_mapping(self, mapping: Mapping) -> None:

@@ -116,6 +116,8 @@ def controls_report(controls: dict) -> dict:
         midi = controls["midi"].status
         out["midi_ports"] = {name: {"state": st.state, "port": st.port, "connects": st.connects}
                              for name, st in midi.ports.items()}
+        out["midi_outputs"] = {name: {"state": st.state, "port": st.port, "connects": st.connects}
+                               for name, st in midi.outputs.items()}  # feedback
         out["midi_clock"] = {"running": midi.clock.running,
                              "bpm": round(midi.clock.bpm, 3) if midi.clock.bpm else None,
                              "source": midi.clock.source}
