@@ -70,7 +70,8 @@ class MidiStatus:
     mapping: Mapping  # the bindings in use, learned ones included (what learn_save writes)
     learned: tuple[Binding, ...]  # the bindings made by learn, oldest first
     stats: MappingProxyType  # messages by kind (see KINDS), over all inputs since construction
-    outputs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # feedback outputs: requested name -> PortStatus
+    # the feedback outputs: requested name -> PortStatus
+    outputs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
 
 class _Outbox:
@@ -106,10 +107,10 @@ class MidiControl:
         self._outbox = _Outbox()
         self._clock = MidiClock(self._outbox)
         self._ports = Ports(ports, rtmidi_api(backend), self._on_message)
-        learned = self._learner.mapping
-        self._feedback = Feedback(learned, registry.specs)
-        wants = outputs or ([learned.feedback.port] if learned.feedback.port else list(ports))
-        self._outputs = Outputs(wants if outputs or self._feedback.active or learned.feedback.default else [],
+        checked = self._learner.mapping
+        self._feedback = Feedback(checked, registry.specs)
+        wants = outputs or ([checked.feedback.port] if checked.feedback.port else list(ports))
+        self._outputs = Outputs(wants if outputs or self._feedback.active or checked.feedback.default else [],
                                 rtmidi_api(backend))
         self._shown = None  # the newest ShowStatus (for feedback: decks, recording, the beat)
         self._counts = dict.fromkeys(KINDS, 0)
@@ -301,6 +302,7 @@ class MidiControl:
                     return
             elif not value:
                 return  # note-off
+            self._feedback.touched(b, channel, value, None, time.monotonic())  # an omni pad: lit on this channel
             out.trigger(b.trigger, b.value)
             return
         spec = self._registry.specs[b.param]
