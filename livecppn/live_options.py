@@ -50,6 +50,7 @@ class LiveOptions:
     osc_send: str | None = None  # HOST:PORT that receives the audio features
     midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
     midi_map: Path | None = None  # default: presets/mappings/generic.toml
+    midi_out: list[str] = field(default_factory=list)  # feedback outputs (default: the mapping's, else the inputs')
     initial: dict[str, float] = field(default_factory=dict)  # parameter values to start from (--set NAME=VALUE)
     record: Path | None = None  # record the output, the audio and the automation log here from the start
     record_options: EncodeOptions = LIVE_ENCODE
@@ -125,7 +126,7 @@ def _add_show_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
 
 
 def _add_controller_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
-    """OSC in and out, MIDI in."""
+    """OSC in and out, MIDI in and feedback out."""
     p.add_argument("--osc-port", type=int, default=d.osc_port, metavar="PORT",
                    help=f"UDP port of the OSC server (default {d.osc_port}; 0 picks a free one)")
     p.add_argument("--osc-host", default=d.osc_host, metavar="ADDR",
@@ -139,6 +140,10 @@ def _add_controller_options(p: argparse.ArgumentParser, d: type[LiveOptions]) ->
                    help="MIDI input by name (exact, then substring; repeatable); reconnected when it returns")
     p.add_argument("--midi-map", metavar="FILE",
                    help="MIDI mapping (TOML; a name in presets/mappings/ or a path; default generic)")
+    p.add_argument("--midi-out", action="append", default=[], metavar="PORT",
+                   help="MIDI output for feedback (LEDs, motor faders) by name (exact, then substring; "
+                        "repeatable); default: the mapping's [feedback] port, else the output named like each "
+                        "--midi input")
 
 
 def _add_record_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
@@ -210,6 +215,6 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         vsync=not args.no_vsync, hud=not args.no_hud,
         threads=args.threads, bank=args.bank, osc_port=None if args.no_osc else args.osc_port,
         osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
-        midi_map=args.midi_map, initial=dict(args.set), record=args.record,
+        midi_map=args.midi_map, midi_out=args.midi_out, initial=dict(args.set), record=args.record,
         record_options=record_options, record_fps=args.record_fps, outputs=outputs_from_args(args),
     )

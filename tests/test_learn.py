@@ -1,10 +1,12 @@
 """MIDI learn on its own (no MIDI system): arming and binding, the options checked against the
 registry passed in, the learn keys' stepping, and the commands the MIDI thread applies."""
 
+import dataclasses
+
 import pytest
 
 from livecppn.control.learn import MidiLearn
-from livecppn.control.mapping import Binding, MappingError
+from livecppn.control.mapping import Binding, FeedbackSettings, MappingError
 from livecppn.control.mapping_toml import load, resolve
 from livecppn.control.registry import PARAMS, TRIGGERS, Registry, TriggerSpec, default_registry
 
@@ -18,7 +20,8 @@ def slot_trigger():
 
 
 def test_a_channel_binding_wins_over_omni_and_learn_replaces_only_its_own_control():
-    learn = MidiLearn(REGISTRY, load(resolve("generic"), REGISTRY))
+    # without generic's [feedback] default (learned controls would echo: tests/test_midi_feedback.py)
+    learn = MidiLearn(REGISTRY, dataclasses.replace(load(resolve("generic"), REGISTRY), feedback=FeedbackSettings()))
     assert learn.offer("cc", 1, 0) is None  # not armed: nothing happens
     learn.learn("zoom")
     assert learn.armed == "zoom"

@@ -88,6 +88,8 @@ class MidiLearn:
             mode = ""  # a CC mode offered a note (or the reverse): use that kind's default
         step = template.step if mode in RELATIVE_MODES else DEFAULT_STEP
         binding = replace(template, source=source, number=number, channel=channel, mode=mode, step=step)
+        if self.mapping.feedback.default and binding.can_feed_back:  # the mapping's [feedback] default
+            binding = replace(binding, feedback=True)
         self.mapping = self.mapping.bind(binding)
         self.learned = tuple(b for b in self.learned if b.key != binding.key) + (binding,)
         return binding

@@ -23,6 +23,9 @@ CC_PARAM_MODES = ("absolute", "twos_complement", "binary_offset", "sign_magnitud
 NOTE_PARAM_MODES = ("momentary", "toggle")
 RELATIVE_MODES = CC_PARAM_MODES[1:]
 DEFAULT_STEP = 0.01  # relative encoders: fraction of the parameter's range per tick
+# Triggers whose pad can be lit from the show's state (midi_feedback.py): a deck / cue pad while its deck
+# holds the binding's slot, the record pad while recording. Other triggers have no state to show.
+FEEDBACK_TRIGGERS = ("deck_a", "deck_b", "load", "record")
 
 
 class MappingError(ValueError):
@@ -48,6 +51,7 @@ class Binding:
     step: float = DEFAULT_STEP
     range: tuple[float, float] | None = None  # param values at CC 0 / 127 (note: off / on); None = min/max
     value: object = None  # trigger argument
+    feedback: bool = False  # echo the target's state to the controller's output (midi_feedback.py)
     line: int = field(default=0, compare=False)  # where it was declared in its file (0: not from a file)
 
     @property
@@ -57,6 +61,24 @@ class Binding:
     @property
     def key(self) -> tuple[str, int, int | None]:
         return self.source, self.number, self.channel
+
+    @property
+    def can_feed_back(self) -> bool:
+        """Whether there is a state to show on this control: any parameter, or a FEEDBACK_TRIGGERS pad
+        (a deck or cue pad with its slot)."""
+        if self.param is not None:
+            return True
+        return self.trigger == "record" or self.trigger in FEEDBACK_TRIGGERS and self.value is not None
+
+
+@dataclass(frozen=True)
+class FeedbackSettings:
+    """A mapping's [feedback] table: what goes back to the controller (midi_feedback.py)."""
+
+    default: bool = False  # entries without their own `feedback` key (and learned ones) echo when they can
+    port: str | None = None  # the controller's output (None: the output named like each input)
+    beat_note: int | None = None  # a note lit on each beat (None: no beat light)
+    beat_channel: int = 1  # 1-16
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,7 @@ class Mapping:
     name: str = ""
     description: str = ""
     path: Path | None = field(default=None, compare=False)
+    feedback: FeedbackSettings = FeedbackSettings()
     _lookup: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -138,3 +161,6 @@ def check_binding(b: Binding, registry: Registry, where: str,
             fail("value", f"trigger {b.trigger!r} takes no value")
         if b.value is not None and not isinstance(b.value, (int, float, str)):
             fail("value", f"trigger value must be a number or string, got {b.value!r}")
+        if b.feedback and not b.can_feed_back:
+            fail("feedback", f"trigger {b.trigger!r} has no state to light a control with (feedback works for "
+                             f"parameters, {', '.join(FEEDBACK_TRIGGERS[:3])} with a slot `value`, and record)")

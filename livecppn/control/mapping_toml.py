@@ -19,6 +19,18 @@ A mapping is a TOML file in presets/mappings/:
     note = 36
     trigger = "tap"
 
+    [[note]]                      # a pad lit while deck A holds bank slot 1
+    note = 44
+    trigger = "deck_a"
+    value = 1
+    feedback = true
+
+    [feedback]                    # optional: what goes back to the controller (midi_feedback.py)
+    default = true                # entries without `feedback = ...` echo when they can (default false)
+    port = "nanoKONTROL2"         # its output (default: the output named like each input)
+    beat_note = 39                # a pad lit on each beat
+    beat_channel = 1
+
 Targets are checked against the registry passed in (control/registry.py), so
 a mapping can name anything declared there and nothing else. tomllib keeps no
 line numbers, so `_Lines` finds them in the text. `save` writes atomically.
@@ -29,17 +41,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import tomllib
 
 from livecppn.paths import presets_dir
 
-from .mapping import DEFAULT_STEP, RELATIVE_MODES, SOURCES, Binding, Mapping, MappingError, check_binding
+from .mapping import (DEFAULT_STEP, RELATIVE_MODES, SOURCES, Binding, FeedbackSettings, Mapping, MappingError,
+                      check_binding)
 from .registry import Registry
 
-_ENTRY_KEYS = {"cc", "note", "channel", "param", "trigger", "mode", "step", "range", "value"}
-_TOP_KEYS = {"name", "description", "channel", "cc", "note"}
+_ENTRY_KEYS = {"cc", "note", "channel", "param", "trigger", "mode", "step", "range", "value", "feedback"}
+_TOP_KEYS = {"name", "description", "channel", "cc", "note", "feedback"}
+_FEEDBACK_KEYS = {"default", "port", "beat_note", "beat_channel"}
 
 
 def mappings_dir() -> Path:
@@ -81,14 +96,16 @@ def parse(text: str, registry: Registry, path: str | Path = "<mapping>") -> Mapp
         if not isinstance(doc.get(key, ""), str):
             raise MappingError(f"{lines.top(key)}: {key} must be a string, got {doc[key]!r}")
     default_channel = _channel(doc.get("channel", "omni"), lines.top("channel"))
+    feedback = _feedback(doc.get("feedback", {}), default_channel, lines)
     bindings = []
     for source in SOURCES:
         entries = doc.get(source, [])
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise MappingError(f"{lines.top(source)}: {source} entries must be [[{source}]] tables")
         for i, entry in enumerate(entries):
-            bindings.append(_binding(source, entry, default_channel, lines.entry(source, i), registry))
-    return Mapping(tuple(bindings), doc.get("name", ""), doc.get("description", ""), path)
+            bindings.append(_binding(source, entry, default_channel, feedback.default, lines.entry(source, i),
+                                     registry))
+    return Mapping(tuple(bindings), doc.get("name", ""), doc.get("description", ""), path, feedback)
 
 
 def to_toml(mapping: Mapping) -> str:
@@ -98,6 +115,13 @@ def to_toml(mapping: Mapping) -> str:
     if mapping.description:
         out.append(f"description = {_toml(mapping.description)}")
     out.append('channel = "omni"  # entries below give their own channel where they have one')
+    fb = mapping.feedback
+    if fb != FeedbackSettings():
+        out += ["", "[feedback]", f"default = {_toml(fb.default)}"]
+        if fb.port is not None:
+            out.append(f"port = {_toml(fb.port)}")
+        if fb.beat_note is not None:
+            out += [f"beat_note = {fb.beat_note}", f"beat_channel = {fb.beat_channel}"]
     for b in sorted(mapping.bindings, key=lambda b: (SOURCES.index(b.source), b.number, b.channel or 0)):
         out += ["", f"[[{b.source}]]", f"{b.source} = {b.number}"]
         if b.channel is not None:
@@ -111,6 +135,8 @@ def to_toml(mapping: Mapping) -> str:
             out.append(f"range = [{_toml(b.range[0])}, {_toml(b.range[1])}]")
         if b.value is not None:
             out.append(f"value = {_toml(b.value)}")
+        if b.feedback != (fb.default and b.can_feed_back):
+            out.append(f"feedback = {_toml(b.feedback)}")
     return "\n".join(out) + "\n"
 
 
@@ -132,7 +158,31 @@ def _channel(value, where: str) -> int | None:
     raise MappingError(f"{where}: channel must be 1-16 or \"omni\", got {value!r}")
 
 
-def _binding(source: str, entry: dict, default_channel: int | None, lines: _EntryLines,
+def _feedback(table, default_channel: int | None, lines: _Lines) -> FeedbackSettings:
+    if not isinstance(table, dict):
+        raise MappingError(f"{lines.top('feedback')}: feedback must be a [feedback] table, got {table!r}")
+    for key in table:
+        if key not in _FEEDBACK_KEYS:
+            raise MappingError(f"{lines.table('feedback', key)}: unknown key {key!r} in [feedback] "
+                               f"(expected one of {sorted(_FEEDBACK_KEYS)})")
+    default, port, note = table.get("default", False), table.get("port"), table.get("beat_note")
+    if not isinstance(default, bool):
+        raise MappingError(f"{lines.table('feedback', 'default')}: default must be true or false, got {default!r}")
+    if port is not None and not (isinstance(port, str) and port.strip()):
+        raise MappingError(f"{lines.table('feedback', 'port')}: port must be a MIDI output's name, got {port!r}")
+    if note is not None and (not isinstance(note, int) or isinstance(note, bool) or not 0 <= note <= 127):
+        raise MappingError(f"{lines.table('feedback', 'beat_note')}: beat_note must be a note 0-127, got {note!r}")
+    channel = (_channel(table["beat_channel"], lines.table("feedback", "beat_channel"))
+               if "beat_channel" in table else default_channel)
+    if channel is None:
+        if "beat_channel" in table:
+            raise MappingError(f"{lines.table('feedback', 'beat_channel')}: beat_channel must be 1-16 "
+                               "(a light is sent on one channel)")
+        channel = 1
+    return FeedbackSettings(default, port, note, channel)
+
+
+def _binding(source: str, entry: dict, default_channel: int | None, default_feedback: bool, lines: _EntryLines,
              registry: Registry) -> Binding:
     for key in entry:
         if key not in _ENTRY_KEYS or key in set(SOURCES) - {source}:
@@ -154,9 +204,14 @@ def _binding(source: str, entry: dict, default_channel: int | None, lines: _Entr
     step = entry.get("step", DEFAULT_STEP)
     if not _is_number(step):
         raise MappingError(f"{lines.at('step')}: step must be a number, got {step!r}")
+    feedback = entry.get("feedback")
+    if feedback is not None and not isinstance(feedback, bool):
+        raise MappingError(f"{lines.at('feedback')}: feedback must be true or false, got {feedback!r}")
     b = Binding(source, number, channel, entry.get("param"), entry.get("trigger"), entry.get("mode", ""),
-                float(step), rng, entry.get("value"), lines.header)
+                float(step), rng, entry.get("value"), bool(feedback), lines.header)
     check_binding(b, registry, lines.path, lines.at)
+    if feedback is None and default_feedback and b.can_feed_back:
+        b = replace(b, feedback=True)  # the [feedback] default applies where there is a state to show
     return b
 
 
@@ -182,6 +237,7 @@ class _Lines:
     [[table]] form this module writes and documents; other forms fall back to the nearest line."""
 
     _HEADER = re.compile(r"^\s*\[\[\s*([A-Za-z_]+)\s*\]\]")
+    _TABLE = re.compile(r"^\s*\[\s*([A-Za-z_]+)\s*\](?!\])")
     _ANY_HEADER = re.compile(r"^\s*\[")
 
     def __init__(self, text: str, path: Path):
@@ -208,6 +264,17 @@ class _Lines:
         if i is None and key in SOURCES and key in self.headers:
             i = self.headers[key][0]
         return f"{self.path}:{i + 1}" if i is not None else self.path
+
+    def table(self, name: str, key: str) -> str:
+        """Where `key` of the single [name] table is written (else the table's header)."""
+        start = next((i for i, line in enumerate(self.text) if (m := self._TABLE.match(line)) and m.group(1) == name),
+                     None)
+        if start is None:
+            return self.top(name)
+        stop = next((i for i in range(start + 1, len(self.text)) if self._ANY_HEADER.match(self.text[i])),
+                    len(self.text))
+        i = self.find_key(key, start + 1, stop)
+        return f"{self.path}:{(i if i is not None else start) + 1}"
 
     def entry(self, source: str, index: int) -> _EntryLines:
         starts = self.headers.get(source, [])

@@ -49,6 +49,8 @@ QUEUE_SIZE = 8192  # messages rtmidi holds per input between reads
 CLIENT_NAME = "livecppn"
 FLUSH = [END_OF_EXCLUSIVE]  # ends a sysex that rtmidi is still waiting for
 _OWN_PORT = "livecppn_flush_"  # our flush outputs: never offered as inputs
+OWN_OUT = "livecppn_out_"  # our feedback outputs (midi_out.py): never offered as inputs either
+_OWN_IN = "livecppn_in_"  # our inputs: never offered as feedback outputs
 _serial = itertools.count(1)  # our port names are unique in the process
 
 
@@ -72,9 +74,14 @@ def list_ports(backend: str | None = None) -> list[str]:
     """Names of the MIDI inputs that can be opened now (the sources: other programs' outputs)."""
     scanner = rtmidi.MidiIn(rtapi=rtmidi_api(backend), name=f"{CLIENT_NAME}-list")
     try:
-        return [p for p in scanner.get_ports() if _OWN_PORT not in p]
+        return [p for p in scanner.get_ports() if not is_own(p)]
     finally:
         scanner.delete()
+
+
+def is_own(port: str) -> bool:
+    """Whether a port is one this process opened (an input of ours, a flush or feedback output)."""
+    return _OWN_PORT in port or OWN_OUT in port or _OWN_IN in port
 
 
 def match_port(wanted: str, available: list[str], taken: set[str] = frozenset()) -> str | None:
@@ -205,7 +212,7 @@ class Ports:
 
     def _ports(self) -> list[str]:
         try:
-            return [p for p in self._scanner.get_ports() if _OWN_PORT not in p] if self._scanner else []
+            return [p for p in self._scanner.get_ports() if not is_own(p)] if self._scanner else []
         except Exception as e:  # a MIDI system going away must not end the MIDI thread
             self._once("scan", "MIDI: cannot list ports (%s); still trying", e)
             return []
@@ -228,7 +235,7 @@ class Ports:
 
     def _open(self, inp: _Input, port: str) -> bool:
         midi_in = None
-        our_port = f"in_{inp.index + 1}_{os.getpid()}_{next(_serial)}"
+        our_port = f"{_OWN_IN}{inp.index + 1}_{os.getpid()}_{next(_serial)}"
         try:
             # A fresh handle each time: rtmidi's JACK input does not deliver again after close + reopen.
             midi_in = rtmidi.MidiIn(rtapi=self._api, name=CLIENT_NAME, queue_size_limit=QUEUE_SIZE)

@@ -59,6 +59,15 @@ class Bank:
     def family_slots(self, family: str) -> list[int]:
         return sorted(slot for slot, f in self.families.items() if f == family)
 
+    def slot_of(self, path: Path | None) -> int | None:
+        """The slot holding the style file at `path` (None: no slot does)."""
+        if path is None:
+            return None
+        for slot, p in self.slots.items():
+            if p == path or p.resolve() == Path(path).resolve():
+                return slot
+        return None
+
     def resolve(self, ref: object) -> Path:
         """A slot number (int or digits) or a style name (a slot file's stem) → style path."""
         if isinstance(ref, float) and ref.is_integer():

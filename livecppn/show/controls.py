@@ -43,7 +43,7 @@ def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
             showlog.error(f"{e}; MIDI runs with no mapping (learn still works)")
             mapping = None
         try:
-            controls["midi"] = MidiControl(bus, opts.midi, mapping).start()
+            controls["midi"] = MidiControl(bus, opts.midi, mapping, outputs=opts.midi_out).start()
         except Exception as e:  # noqa: BLE001 - no MIDI system at all must not stop the show
             showlog.error(f"MIDI off: {e}")
     return controls
@@ -54,7 +54,7 @@ def publish(controls: dict, status) -> None:
     if "osc" in controls:
         controls["osc"].publish(status.params, status.features)  # feedback and --osc-send; never blocks
     if "midi" in controls:
-        controls["midi"].publish(status.params)
+        controls["midi"].publish(status.params, status)  # feedback: values, decks, recording, the beat
 
 
 class MappingSaver:

@@ -65,6 +65,7 @@ class LiveShow:
         self.style_a = style
         self.output = surface.framebuffer_size
         self.bank = bank = open_bank(opts.bank, showlog)
+        self._slot_paths, self._slots = None, MappingProxyType({})  # _deck_slots' cache
         try:
             style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style
         except (BankError, StyleError) as e:
@@ -190,9 +191,18 @@ class LiveShow:
             recording=self.recorder.recording, recorded=self.recorder.frames, rec_dropped=self.recorder.dropped,
             outputs=self.taps.states(),
             controls=controls_line(self.controls), warning=self.showlog.last,
-            changed=tuple((s.name, round(v, 4), s.unit) for s, v in registry.changed_from_defaults(params.values)))
+            changed=tuple((s.name, round(v, 4), s.unit) for s, v in registry.changed_from_defaults(params.values)),
+            deck_slots=self._deck_slots())
         publish(self.controls, self.status)
         return self.status
+
+    def _deck_slots(self) -> MappingProxyType:
+        """Deck -> the bank slot it holds (MIDI feedback's slot pads); looked up again only after a load."""
+        paths = tuple((k, d.generator.style.path) for k, d in self.decks.decks.items())
+        if paths != self._slot_paths:
+            self._slot_paths = paths
+            self._slots = MappingProxyType({k: self.bank.slot_of(path) for k, path in paths})
+        return self._slots
 
     def present(self, status: ShowStatus) -> None:
         if isinstance(self.surface, Window):

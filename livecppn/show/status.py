@@ -97,6 +97,7 @@ class ShowStatus:
     controls: tuple[str, ...]  # one HUD line on the controllers, or none
     warning: str | None  # the newest warning
     changed: tuple[tuple[str, float, str], ...]  # parameters away from their default: (name, value, unit)
+    deck_slots: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # deck -> the bank slot it holds (None: not the bank's)
 
 
 def controls_line(controls: dict) -> tuple[str, ...]:
@@ -121,6 +122,8 @@ def controls_report(controls: dict) -> dict:
         midi = controls["midi"].status
         out["midi_ports"] = {name: {"state": st.state, "port": st.port, "connects": st.connects}
                              for name, st in midi.ports.items()}
+        out["midi_outputs"] = {name: {"state": st.state, "port": st.port, "connects": st.connects}
+                               for name, st in midi.outputs.items()}  # feedback
         out["midi_clock"] = {"running": midi.clock.running,
                              "bpm": round(midi.clock.bpm, 3) if midi.clock.bpm else None,
                              "source": midi.clock.source}
