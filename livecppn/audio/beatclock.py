@@ -78,14 +78,17 @@ class BeatClock:
 
     # --- the sources -----------------------------------------------------------------------------
 
-    def tap(self, t: float) -> None:
+    def tap(self, t: float) -> float | None:
+        """A tap at time t. Returns the tempo it set (the second tap of a sequence on); None: it set none."""
         if self._taps and not 0.0 < t - self._taps[-1] < self._tap_gap:
             self._taps = []
         self._taps.append(t)
         if len(self._taps) >= 2:
             self._tap_grid = Grid(float(np.median(np.diff(self._taps[-9:]))), t, len(self._taps) - 1)
-        elif self._tap_grid is not None:
+            return self._tap_grid.bpm
+        if self._tap_grid is not None:
             self._tap_grid = Grid(self._tap_grid.period, t)
+        return None
 
     def clear_tap(self) -> None:
         self._taps = []
