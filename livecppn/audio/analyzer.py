@@ -313,7 +313,8 @@ class Analyzer:
                                            cfg.gain_decay)
         self._strength = follow(self._strength, target, dt, *cfg.times("onset_strength"))
 
-        now = self.audio_time if now is None else max(now, self.audio_time)
+        if now is None or now - self.audio_time < 1e-6:  # on time (or faster): exactly as offline
+            now = self.audio_time
         beat = self.clock.state(now + self.beat_lookahead, self.tracker.grid, self.tracker.confidence,
                                 self.beats_per_bar)
         onset, self._onset_seen = self._onset_seen, False  # OnsetDetector gates silence itself (silence_db)
