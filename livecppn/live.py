@@ -156,6 +156,8 @@ def _loop(opts: LiveOptions, show: LiveShow) -> dict:
         show.stats.add((end - now) * 1000, cppn_ms, int(end - start))
         if opts.on_frame is not None:
             opts.on_frame(frames, now, end, status.params, frozenset(show.bus.changed))
+        if opts.on_status is not None:
+            opts.on_status(status, show.listened_at)
     elapsed = time.perf_counter() - start
     show.close()
     return show.report(frames, elapsed)

@@ -51,6 +51,7 @@ class LiveOptions:
     midi: list[str] = field(default_factory=list)  # MIDI input names (exact, then substring)
     midi_map: Path | None = None  # default: presets/mappings/generic.toml
     midi_out: list[str] = field(default_factory=list)  # feedback outputs (default: the mapping's, else the inputs')
+    link: bool = False  # join the Ableton Link session (opt-in: it talks to the network; a GPL extra)
     initial: dict[str, float] = field(default_factory=dict)  # parameter values to start from (--set NAME=VALUE)
     record: Path | None = None  # record the output, the audio and the automation log here from the start
     record_options: EncodeOptions = LIVE_ENCODE
@@ -63,6 +64,9 @@ class LiveOptions:
     # Called after each frame is shown with (frame index, frame start, frame shown, params, the parameters
     # a controller set in it), perf_counter seconds; for measurements (tools/bench_osc.py). Render thread.
     on_frame: Callable[[int, float, float, object, frozenset], None] | None = None
+    # Called after each frame's ShowStatus is published with (status, the time.monotonic() second its audio
+    # snapshot was taken); for tests and tools that compare the beat with a clock (tests/test_link.py).
+    on_status: Callable[[object, float], None] | None = None
 
 
 def _keys() -> list[tuple[str, str]]:
@@ -144,6 +148,9 @@ def _add_controller_options(p: argparse.ArgumentParser, d: type[LiveOptions]) ->
                    help="MIDI output for feedback (LEDs, motor faders) by name (exact, then substring; "
                         "repeatable); default: the mapping's [feedback] port, else the output named like each "
                         "--midi input")
+    p.add_argument("--link", action="store_true",
+                   help="join the Ableton Link session on the local network: its tempo and beat lead while "
+                        "peers are present; tap and the `bpm` trigger set its tempo (needs the `link` extra)")
 
 
 def _add_record_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
@@ -215,6 +222,7 @@ def options_from_args(args: argparse.Namespace) -> LiveOptions:
         vsync=not args.no_vsync, hud=not args.no_hud,
         threads=args.threads, bank=args.bank, osc_port=None if args.no_osc else args.osc_port,
         osc_host=args.osc_host, osc_allow=args.osc_allow, osc_send=args.osc_send, midi=args.midi,
-        midi_map=args.midi_map, midi_out=args.midi_out, initial=dict(args.set), record=args.record,
-        record_options=record_options, record_fps=args.record_fps, outputs=outputs_from_args(args),
+        midi_map=args.midi_map, midi_out=args.midi_out, link=args.link, initial=dict(args.set),
+        record=args.record, record_options=record_options, record_fps=args.record_fps,
+        outputs=outputs_from_args(args),
     )

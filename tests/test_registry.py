@@ -15,7 +15,7 @@ REG = default_registry()
 def test_learn_targets_are_every_parameter_then_every_learnable_trigger():
     assert REG.learn_targets[:len(PARAMS)] == [s.name for s in PARAMS]
     triggers = REG.learn_targets[len(PARAMS):]
-    assert triggers == ["tap", "tap_clear", "go", "deck_a", "deck_b", "load", "record"]
+    assert triggers == ["tap", "tap_clear", "go", "deck_a", "deck_b", "load", "link", "record"]
     assert all(REG.trigger_specs[t].learnable and not REG.trigger_specs[t].key_only for t in triggers)
 
 

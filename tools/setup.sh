@@ -3,7 +3,8 @@
 # environment in .venv with the package installed (editable).
 #   tools/setup.sh          what `livecppn live` needs
 #   tools/setup.sh --train  plus the style trainer's packages (open_clip, torchvision)
-#   tools/setup.sh --test   plus what the tests need (Xvfb, PulseAudio, JACK, pytest, the trainer's packages)
+#   tools/setup.sh --test   plus what the tests need (Xvfb, PulseAudio, JACK, pytest, the trainer's packages,
+#                           Ableton Link's GPL extra)
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +25,8 @@ apt_runtime=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libportaudio2 portaudio
              libasound2-plugins pulseaudio-utils gcc python3-dev python3-venv)
 # Tests: a virtual X server (and xdotool to type into its windows), a PulseAudio server (null
 # sink), a JACK server (virtual MIDI), fluidsynth and a small General MIDI soundfont (the rendered
-# tempo set, tools/tempo_set.py).
-apt_test=(xvfb xauth xdotool pulseaudio jackd2 libjack-jackd2-dev fluidsynth timgm6mb-soundfont)
+# tempo set, tools/tempo_set.py), and iproute2 (`ip`: the Link tests' private network namespace).
+apt_test=(xvfb xauth xdotool pulseaudio jackd2 libjack-jackd2-dev fluidsynth timgm6mb-soundfont iproute2)
 packages=("${apt_runtime[@]}")
 (( want_test )) && packages+=("${apt_test[@]}")
 
@@ -72,7 +73,7 @@ else
 fi
 extras=()
 (( want_train )) && extras+=(train)
-(( want_test )) && extras+=(test)
+(( want_test )) && extras+=(test link)  # link: the Link tests (GPL; see the README's dependency table)
 spec="."
 (( ${#extras[@]} )) && spec=".[$(IFS=,; echo "${extras[*]}")]"
 "${pip[@]}" -e "$spec"

@@ -11,7 +11,8 @@ match (DESIGN §2):
    change what they find.
 2. Once per call, the spectral features (features.py) are computed on the
    newest `window` samples, and the beat clock is read at the audio time of
-   the newest sample.
+   the newest sample (live: of now, which the newest sample trails by up to a
+   block; wallclock.py).
 
 Live, it never waits for audio: `update` takes whatever the ring holds, and if
 it has fallen more than `max_lag` behind (a stalled frame, a suspended
@@ -30,6 +31,7 @@ without a steady pulse. The tracker's pulse stops under the silence gate
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import aubio
@@ -42,6 +44,7 @@ from .odf import BandFlux
 from .ring import RingBuffer
 from .smoothing import auto_gain, follow, retention
 from .tracker import TempoTracker
+from .wallclock import WallClock
 
 MAX_ONSETS = 10000  # onset times kept for `livecppn analyze`
 HOP_AT_48K = 256
@@ -137,6 +140,8 @@ class Analyzer:
         # Measured on clicks: the onset function peaks ~1.5 hops after the sound begins.
         self.tracker = TempoTracker(rate / self.hop, tc, odf_delay=1.5 * self.hop / rate)
         self.clock = BeatClock(tc.tap_gap, tc.clock_timeout)
+        self.wall = WallClock()  # live: time.monotonic() onto the audio clock
+        self.updated_at = 0.0  # live: the time.monotonic() second of the last update (its beat is the beat then)
         self._tail[:] = 0.0
         self._tail_at = 0  # where the next sample goes in _tail
         self._hop_fill = 0  # samples waiting in _hop_buf for a whole hop
@@ -164,9 +169,16 @@ class Analyzer:
     # Like everything here, these run on the render thread: a MIDI or OSC thread hands its clock and taps
     # to the render thread through the control queue (DESIGN §1), never calls them directly.
 
-    def tap(self, t: float | None = None) -> None:
-        """A tap at audio time `t` (default: now, `audio_time`). Two or more set the tempo; see BeatClock."""
-        self.clock.tap(self.audio_time if t is None else float(t))
+    def tap(self, t: float | None = None) -> float | None:
+        """A tap at audio time `t` (default: now, `audio_time`). Two or more set the tempo; see BeatClock.
+        Returns the tempo this tap set (None: it set none)."""
+        return self.clock.tap(self.audio_time if t is None else float(t))
+
+    def audio_time_at(self, mono: float) -> float:
+        """Monotonic time `mono` on the audio clock: live, from the updates' timing (WallClock); else as if
+        the newest audio analysed were now."""
+        t = self.wall.audio_time(mono)
+        return self.audio_time - (time.monotonic() - mono) if t is None else t
 
     def clear_tap(self) -> None:
         self.clock.clear_tap()
@@ -178,6 +190,18 @@ class Analyzer:
 
     def clear_external_clock(self) -> None:
         self.clock.clear_external()
+
+    def set_tempo(self, bpm: float) -> None:
+        """Hold `bpm` as the tap tempo from now, going on from the beat shown (the `bpm` trigger)."""
+        self.clock.set_tempo(float(bpm), self.audio_time)
+
+    def set_link(self, bpm: float, beat_time: float, beat: int, quantum: int) -> None:
+        """Ableton Link's session: beat `beat` of its timeline fell at audio time `beat_time` (bars of
+        `quantum` beats). Overrides every other source until clear_link() or clock_timeout without an update."""
+        self.clock.set_link(float(bpm), float(beat_time), int(beat), int(quantum), self.audio_time)
+
+    def clear_link(self) -> None:
+        self.clock.clear_link()
 
     # --- input -----------------------------------------------------------------------------------
 
@@ -205,7 +229,9 @@ class Analyzer:
         self._consume(block)
         start = self._samples - len(block) if start is None else start
         self.span = AudioSpan(start, self._samples - start, block)
-        return self._snapshot(dt)
+        self.updated_at = time.monotonic()
+        self.wall.observe(self.audio_time, self.updated_at)
+        return self._snapshot(dt, self.wall.audio_time(self.updated_at))
 
     def process(self, samples: np.ndarray, dt: float) -> AudioFeatures:
         """Offline: the mono float32 samples that arrived since the previous call (any length, 0 allowed)."""
@@ -273,7 +299,9 @@ class Analyzer:
 
     # --- output ----------------------------------------------------------------------------------
 
-    def _snapshot(self, dt: float) -> AudioFeatures:
+    def _snapshot(self, dt: float, now: float | None = None) -> AudioFeatures:
+        """The features; the beat clock is read at audio time `now` (live: WallClock's now; default: the
+        newest sample)."""
         cfg = self.config
         w = self.window
         dt = self.extractor.analyse(self._tail[self._tail_at:self._tail_at + w], dt)
@@ -285,7 +313,9 @@ class Analyzer:
                                            cfg.gain_decay)
         self._strength = follow(self._strength, target, dt, *cfg.times("onset_strength"))
 
-        beat = self.clock.state(self.audio_time + self.beat_lookahead, self.tracker.grid, self.tracker.confidence,
+        if now is None or now - self.audio_time < 1e-6:  # on time (or faster): exactly as offline
+            now = self.audio_time
+        beat = self.clock.state(now + self.beat_lookahead, self.tracker.grid, self.tracker.confidence,
                                 self.beats_per_bar)
         onset, self._onset_seen = self._onset_seen, False  # OnsetDetector gates silence itself (silence_db)
         self._pulse *= retention(dt, cfg.beat_release)

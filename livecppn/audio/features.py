@@ -86,7 +86,7 @@ class AudioFeatures:
     beats_per_bar: int = 4  # the meter: 4, or 3 for a waltz (from the audio, or the `meter` parameter)
     bpm_confidence: float = 0.0  # [0, 1]: the beat tracker's confidence in its tempo (tap and clock: 1; none: 0)
     beat_count: int = 0  # beats counted since the analyser started (never goes back)
-    tempo_source: str = "none"  # 'clock' | 'tap' | 'tracker' | 'none'
+    tempo_source: str = "none"  # 'link' | 'clock' | 'tap' | 'tracker' | 'none'
     spectrum: tuple[float, ...] = (0.0,) * 32  # log-spaced bands, low to high, each in [0, 1]
     audio_time: float = 0.0  # audio-clock seconds at the end of the audio analysed
     level: float = 0.0  # window RMS in dBFS mapped to [0, 1] (-60 dB = 0, 0 dB = 1), smoothed, NOT auto-gained

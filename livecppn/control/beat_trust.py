@@ -31,7 +31,7 @@ WEIGHT_HIGH = 0.6  # confidence from which they are fully on
 WEIGHT_ATTACK_S = 1.0  # the weight rises with this time constant (a grid found)
 WEIGHT_RELEASE_S = 0.3  # and falls with this one (a grid lost)
 GRID_MIN = 0.45  # from here `go` and the autopilot follow the grid: midway, where the effects are at half weight
-EXACT_SOURCES = ("tap", "clock")  # a person or a machine said so: confidence 1, trusted at once
+EXACT_SOURCES = ("link", "tap", "clock")  # a person or a machine said so: confidence 1, trusted at once
 
 
 def confidence_of(features) -> float:

@@ -116,7 +116,7 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 TRIGGERS: tuple[TriggerSpec, ...] = (
-    TriggerSpec("tap", "", "Tap tempo: two or more taps set the BPM and put the beat on the last tap (holds until tap_clear).",
+    TriggerSpec("tap", "", "Tap tempo: two or more taps set the BPM (and the Link session's, with Link on) and put the beat on the last tap (holds until tap_clear).",
                 keys=("T",)),
     TriggerSpec("tap_clear", "", "Hand the tempo back to the beat tracker.", keys=("Shift+T",)),
     TriggerSpec("go", "", "Fade to the other deck over transition_time, starting as go_quantize says."),
@@ -128,6 +128,16 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
                 learnable=False, replayed=False, manual=False),
     TriggerSpec("clock_stop", "", "The external clock stopped: tempo goes back to tap or the tracker.",
                 learnable=False, replayed=False, manual=False),
+    TriggerSpec("bpm", "tempo in BPM (20–999)",
+                "Set the tempo: held like a tapped one (tap_clear lets go), going on from the beat shown; with "
+                "Link on, the session's tempo too.", learnable=False, manual=False),
+    TriggerSpec("link", "1 join, 0 leave (none: toggle)",
+                "Join or leave the Ableton Link session (Link starts with --link).", replayed=False, manual=False),
+    TriggerSpec("link_beat", "(bpm, beat wall time, beat, quantum, peers)",
+                "Ableton Link's session (from the Link thread): overrides every other tempo source while peers "
+                "are present.", learnable=False, replayed=False, manual=False),
+    TriggerSpec("link_gone", "", "No other Link peer (or Link is off): the next tempo source takes over, "
+                "without a jump in the beat.", learnable=False, replayed=False, manual=False),
     TriggerSpec("learn", "parameter or trigger name", "MIDI learn: the next CC or note binds to this target.",
                 learnable=False, replayed=False),
     TriggerSpec("learn_next", "", "MIDI learn: arm the next parameter or trigger (shown on the HUD); the next CC or note moved binds to it.",

@@ -1,6 +1,6 @@
-"""The show's controllers: starting OSC and MIDI, and saving learned MIDI mappings.
+"""The show's controllers: starting OSC, MIDI and Ableton Link, and saving learned MIDI mappings.
 
-OSC and MIDI feed the parameter bus from their own threads; keys feed it from
+OSC, MIDI and Link feed the parameter bus from their own threads; keys feed it from
 the window. They read back only what the render thread publishes once per
 frame (`publish`), never live objects (DESIGN §1). A controller that cannot
 start is reported and the show runs without it (DESIGN §8).
@@ -21,7 +21,7 @@ log = logging.getLogger("livecppn")
 
 
 def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
-    """OSC and MIDI, feeding the bus from their own threads."""
+    """OSC, MIDI and Link, feeding the bus from their own threads."""
     controls = {}
     if opts.osc_port is not None:
         from ..control.osc import OscControl
@@ -46,6 +46,13 @@ def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
             controls["midi"] = MidiControl(bus, opts.midi, mapping, outputs=opts.midi_out).start()
         except Exception as e:  # noqa: BLE001 - no MIDI system at all must not stop the show
             showlog.error(f"MIDI off: {e}")
+    if opts.link:
+        from ..control.link import LinkControl, LinkUnavailable
+
+        try:
+            controls["link"] = LinkControl(bus).start()
+        except LinkUnavailable as e:
+            showlog.error(f"Link off: {e}")
     return controls
 
 
@@ -55,6 +62,8 @@ def publish(controls: dict, status) -> None:
         controls["osc"].publish(status.params, status.features)  # feedback and --osc-send; never blocks
     if "midi" in controls:
         controls["midi"].publish(status.params, status)  # feedback: values, decks, recording, the beat
+    if "link" in controls:
+        controls["link"].publish(status.params)  # the bar in use is Link's quantum
 
 
 class MappingSaver:

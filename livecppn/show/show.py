@@ -98,6 +98,7 @@ class LiveShow:
                               self.autopilot)
         self.gpu_timer = GpuTimer(self.decks.backend.generator.device.type == "cuda")
         self.features = None
+        self.listened_at = 0.0  # time.monotonic() of the frame's audio snapshot
         self.status: ShowStatus | None = None
         self.gl_errors: dict[str, int] = {}
         self._source_failure: str | None = None
@@ -162,6 +163,7 @@ class LiveShow:
     def listen(self, dt: float):
         tempo_setup(self.analyzer, self.step.params)  # beat_lookahead and meter, live
         self.features = self.analyzer.update(self.source.ring, dt)  # never waits for audio
+        self.listened_at = self.analyzer.updated_at
         return self.features
 
     # --- render, status, present, outputs ---------------------------------------------------------

@@ -112,6 +112,10 @@ def controls_line(controls: dict) -> tuple[str, ...]:
         parts.append(f"midi {ports}" + (f" clock {midi.clock.bpm:.1f}" if midi.clock.running else ""))
         if midi.armed:
             parts.append(f"LEARN {midi.armed} (L next, Shift+L back, Backspace cancel, S save)")
+    if "link" in controls:
+        link = controls["link"].state  # frozen, published by the Link thread
+        parts.append(f"link {link.peers} peer{'' if link.peers == 1 else 's'}"
+                     + (f" {link.bpm:.1f}" if link.bpm else "") if link.enabled else "link off")
     return ("  ".join(parts),) if parts else ()
 
 
@@ -129,6 +133,10 @@ def controls_report(controls: dict) -> dict:
                              "source": midi.clock.source}
         out["midi_learned"] = [{"source": b.source, "number": b.number, "channel": b.channel,
                                 "target": b.param or b.trigger} for b in midi.learned]
+    if "link" in controls:
+        link = controls["link"].state
+        out["link_session"] = {"enabled": link.enabled, "peers": link.peers, "quantum": link.quantum,
+                               "bpm": round(link.bpm, 3) if link.bpm else None}
     return out
 
 

@@ -31,11 +31,11 @@ class Triggers:
     def __init__(self, registry: Registry, analyzer, crossfade: Crossfade, loader, showlog: ShowLog,
                  controls: dict | None = None, saver=None, extra: dict[str, Handler] | None = None):
         self.registry, self.analyzer, self.crossfade, self.loader = registry, analyzer, crossfade, loader
-        self.showlog, self.controls, self.saver = showlog, controls or {}, saver
+        self.showlog, self.controls, self.saver = showlog, controls if controls is not None else {}, saver
         learn = {name: self._learn_handler(name)
                  for name in ("learn", "learn_next", "learn_prev", "learn_cancel", "learn_save")}
         self.table: dict[str, Handler] = {
-            "tap": lambda v, p, f, now: analyzer.tap(),
+            "tap": self._tap,
             "tap_clear": lambda v, p, f, now: analyzer.clear_tap(),
             "go": self._go,
             "deck_a": lambda v, p, f, now: loader.request("a", v),
@@ -43,6 +43,10 @@ class Triggers:
             "load": lambda v, p, f, now: loader.request("b" if on_air(p.crossfader) == "a" else "a", v),
             "clock": self._clock,
             "clock_stop": lambda v, p, f, now: analyzer.clear_external_clock(),
+            "bpm": self._bpm,
+            "link": self._link,
+            "link_beat": self._link_beat,
+            "link_gone": lambda v, p, f, now: analyzer.clear_link(),
             **learn,
             **(extra or {}),  # the show's: record, and the window's keys
         }
@@ -65,6 +69,34 @@ class Triggers:
             bpm, beat_wall, _beat = value  # beat_wall on time.monotonic(): move it onto the audio clock
             analyzer = self.analyzer
             analyzer.set_external_clock(bpm, analyzer.audio_time - (time.monotonic() - beat_wall))
+
+    # Ableton Link (control/link.py): its thread sends the session as `link_beat`; tap and `bpm` set the
+    # session's tempo through it, a request it carries out on its own thread.
+
+    def _tap(self, value, params, features, now: float) -> None:
+        bpm = self.analyzer.tap()
+        if bpm is not None and "link" in self.controls:
+            self.controls["link"].set_tempo(bpm)
+
+    def _bpm(self, value, params, features, now: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 20 <= value <= 999:
+            self.showlog.warn(f"bpm {value!r}: expected a tempo from 20 to 999 BPM", "bpm: bad tempo")
+            return
+        self.analyzer.set_tempo(float(value))
+        if "link" in self.controls:
+            self.controls["link"].set_tempo(float(value))
+
+    def _link(self, value, params, features, now: float) -> None:
+        if "link" not in self.controls:
+            self.showlog.warn("Link: not started (start with --link)", "Link: not started")
+            return
+        self.controls["link"].enable(None if value is None else bool(value))
+
+    def _link_beat(self, value, params, features, now: float) -> None:
+        if isinstance(value, tuple) and len(value) == 5:
+            bpm, beat_wall, beat, quantum, _peers = value  # beat_wall on time.monotonic()
+            analyzer = self.analyzer
+            analyzer.set_link(bpm, analyzer.audio_time_at(beat_wall), beat, quantum)
 
     def _learn_handler(self, name: str) -> Handler:
         return lambda value, params, features, now: self._learn(name, value)
