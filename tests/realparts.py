@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,15 @@ def end_show(proc, report):
     log = proc.log_path.read_text()
     assert proc.returncode == 0, log[-3000:]
     return json.loads(report.read_text()), log
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_in_netns(cmd: list[str], timeout: float, cwd=None) -> subprocess.CompletedProcess:
+    """`cmd` inside a private network namespace (tools/netns.sh: lo only, multicast on lo), for NDI and
+    Link, whose discovery must never leave the machine; skips the test where none can be made."""
+    proc = subprocess.run([str(ROOT / "tools" / "netns.sh"), *cmd], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    require(proc.returncode != 97, f"no private network namespace here: {proc.stderr.strip()[-300:]}")
+    return proc

@@ -7,34 +7,17 @@ else. Skipped (with the reason) where the namespace cannot be made or the `link`
 
 import importlib.util
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from realparts import run_in_netns
 
 from livecppn.audio.wallclock import WallClock
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "tests" / "rig" / "link_show.py"
-NETNS = "ip link set lo up && ip route add 224.0.0.0/4 dev lo && exec \"$0\" \"$@\""
-
-
-def _unshare() -> list[str] | None:
-    """The command prefix that gives a private network namespace with lo and multicast, or None."""
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return None
-    for prefix in (["unshare", "--net"], ["unshare", "--net", "--map-root-user"]):  # root, then a user namespace
-        try:
-            ok = subprocess.run([*prefix, "sh", "-c", NETNS, "true"], capture_output=True, timeout=20).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return prefix
-    return None
-
 
 def _wrap(x, period):
     return (x + period / 2) % period - period / 2
@@ -45,12 +28,8 @@ def session(tmp_path_factory):
     """The rig's JSON: one run serves every assertion below (it takes ~30 s)."""
     if importlib.util.find_spec("link") is None:
         pytest.skip("the `link` extra is not installed (pip install 'livecppn[link]')")
-    prefix = _unshare()
-    if prefix is None:
-        pytest.skip("cannot make a private network namespace (unshare --net, ip): Link is never run outside one")
     report = tmp_path_factory.mktemp("link") / "report.json"
-    proc = subprocess.run([*prefix, "sh", "-c", NETNS, sys.executable, str(RIG), str(report)],
-                          capture_output=True, text=True, timeout=240, cwd=report.parent)
+    proc = run_in_netns([sys.executable, str(RIG), str(report)], timeout=240, cwd=report.parent)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "error" not in out, out["error"]

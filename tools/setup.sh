@@ -4,18 +4,23 @@
 #   tools/setup.sh          what `livecppn live` needs
 #   tools/setup.sh --train  plus the style trainer's packages (open_clip, torchvision)
 #   tools/setup.sh --test   plus what the tests need (Xvfb, PulseAudio, JACK, pytest, the trainer's packages,
-#                           Ableton Link's GPL extra)
-# Safe to run again: it installs only what is missing.
+#                           the rig's outputs, Ableton Link's GPL extra)
+#   tools/setup.sh --rig    plus NDI and the virtual camera (ndi-python, pyvirtualcam; README: In a rig)
+#   tools/setup.sh --link   plus Ableton Link (LinkPython-extern, GPL; README: In a rig)
+# Flags combine (--rig --link). Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_test=0 want_train=0
-case "${1:-}" in
-    --test) want_test=1 want_train=1 ;;  # the trainer's tests need its packages
-    --train) want_train=1 ;;
-    "") ;;
-    *) echo "usage: tools/setup.sh [--train | --test]" >&2; exit 2 ;;
-esac
+want_test=0 want_train=0 want_rig=0 want_link=0
+for arg in "$@"; do
+    case "$arg" in
+        --test) want_test=1 want_train=1 want_rig=1 want_link=1 ;;  # the trainer's tests need its packages
+        --train) want_train=1 ;;
+        --rig) want_rig=1 ;;
+        --link) want_link=1 ;;
+        *) echo "usage: tools/setup.sh [--train] [--rig] [--link] | --test" >&2; exit 2 ;;
+    esac
+done
 PYTHON="${PYTHON:-python3}"
 
 # System packages. Runtime: GL (Mesa, EGL) for the window, PortAudio for audio
@@ -73,7 +78,9 @@ else
 fi
 extras=()
 (( want_train )) && extras+=(train)
-(( want_test )) && extras+=(test link)  # link: the Link tests (GPL; see the README's dependency table)
+(( want_test )) && extras+=(test)
+(( want_rig )) && extras+=(rig)
+(( want_link )) && extras+=(link)  # GPL: see the README's dependency table
 spec="."
 (( ${#extras[@]} )) && spec=".[$(IFS=,; echo "${extras[*]}")]"
 "${pip[@]}" -e "$spec"

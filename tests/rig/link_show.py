@@ -15,19 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+from private_net import in_private_namespace, interfaces  # tests/rig/, beside this script
+
 QUANTUM = 4
 OSC_PORT = 9000  # nothing else lives in the namespace
-
-
-def interfaces() -> list[str]:
-    """This process's network interfaces (/proc/self/net/dev is per namespace; /sys/class/net is not)."""
-    lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
-    return sorted(line.split(":")[0].strip() for line in lines)
-
-
-def in_private_namespace() -> bool:
-    """Only `lo` here: no Link packet can leave the machine."""
-    return interfaces() == ["lo"]
 
 
 def osc(address: str, *args) -> None:

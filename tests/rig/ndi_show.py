@@ -25,6 +25,7 @@ from collections import OrderedDict
 import numpy as np
 
 import NDIlib as ndi
+from private_net import in_private_namespace, interfaces  # tests/rig/, beside this script
 from pythonosc.udp_client import SimpleUDPClient
 
 from livecppn.live import run_live
@@ -106,6 +107,8 @@ class Receiver(threading.Thread):
 
 
 def main() -> None:
+    if not in_private_namespace():
+        sys.exit(f"refused: not in a private network namespace (interfaces {interfaces()}); use tools/netns.sh")
     assert ndi.initialize()
     probes: list[Probe] = []
     receiver = Receiver(probes)
