@@ -176,7 +176,7 @@ def parse(*argv):
 
 def test_output_options():
     assert parse().outputs == {}
-    assert parse("--ndi").outputs == {"ndi": TapConfig(None)}
+    assert parse("--ndi").outputs == {"ndi": TapConfig("livecppn")}
     assert parse("--ndi", "stage left", "--ndi-size", "640x360", "--ndi-fps", "30").outputs == {
         "ndi": TapConfig("stage left", (640, 360), 30.0)}
     # A size alone is how the `ndi` trigger will open it; nothing opens at the start.

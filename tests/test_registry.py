@@ -15,7 +15,8 @@ REG = default_registry()
 def test_learn_targets_are_every_parameter_then_every_learnable_trigger():
     assert REG.learn_targets[:len(PARAMS)] == [s.name for s in PARAMS]
     triggers = REG.learn_targets[len(PARAMS):]
-    assert triggers == ["tap", "tap_clear", "go", "deck_a", "deck_b", "load", "link", "record"]
+    assert triggers == ["tap", "tap_clear", "go", "deck_a", "deck_b", "load", "link", "record",
+                        "ndi", "vcam", "syphon", "spout"]
     assert all(REG.trigger_specs[t].learnable and not REG.trigger_specs[t].key_only for t in triggers)
 
 
@@ -48,8 +49,10 @@ def test_key_help_lists_every_key_and_the_window_knows_them_all():
 
 def test_every_trigger_has_one_handler_in_the_show():
     triggers = Triggers(REG, analyzer=None, crossfade=None, loader=None, showlog=None)
-    # what the show itself answers (show/show.py: LiveShow._show_handlers); any other gap is a bug
-    assert triggers.unhandled() == {"record", "fullscreen", "hud", "hud_page", "quit"}
+    # what the show itself answers (show/show.py: LiveShow._show_handlers, the output taps' handlers);
+    # any other gap is a bug
+    assert triggers.unhandled() == {"record", "ndi", "vcam", "syphon", "spout", "fullscreen", "hud", "hud_page",
+                                    "quit"}
 
 
 def test_modes_are_decoded_in_one_place():

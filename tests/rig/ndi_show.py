@@ -6,10 +6,11 @@ own frame times:
                     for the same show time (the NDI timecode) — NDI's compression error, measured
   PAUSE_AT - RESUME: the receiver stops reading; the show's frame rate is measured
   RESTART_AT:       `ndi 0` then `ndi 1` over OSC (real UDP to the show's server): the sender restarts
-  RESTART_AT + 1.5: a new receiver connects by address (an NDI receiver does not reliably follow a
-                    sender that went and came back on the same address: seen both ways here)
+  RESTART_AT + 1.5: a new receiver finds the source again and connects (an NDI receiver does not
+                    reliably follow a sender that went and came back: seen both ways here)
   until END:        it gets frames from the restarted sender; then SIGTERM ends the show
-The receiver connects by url_address (127.0.0.1:5961): there is no mDNS daemon here.
+The receiver finds the source by name with NDI's finder (told to ask 127.0.0.1: there is no mDNS
+daemon here) and connects to the address it reports.
 """
 
 from __future__ import annotations
@@ -66,15 +67,23 @@ class Receiver(threading.Thread):
         self.probe_holder = probe_holder
         self.paused = threading.Event()
         self.renew = threading.Event()
+        self.addresses: list[str] = []  # where the finder found the source, each time
         self.done = threading.Event()
         self.frames: list[tuple[float, int]] = []  # (arrival, timecode)
         self.errors: list[np.ndarray] = []  # |NDI - show| per matched frame (all channels but alpha)
 
     def connect(self) -> None:
-        src = ndi.Source()
-        src.ndi_name = ""  # by address alone
-        src.url_address = "127.0.0.1:5961"
-        ndi.recv_connect(self.recv, src)
+        """Find the show's source by name, as Resolume or OBS would, and connect to it."""
+        finder = self.finder
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ndi.find_wait_for_sources(finder, 200)
+            found = [s for s in ndi.find_get_current_sources(finder) if s.ndi_name.endswith("(livecppn-test)")]
+            if found:
+                self.addresses.append(found[0].url_address)
+                ndi.recv_connect(self.recv, found[0])
+                return
+        raise RuntimeError("the NDI finder did not find livecppn-test")
 
     def open(self) -> None:
         create = ndi.RecvCreateV3()
@@ -84,6 +93,10 @@ class Receiver(threading.Thread):
         self.connect()
 
     def run(self) -> None:
+        create = ndi.FindCreate()
+        create.show_local_sources = True
+        create.extra_ips = "127.0.0.1"  # no mDNS daemon here: the finder asks this address as well
+        self.finder = ndi.find_create_v2(create)
         self.open()
         while not self.done.is_set():
             if self.renew.is_set():  # a receiver opened after the restart, as a program started now would
@@ -104,6 +117,7 @@ class Receiver(threading.Thread):
             if shown is not None and shown.shape == picture.shape and len(self.errors) < 60:
                 self.errors.append(np.abs(picture[..., :3].astype(np.int16) - shown[..., :3]).ravel())
         ndi.recv_destroy(self.recv)
+        ndi.find_destroy(self.finder)
 
 
 def main() -> None:
@@ -164,7 +178,7 @@ def main() -> None:
         "received_before_pause": received(1.0, PAUSE_AT), "received_paused": received(PAUSE_AT + 0.3, RESUME_AT),
         "received_after_restart": received(RESTART_AT + 2.0, END_AT),
         "distinct_timecodes": len({tc for _, tc in receiver.frames}), "received": len(receiver.frames),
-        "matched": len(receiver.errors),
+        "matched": len(receiver.errors), "addresses": receiver.addresses,
         "error_max": int(errors.max()) if errors.size else None,
         "error_mean": float(errors.mean()) if errors.size else None,
         "error_p99": float(np.percentile(errors, 99)) if errors.size else None,
