@@ -60,12 +60,12 @@ class Receiver(threading.Thread):
         ndi.recv_destroy(recv)
 
 
-def show(config: str, size, internal, frames: int, tmp: Path) -> dict:
+def show(config: str, size, internal, frames: int, tmp: Path, receive: bool = True) -> dict:
     from livecppn.live import LiveOptions, run_live
     from livecppn.show.outputs.taps import TapConfig
 
     receiver = None
-    if "ndi" in config:
+    if "ndi" in config and receive:
         receiver = Receiver()
         threading.Timer(0.5, receiver.start).start()  # once the sender exists
     report = run_live(LiveOptions(audio="synthetic", size=size, internal=internal, headless=True, frames=frames,
@@ -92,6 +92,9 @@ def main() -> int:
     ap.add_argument("--internal", type=parse_size, default=(160, 90))
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--configs", default=",".join(CONFIGS), help=f"some of {','.join(CONFIGS)}")
+    ap.add_argument("--no-receiver", dest="receive", action="store_false",
+                    help="no NDI receiver in this process (its decoding shares this machine's CPU with the show)")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_outputs.json")
     args = ap.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]
@@ -99,18 +102,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         show("none", sizes[0], args.internal, 30, Path(tmp))  # warm-up: shader compiles, first allocations
         for size in sizes:
-            runs = {c: [] for c in CONFIGS}
+            runs = {c: [] for c in args.configs.split(",")}
             for i in range(args.rounds):
-                for config in CONFIGS:
-                    runs[config].append(show(config, size, args.internal, args.frames, Path(tmp)))
+                for config in runs:
+                    runs[config].append(show(config, size, args.internal, args.frames, Path(tmp), args.receive))
                     r = runs[config][-1]
                     print(f"{size[0]}x{size[1]} round {i} {config:10s} {r['fps']:6.1f} fps  frame p50 "
                           f"{r['frame_ms']['p50']:6.2f} ms  taps p50 {r['outputs_ms']['p50']:.3f} ms", flush=True)
             results[f"{size[0]}x{size[1]}"] = runs
-    table, doc = [], {"internal": list(args.internal), "frames": args.frames, "rounds": args.rounds, "runs": results}
+    table, doc = [], {"internal": list(args.internal), "frames": args.frames, "rounds": args.rounds,
+                      "ndi_receiver": args.receive, "runs": results}
     summary = {}
     for size, runs in results.items():
-        base = statistics.median(r["frame_ms"]["mean"] for r in runs["none"])
+        base = statistics.median(r["frame_ms"]["mean"] for r in runs.get("none", next(iter(runs.values()))))
         for config, rs in runs.items():
             frame = statistics.median(r["frame_ms"]["mean"] for r in rs)
             taps = statistics.median(r["outputs_ms"]["mean"] for r in rs)
