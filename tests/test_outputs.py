@@ -44,7 +44,8 @@ def test_the_mailbox_hands_the_newest_picture_and_counts_the_ones_replaced():
         slot = box.slot()
         box.buffer(slot)[:] = bytes([i] * 8)
         box.video(slot, float(i))
-    rgba, t, slot = box.take(0.1)
+    slot, t, size = box.take(0.1)
+    rgba = box.picture(slot, size)
     assert t == 2.0 and rgba.shape == (1, 2, 4) and (rgba == 2).all() and box.replaced == 2
     assert box.take(0.01) is None
     # One held by the thread, one waiting: the third is being filled; a replaced one is free again.

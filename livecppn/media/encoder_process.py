@@ -252,7 +252,7 @@ def _slots_that_fit(nbytes: int, slots: int) -> int:
 # --- the encoder process ---------------------------------------------------------------------------
 
 
-def _attach(name: str) -> SharedMemory:
+def attach_shared_memory(name: str) -> SharedMemory:
     """The show's shared memory, without this process's resource tracker unlinking it at exit
     (the show owns it). Python 3.13 says so with track=False; before, unregister after opening."""
     try:
@@ -303,7 +303,7 @@ def run(config: dict) -> int:
 
 def _encode(config: dict, commands: Connection, replies: Connection) -> int:
     """One take: pictures, audio and log lines until the show says it is over (or goes)."""
-    memory = _attach(config["memory"])
+    memory = attach_shared_memory(config["memory"])
     path, (w, h), rate, size = Path(config["path"]), config["size"], config["rate"], config["frame_bytes"]
     yuv = config["format"] == "yuv420p"
     picture = np.empty(w * h * 3 // 2 if yuv else (h, w, 4), np.uint8)  # the picture being encoded

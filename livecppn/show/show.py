@@ -86,7 +86,7 @@ class LiveShow:
         self.recorder = Recorder(ctx, opts.record, showlog, source.sample_rate, self._record_state,
                                  opts.record_options, opts.record_fps)
         # Output taps after the swap (DESIGN §6): the recorder, NDI, a virtual camera, Syphon, Spout.
-        self.taps = Taps(ctx, showlog, opts.outputs, self.recorder, opts.extra_taps)
+        self.taps = Taps(ctx, showlog, opts.outputs, self.recorder, lambda: self.compositor.size, opts.extra_taps)
         self.saver = MappingSaver(showlog) if "midi" in controls else None
         self.crossfade = Crossfade()
         self.triggers = Triggers(bus.registry, self.analyzer, self.crossfade, self.loader, showlog, controls,

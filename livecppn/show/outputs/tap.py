@@ -80,9 +80,11 @@ class Tap(Protocol):
 
 class Mailbox:
     """A few picture buffers between the render thread (fills) and the tap's thread (sends).
-    Implements render/readback.py's `Slots`."""
+    Implements render/readback.py's `Slots`. `memory`: one buffer holding every slot, of pictures of one
+    size (a sender process's shared memory); default: a buffer per slot, of whatever size is pushed."""
 
-    def __init__(self, depth: int = MAILBOX_DEPTH):
+    def __init__(self, depth: int = MAILBOX_DEPTH, memory: memoryview | None = None):
+        self._memory = memory
         self._buffers = [bytearray(0) for _ in range(depth)]
         self._free = list(range(depth))
         self._pending: tuple[int, float, tuple[int, int]] | None = None
@@ -97,6 +99,8 @@ class Mailbox:
 
     def buffer(self, slot: int) -> memoryview:
         w, h = self.size
+        if self._memory is not None:
+            return self._memory[slot * w * h * 4:(slot + 1) * w * h * 4]
         if len(self._buffers[slot]) != w * h * 4:  # a free slot only: the thread holds no view of it
             self._buffers[slot] = bytearray(w * h * 4)
         return memoryview(self._buffers[slot])
@@ -110,15 +114,18 @@ class Mailbox:
             self._cond.notify()
 
     # the tap's thread
-    def take(self, timeout: float) -> tuple[np.ndarray, float, int] | None:
-        """The newest picture as RGBA (h, w, 4), rows bottom first, its time and its slot; None on timeout."""
+    def take(self, timeout: float) -> tuple[int, float, tuple[int, int]] | None:
+        """The newest picture's slot, time and size; None on timeout. Give the slot back when done."""
         with self._cond:
             if self._pending is None and not self._cond.wait(timeout):
                 return None
-            if self._pending is None:
-                return None
-            (slot, t, (w, h)), self._pending = self._pending, None
-        return np.frombuffer(self._buffers[slot], np.uint8, w * h * 4).reshape(h, w, 4), t, slot
+            item, self._pending = self._pending, None
+            return item
+
+    def picture(self, slot: int, size: tuple[int, int]) -> np.ndarray:
+        """A slot's picture as RGBA (h, w, 4), rows bottom first (a per-slot buffer: in-process taps)."""
+        w, h = size
+        return np.frombuffer(self._buffers[slot], np.uint8, w * h * 4).reshape(h, w, 4)
 
     def give_back(self, slot: int) -> None:
         with self._cond:
@@ -129,14 +136,18 @@ class CpuTap:
     """A tap whose consumer takes RGBA pixels on the CPU. Subclasses give `name` and, run on the tap's
     own thread, `open()` (returns a description; raises when the consumer cannot start), `send(rgba, t)`
     (rows bottom first, as GL keeps them) and `shut()`. `size`: the pictures' size (default: the show's,
-    following a resize); `fps`: pictures a second (0: every frame shown)."""
+    following a resize); `fps`: pictures a second (0: every frame shown).
+
+    `send` runs in the show's process: anything slow that holds Python's lock there (a C library that
+    does not release it) holds up the render thread too. Such consumers run in a process of their
+    own (show/outputs/sender.py)."""
 
     name = "cpu"
 
-    def __init__(self, ctx, size: tuple[int, int] | None = None, fps: float = 0.0):
+    def __init__(self, ctx, size: tuple[int, int] | None = None, fps: float = 0.0, mailbox: Mailbox | None = None):
         self.ctx, self.fixed_size, self.fps = ctx, size, fps
         self.pbo = not is_software_name(ctx.info.get("GL_RENDERER", ""))
-        self.mailbox = Mailbox()
+        self.mailbox = mailbox or Mailbox()
         self.detail = ""
         self.sent = 0
         self._readback: Readback | None = None
@@ -162,6 +173,10 @@ class CpuTap:
 
     def send(self, rgba: np.ndarray, t: float) -> None:
         raise NotImplementedError
+
+    def deliver(self, slot: int, size: tuple[int, int], t: float) -> None:
+        """Hand one mailbox slot's picture to the consumer (the tap's thread)."""
+        self.send(self.mailbox.picture(slot, size), t)
 
     def shut(self) -> None:
         pass
@@ -238,10 +253,10 @@ class CpuTap:
                 item = self.mailbox.take(0.1)
                 if item is None:
                     continue
-                rgba, t, slot = item
+                slot, t, size = item
                 self._busy_since = time.monotonic()
                 try:
-                    self.send(rgba, t)
+                    self.deliver(slot, size, t)
                     self.sent += 1
                 finally:
                     self._busy_since = None

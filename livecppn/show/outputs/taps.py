@@ -31,16 +31,16 @@ class TapConfig:
     at_start: bool = True  # open when the show starts (else only when its trigger asks)
 
 
-def make_tap(kind: str, ctx, config: TapConfig) -> Tap:
+def make_tap(kind: str, ctx, config: TapConfig, show_size: tuple[int, int]) -> Tap:
     """A started tap of `kind`. Raises (ImportError's message, the platform) when it cannot exist here."""
-    if kind == "ndi":
-        from .ndi import DEFAULT_NAME, NdiTap
+    if kind in ("ndi", "vcam"):
+        from .sender import ProcessTap
+        from .vcam import DEFAULT_FPS, DEFAULT_SIZE
 
-        return NdiTap(ctx, config.target or DEFAULT_NAME, config.size, config.fps).start()
-    if kind == "vcam":
-        from .vcam import VirtualCameraTap
-
-        return VirtualCameraTap(ctx, config.target, config.size, config.fps).start()
+        if kind == "ndi":  # the show's size and pace unless told
+            return ProcessTap(ctx, "ndi", {"name": config.target}, config.size or show_size, config.fps).start()
+        return ProcessTap(ctx, "vcam", {"device": config.target}, config.size or DEFAULT_SIZE,
+                          config.fps or DEFAULT_FPS).start()
     if kind in ("syphon", "spout"):
         from .share import SpoutTap, SyphonTap
 
@@ -52,9 +52,10 @@ class Taps:
     """Render thread only. `configs`: how each kind opens (those `at_start` open now); `recorder`: the show's recorder (always there; idle until it records); `extra`: more taps,
     made from the GL context (tools and tests)."""
 
-    def __init__(self, ctx, showlog, configs: dict[str, TapConfig], recorder,
+    def __init__(self, ctx, showlog, configs: dict[str, TapConfig], recorder, show_size: Callable[[], tuple],
                  extra: tuple[Callable[[object], Tap], ...] = ()):
         self.ctx, self.showlog, self.configs, self.recorder = ctx, showlog, dict(configs), recorder
+        self.show_size = show_size  # the output's size now: a tap of a fixed size takes it when it opens
         self.open_taps: dict[str, Tap] = {"record": recorder}
         self.closed: dict[str, TapState] = {}  # the last state of each tap closed since the start
         self.opened = 0
@@ -78,7 +79,7 @@ class Taps:
 
     def open(self, kind: str) -> None:
         try:
-            tap = make_tap(kind, self.ctx, self.configs.get(kind, TapConfig()))
+            tap = make_tap(kind, self.ctx, self.configs.get(kind, TapConfig()), self.show_size())
         except Exception as e:  # noqa: BLE001 - a missing library, the wrong OS: said once, the show goes on
             self.closed[kind] = TapState(kind, "failed", detail=str(e))
             self.showlog.error(f"output {kind} not opened: {e}", f"output {kind} failed")
