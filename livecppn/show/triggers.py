@@ -11,7 +11,6 @@ The window's own keys (fullscreen, HUD, quit) are handlers the show passes in.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -66,9 +65,8 @@ class Triggers:
 
     def _clock(self, value, params, features, now: float) -> None:
         if isinstance(value, tuple) and len(value) == 3:
-            bpm, beat_wall, _beat = value  # beat_wall on time.monotonic(): move it onto the audio clock
-            analyzer = self.analyzer
-            analyzer.set_external_clock(bpm, analyzer.audio_time - (time.monotonic() - beat_wall))
+            bpm, beat_wall, _beat = value  # beat_wall on time.monotonic(): onto the audio clock, as Link's
+            self.analyzer.set_external_clock(bpm, self.analyzer.audio_time_at(beat_wall))
 
     # Ableton Link (control/link.py): its thread sends the session as `link_beat`; tap and `bpm` set the
     # session's tempo through it, a request it carries out on its own thread.
