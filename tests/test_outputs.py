@@ -17,7 +17,7 @@ import pytest
 from realparts import run_in_netns, wait_for
 
 from livecppn.live_options import LiveOptionsError, add_live_parser, options_from_args
-from livecppn.show.outputs.tap import CpuTap, Mailbox, Picture
+from livecppn.show.outputs.tap import CpuTap, Mailbox, Picture, TapState
 from livecppn.show.outputs.taps import TapConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,31 @@ def test_a_cpu_tap_gets_exactly_the_picture_through_either_readback(ctx, pbo):
         assert np.array_equal(rgba, frames[int(t)]), f"picture {t} differs"
     fbo.color_attachments[0].release()
     fbo.release()
+
+
+def test_a_flood_of_open_and_close_opens_a_kind_at_most_once_in_min_open_s(ctx, monkeypatch):
+    from livecppn.show.outputs import taps as taps_module
+    from livecppn.showlog import ShowLog
+
+    monkeypatch.setattr(taps_module, "MIN_OPEN_S", 0.5)
+    showlog = ShowLog()
+    idle_recorder = SimpleNamespace(name="record", offer=lambda picture: None, failure=lambda: None,
+                                    state=lambda: TapState("record", "off"), close=lambda wait=0: None)
+    taps = taps_module.Taps(ctx, showlog, {}, idle_recorder, lambda: (64, 36))
+    for i in range(200):  # Syphon fails to open on this OS at once: each open is one counted warning
+        taps.set("syphon", 1)
+        taps.set("syphon", 0 if i % 2 else None)
+    assert showlog.counts["output syphon failed"] == 1
+    taps.set("syphon", 1)  # within MIN_OPEN_S: waits for its moment ...
+    assert showlog.counts["output syphon failed"] == 1 and taps.wanted == {"syphon": True}
+    time.sleep(0.6)
+    taps.offer(Picture(SimpleNamespace(), 0.0, 0))  # ... which comes on a later frame
+    assert showlog.counts["output syphon failed"] == 2 and not taps.wanted
+    taps.set("syphon", 1)
+    taps.set("syphon", 0)  # a close before the moment drops the waiting open
+    time.sleep(0.6)
+    taps.offer(Picture(SimpleNamespace(), 0.0, 0))
+    assert showlog.counts["output syphon failed"] == 2
 
 
 # --- consumers that misbehave ------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,6 +20,10 @@ log = logging.getLogger("livecppn")
 
 KINDS = ("ndi", "vcam", "syphon", "spout")  # the taps a trigger or an option opens by name
 CLOSE_WAIT_S = 1.0  # at the end of the show, each consumer gets this long to finish
+# A kind opens at most once in this long: a flood of `ndi 1` / `ndi 0` starts one sender process every
+# MIN_OPEN_S, not hundreds (each is a Python process starting up, on the CPU the show needs). An open
+# asked for sooner waits for its moment, and is dropped if a close comes first.
+MIN_OPEN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,9 @@ def make_tap(kind: str, ctx, config: TapConfig, show_size: tuple[int, int]) -> T
 
 
 class Taps:
-    """Render thread only. `configs`: how each kind opens (those `at_start` open now); `recorder`: the show's recorder (always there; idle until it records); `extra`: more taps,
-    made from the GL context (tools and tests)."""
+    """Render thread only. `configs`: how each kind opens (those `at_start` open now); `recorder`: the
+    show's recorder (always there; idle until it records); `show_size()`: the output's size now;
+    `extra`: more taps, made from the GL context (tools and tests)."""
 
     def __init__(self, ctx, showlog, configs: dict[str, TapConfig], recorder, show_size: Callable[[], tuple],
                  extra: tuple[Callable[[object], Tap], ...] = ()):
@@ -59,6 +66,8 @@ class Taps:
         self.open_taps: dict[str, Tap] = {"record": recorder}
         self.closed: dict[str, TapState] = {}  # the last state of each tap closed since the start
         self.opened = 0
+        self.wanted: dict[str, bool] = {}  # kind -> what its latest trigger asked, not carried out yet
+        self._last_open: dict[str, float] = {}  # kind -> when it last opened (monotonic s)
         for kind, config in configs.items():
             if config.at_start:
                 self.open(kind)
@@ -71,13 +80,22 @@ class Taps:
         return {kind: (lambda value, *_, kind=kind: self.set(kind, value)) for kind in KINDS}
 
     def set(self, kind: str, value) -> None:
-        if wanted(value, kind in self.open_taps):
-            if kind not in self.open_taps:
-                self.open(kind)
-        elif kind in self.open_taps:
+        self.wanted[kind] = wanted(value, self.wanted.get(kind, kind in self.open_taps))
+        self._carry_out(kind)
+
+    def _carry_out(self, kind: str) -> None:
+        """Open or close `kind` as wanted; an open within MIN_OPEN_S of the last one waits (offer() retries)."""
+        want = self.wanted[kind]
+        if want and kind not in self.open_taps:
+            if time.monotonic() - self._last_open.get(kind, -math.inf) < MIN_OPEN_S:
+                return
+            self.open(kind)
+        elif not want and kind in self.open_taps:
             self.close(kind)
+        del self.wanted[kind]
 
     def open(self, kind: str) -> None:
+        self._last_open[kind] = time.monotonic()
         try:
             tap = make_tap(kind, self.ctx, self.configs.get(kind, TapConfig()), self.show_size())
         except Exception as e:  # noqa: BLE001 - a missing library, the wrong OS: said once, the show goes on
@@ -106,6 +124,8 @@ class Taps:
 
     def offer(self, picture: Picture) -> None:
         """After the swap: every open tap takes the picture (or drops it); a failed or stalled one is closed."""
+        for kind in list(self.wanted):  # opens that waited for their moment
+            self._carry_out(kind)
         for name, tap in list(self.open_taps.items()):
             try:
                 tap.offer(picture)
