@@ -282,17 +282,23 @@ def _error_message(e: Exception, path: Path) -> str:
     return f"{path}: the encoder failed ({type(e).__name__}: {e})"
 
 
-def run(config: dict) -> int:
-    # The show ends the recording (the encoder finishes the file when told, or when the show's pipe
-    # closes), not an interrupt meant for the show (one sent to its process group by hand).
+def child_start(config: dict) -> tuple[Connection, Connection]:
+    """A helper process of the show (this encoder, an output's sender) starts: interrupts are for the
+    show (which ends its helpers itself), its priority goes down to `config["nice"]`; returns the
+    (commands, replies) connections over the pipes the show passed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if config.get("nice") and hasattr(os, "nice"):
         try:
             os.nice(config["nice"])
         except OSError:
             pass
-    commands = Connection(config["commands"], writable=False)
-    replies = Connection(config["replies"], readable=False)
+    return Connection(config["commands"], writable=False), Connection(config["replies"], readable=False)
+
+
+def run(config: dict) -> int:
+    # The show ends the recording (the encoder finishes the file when told, or when the show's pipe
+    # closes), not an interrupt meant for the show (one sent to its process group by hand).
+    commands, replies = child_start(config)
     replies.send(("ready",))
     try:  # a spare: wait for the recording it is for
         message = commands.recv()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...media.encoder_process import attach_shared_memory
+from ...media.encoder_process import attach_shared_memory, child_start
 from .tap import MAILBOX_DEPTH, OPEN_S, CpuTap, Mailbox
 
 NICE = 5  # below the show (which must never wait), above the recorder's encoder (19)
@@ -138,14 +137,7 @@ def make_consumer(kind: str, options: dict, size, fps: float):
 
 
 def run(config: dict) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the show closes the tap; an interrupt is for the show
-    if config.get("nice") and hasattr(os, "nice"):
-        try:
-            os.nice(config["nice"])
-        except OSError:
-            pass
-    commands = Connection(config["commands"], writable=False)
-    replies = Connection(config["replies"], readable=False)
+    commands, replies = child_start(config)  # the show closes the tap; an interrupt is for the show
     w, h = config["size"]
     n = w * h * 4
     consumer = None
