@@ -84,3 +84,12 @@ def test_building_the_parser_loads_no_trainer_gl_or_torch():
             "('open_clip', 'torchvision', 'timm', 'torch', 'ray', 'glfw')))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_version_is_printed(capsys):
+    import livecppn
+    from livecppn.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"livecppn {livecppn.__version__}"

@@ -13,6 +13,7 @@ import pytest
 from pythonosc.udp_client import SimpleUDPClient
 from realparts import end_show, free_port, start_show
 
+import livecppn
 from livecppn.media.automation import read_automation
 from livecppn.media.encode import EncodeOptions
 from livecppn.offline.render import RenderOptions, render_file
@@ -71,6 +72,12 @@ def test_record_a_show_and_render_it_again_from_its_automation(ctx, tmp_path):
     assert len(times) > 2 and times == sorted(times) and times[-1] <= stop["t"] + 0.05
     assert audio_seconds(rec) == pytest.approx(stop["t"], abs=0.05)
     assert (tmp_path / "set.wav").is_file() and (tmp_path / "set-2.mp4").is_file()
+    # Provenance: which livecppn made the take, in the report, the file's metadata and the log's start line.
+    assert report["livecppn"] == livecppn.__version__
+    with av.open(str(rec)) as c:
+        assert c.metadata.get("comment") == f"livecppn {livecppn.__version__}"
+    assert json.loads((tmp_path / "set.automation.jsonl").read_text().splitlines()[0])["livecppn"] == \
+        livecppn.__version__
 
     # The automation log has each change with its audio time.
     automation = read_automation(tmp_path / "set.automation.jsonl")

@@ -24,6 +24,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import __version__
+
 VERSION = 1
 class AutomationError(ValueError):
     pass
@@ -51,7 +53,7 @@ def jsonable(value):
 def start_line(recording: Path, sample_rate: int, size: tuple[int, int], state: dict) -> dict:
     """The log's first line: the state when recording began. `state`: "values" and "targets" (the
     parameters), "decks" (each deck's style file, or None for one built in memory)."""
-    return {"kind": "start", "version": VERSION, "frame": 0, "t": 0.0, "sample_rate": sample_rate,
+    return {"kind": "start", "version": VERSION, "livecppn": __version__, "frame": 0, "t": 0.0, "sample_rate": sample_rate,
             "size": list(size), "audio": audio_path_for(recording).name, "recording": recording.name,
             "values": state["values"], "targets": state["targets"], "decks": state["decks"]}
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
+
 CODECS = ("auto", "libx264", "h264_nvenc", "png")
 GOP_SECONDS = 1.0
 AUDIO_BITRATE = 192_000
@@ -55,6 +57,9 @@ class EncodeOptions:
 
 def is_png_sequence(path: Path, options: EncodeOptions) -> bool:
     return options.codec == "png" or Path(path).suffix.lower() not in VIDEO_SUFFIXES
+
+
+PROVENANCE = f"livecppn {__version__}"
 
 
 def nvenc_works() -> bool:
@@ -122,6 +127,7 @@ class VideoWriter:
             codec = "h264_nvenc" if nvenc_works() else "libx264"
         mp4 = self.path.suffix.lower() in (".mp4", ".mov", ".m4v")
         self._container = av.open(str(self.path), "w", options=dict(MP4_OPTIONS) if mp4 else {})
+        self._container.metadata["comment"] = PROVENANCE  # which livecppn made the file
         rate = Fraction(self.fps).limit_denominator(1001) if self.fps else Fraction(30)
         v = self._container.add_stream(codec, rate=rate)
         v.width, v.height = self.size

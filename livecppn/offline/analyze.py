@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..audio.analyzer import Analyzer
 from ..audio.decode import load_audio
 from ..audio.frame_clock import frame_blocks, frame_clock
@@ -33,6 +34,7 @@ def analyze_file(path: str | Path, fps: float = 60.0) -> dict:
     bpms = [f["bpm"] for f in frames[len(frames) // 2:] if f["bpm"] > 0]
     return {
         "file": str(path),
+        "livecppn": __version__,
         "sample_rate": rate,
         "duration": round(len(samples) / rate, 6),
         "fps": fps,

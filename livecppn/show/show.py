@@ -19,7 +19,7 @@ from types import MappingProxyType
 import moderngl
 import torch
 
-from .. import paths
+from .. import __version__, paths
 from ..audio.analyzer import Analyzer
 from ..audio.features import FEATURE_NAMES
 from ..control.params import ParamBus
@@ -253,6 +253,7 @@ class LiveShow:
         s, stats, backend = self.status, self.stats, self.decks.backend
         params = s.params if s else self.bus.snapshot()
         return {
+            "livecppn": __version__,
             "frames": frames,
             "seconds": round(elapsed, 3),
             "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
