@@ -64,6 +64,24 @@ def _portaudio():
             raise AudioError(f"PortAudio failed to start: {e}") from e
 
 
+def wasapi_default_loopback() -> dict | None:
+    """Windows with PyAudioWPatch: the WASAPI loopback input of the default output device (what the
+    speakers play), as PortAudio's device info; None elsewhere or where it has none. UNTESTED: written from
+    PyAudioWPatch's documented `get_default_wasapi_loopback()`; no Windows machine has run it yet."""
+    if sys.platform != "win32":
+        return None
+    _, pa = _portaudio()
+    try:
+        if not hasattr(pa, "get_default_wasapi_loopback"):  # plain PyAudio: no WASAPI loopback inputs
+            return None
+        try:
+            return dict(pa.get_default_wasapi_loopback())
+        except (OSError, LookupError):
+            return None
+    finally:
+        _terminate(pa)
+
+
 def _terminate(pa) -> None:
     with _PA_LOCK:
         pa.terminate()

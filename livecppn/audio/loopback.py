@@ -2,8 +2,9 @@
 
 Linux: the monitor of the default PulseAudio/PipeWire sink, recorded through
 ALSA's "pulse" device with PULSE_SOURCE set for the open (libpulse reads it when
-the stream's context is created). Windows/macOS: a loopback-style input picked
-by name (see LOOPBACK_HELP).
+the stream's context is created). Windows: the default output's WASAPI loopback
+input through PyAudioWPatch (a dependency there; untested so far). Otherwise (and
+macOS): a loopback-style input picked by name (see LOOPBACK_HELP).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from .base import AudioError
-from .devices import DeviceSource, list_devices
+from .devices import DeviceSource, list_devices, wasapi_default_loopback
 from .pulse import pulse_default_sink, pulse_sources
 
 # Substrings (lower case) of input names that carry what the computer plays, best first.
@@ -19,8 +20,8 @@ LOOPBACK_NAMES = ("[loopback]", "loopback", "blackhole", "stereo mix", "what u h
                   "soundflower", "monitor of")
 
 LOOPBACK_HELP = {
-    "win32": "On Windows, install PyAudioWPatch (pip install PyAudioWPatch), which adds a WASAPI "
-             "\"[Loopback]\" input for every output device; or enable \"Stereo Mix\" (Sound settings > "
+    "win32": "On Windows, livecppn records the default output through PyAudioWPatch's WASAPI "
+             "\"[Loopback]\" inputs (pip install PyAudioWPatch, if it is missing); or enable \"Stereo Mix\" (Sound settings > "
              "Recording > show disabled devices); or install VB-Audio Virtual Cable, play through "
              "\"CABLE Input\" and capture \"CABLE Output\".",
     "darwin": "On macOS, install BlackHole (brew install blackhole-2ch), create a Multi-Output Device "
@@ -59,6 +60,10 @@ def loopback_source(sink: str | None = None, block: int = 256) -> DeviceSource:
     if sink is not None:
         raise AudioError(f"loopback of sink {sink!r} needs PulseAudio or PipeWire (pactl info fails). "
                          f"{LOOPBACK_HELP['linux']}")
+    if platform == "win32":  # the default output's own WASAPI loopback, before any input that looks like one
+        device = wasapi_default_loopback()
+        if device is not None:
+            return DeviceSource(device["index"], block=block, name=f"loopback: {device['name']}")
     inputs = [d for d in list_devices() if d["max_input_channels"] > 0]
     for key in LOOPBACK_NAMES:
         for d in inputs:
