@@ -92,6 +92,8 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
     style = load_style_or_default(opts.style, showlog)
     # falls back to the synthetic beat when there is no input at all
     source = open_source(opts.audio, mute=opts.mute, block=opts.audio_block)
+    if getattr(source, "fallback", None):  # said in the log, the HUD and the report's warnings
+        showlog.warn(source.fallback)
     registry = default_registry()
     surface, ctx = open_surface(opts, showlog, registry.keys)
     stop = threading.Event()

@@ -456,3 +456,19 @@ def test_loopback_without_a_server_explains_the_route():
 def test_loopback_of_an_unknown_sink_names_it(pulse):
     with pytest.raises(AudioError, match="'no-such-sink' has no monitor source 'no-such-sink.monitor'"):
         loopback_source("no-such-sink")
+
+
+def test_no_usable_input_is_in_the_shows_warnings(tmp_path):
+    """The fallback to the synthetic beat is said where the performer looks: the report's warnings (the HUD
+    shows the newest), not only in the log."""
+    pytest.importorskip("pyaudio")
+    report = tmp_path / "r.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO), **NO_SOUND_SERVER)
+    out = subprocess.run([sys.executable, "-m", "livecppn", "live", "--headless", "--frames", "5", "--no-osc",
+                          "--size", "160x90", "--internal", "32x18", "--report", str(report)],
+                         env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(report.read_text())
+    if not result["audio_source"].startswith("synthetic"):
+        pytest.skip(f"this machine has an input without a sound server: {result['audio_source']}")
+    assert any(w.startswith("no usable audio input") for w in result["warnings"]), result["warnings"]

@@ -126,6 +126,7 @@ class SyntheticSource(_PacedPlayer):
         super().__init__(f"synthetic beat ({bpm:g} BPM)", beat_loop(int(sample_rate), float(bpm)),
                          sample_rate, loop=True)
         self.bpm = float(bpm)
+        self.fallback: str | None = None  # why it plays instead of the default input (open_source), if so
 
 
 class FileSource(_PacedPlayer):
@@ -231,16 +232,18 @@ def open_source(spec: str | None, mute: bool = False, block: int = 256) -> Audio
     (played to the default output unless `mute`), anything else → a device index or name.
     `block`: frames per capture callback (devices and loopback).
 
-    With no usable default input, logs one warning and returns SyntheticSource():
-    the show must always run. A named device, loopback or file that cannot be opened raises AudioError.
+    With no usable default input, returns SyntheticSource() with `fallback` saying why (the show
+    says it where the performer looks): the show must always run. A named device, loopback or file that
+    cannot be opened raises AudioError.
     """
     key = spec.strip().lower() if spec is not None else ""
     if key in ("", "default"):
         try:
             return DeviceSource(None, block=block)
         except AudioError as e:
-            log.warning("no usable audio input (%s); playing the built-in synthetic beat instead", e)
-            return SyntheticSource()
+            source = SyntheticSource()
+            source.fallback = f"no usable audio input ({e}); playing the built-in synthetic beat instead"
+            return source
     if key == "synthetic":
         return SyntheticSource()
     if key == "loopback":
