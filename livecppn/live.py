@@ -101,6 +101,10 @@ def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
     for name, value in opts.initial.items():
         if name not in bus.specs:
             raise ValueError(f"--set {name}: no such parameter (see the README's parameter table)")
+        spec = bus.specs[name]
+        if spec.clamp(value) != value:  # said, not silently clamped
+            showlog.warn(f"--set {name}={value:g} is outside {spec.minimum:g}–{spec.maximum:g}; "
+                         f"starting at {spec.clamp(value):g}")
         bus.jump(name, value)
     controls = start_controls(opts, bus, showlog)
     try:

@@ -87,3 +87,14 @@ def test_capture_device_vanishes_and_returns_during_a_headless_show(tmp_path):
     assert report["audio"]["status"].startswith(("ok", "reconnected")), report["audio"]
     assert any(re.search("lost|stopped|disconnected", w) for w in report["warnings"]), report["warnings"]
     assert report["features"]["rms"] > 0.3, "the music came back after the reconnect"
+
+
+def test_an_out_of_range_set_is_said_not_silently_clamped(tmp_path):
+    report = tmp_path / "r.json"
+    out = subprocess.run([sys.executable, "-m", "livecppn", "live", "--headless", "--frames", "3", "--no-osc",
+                          "--audio", "synthetic", "--size", "160x90", "--internal", "32x18", "--set", "zoom=100",
+                          "--report", str(report)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(report.read_text())
+    assert result["params"]["zoom"] == 8.0
+    assert "--set zoom=100 is outside 0.1–8; starting at 8" in result["warnings"], result["warnings"]

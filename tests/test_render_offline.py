@@ -138,6 +138,29 @@ def test_bad_output_paths_and_codecs_fail_clearly(track, tmp_path):
         render_file(RenderOptions(tmp_path / "missing.wav", tmp_path / "y.mp4", progress=False))
 
 
+
+def test_outputs_that_would_surprise_are_refused_or_said(track, tmp_path, caplog):
+    # A new folder is made (as the live recorder does), not refused.
+    proc = run_cli(track, tmp_path / "new" / "dir" / "o.mp4", "--size", "64x36", "--fps", "10", "--seconds", "0.5")
+    assert proc.returncode == 0 and (tmp_path / "new" / "dir" / "o.mp4").is_file(), proc.stderr[-2000:]
+    # A video name with the png codec, or a container we do not write, is refused before any work.
+    proc = run_cli(track, tmp_path / "x.mp4", "--codec", "png", "--size", "64x36")
+    assert proc.returncode == 1 and "names a video file" in proc.stderr and not (tmp_path / "x.mp4").exists()
+    proc = run_cli(track, tmp_path / "o.avi", "--size", "64x36")
+    assert proc.returncode == 1 and "not .avi" in proc.stderr and not (tmp_path / "o.avi").exists()
+    # NVENC asked for where it cannot open says why, not "Operation not permitted".
+    from livecppn.media.encode import EncodeError, EncodeOptions, VideoWriter, nvenc_works
+
+    if not nvenc_works():
+        with pytest.raises(EncodeError, match="needs an NVIDIA GPU"):
+            VideoWriter(tmp_path / "n.mp4", (64, 36), 10, options=EncodeOptions(codec="h264_nvenc"))
+    # An odd size is rounded down, and said.
+    with caplog.at_level("WARNING", logger="livecppn"):
+        writer = VideoWriter(tmp_path / "odd.mp4", (65, 37), 10, options=EncodeOptions(codec="libx264"))
+        writer.close()
+    assert writer.size == (64, 36) and "65x37 written as 64x36" in caplog.text
+
+
 def _small_disk():  # the process's files may not grow past 128 KiB: writes beyond fail with EFBIG, as on a full disk
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (128 * 1024, 128 * 1024))

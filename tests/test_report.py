@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from pathlib import Path
 import torch
 
 from livecppn.model.cppn import CPPNConfig, build
@@ -31,6 +32,12 @@ def test_every_shipped_style_passes_the_thresholds(shipped, tmp_path):
     assert "| mono | fractal |" in (tmp_path / "report.md").read_text()
     mono = next(r for r in reports if r.name == "mono")
     assert mono.metrics["colourfulness"] is None  # an all-grey palette is monochrome by design
+    # No machine's absolute paths: below the working folder, paths are relative (the committed report too).
+    import json
+
+    assert all(not Path(r.path).is_absolute() for r in reports if Path(r.path).resolve().is_relative_to(Path.cwd()))
+    committed = json.loads((Path(__file__).resolve().parents[1] / "docs" / "styles" / "report.json").read_text())
+    assert all(not Path(s["path"]).is_absolute() for s in committed["styles"])
 
 
 def flat_style(name="flat"):

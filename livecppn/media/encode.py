@@ -18,6 +18,7 @@ cropped by one pixel to the even size yuv420p needs.
 
 from __future__ import annotations
 
+import logging
 import os
 import wave
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+
+log = logging.getLogger("livecppn")
 
 CODECS = ("auto", "libx264", "h264_nvenc", "png")
 GOP_SECONDS = 1.0
@@ -56,7 +59,17 @@ class EncodeOptions:
 
 
 def is_png_sequence(path: Path, options: EncodeOptions) -> bool:
-    return options.codec == "png" or Path(path).suffix.lower() not in VIDEO_SUFFIXES
+    """Whether `path` is written as a folder of PNGs: a name with no suffix, or `--codec png` on one.
+    Raises EncodeError for what would otherwise quietly turn into a folder (`x.mp4` with the png codec,
+    a container we do not write such as `.avi`)."""
+    suffix = Path(path).suffix.lower()
+    if options.codec == "png" and suffix in VIDEO_SUFFIXES:
+        raise EncodeError(f"{path}: the png codec writes a folder of PNG files, and {suffix} names a video file; "
+                          "give a folder name (no suffix), or another codec")
+    if suffix and suffix not in VIDEO_SUFFIXES:
+        raise EncodeError(f"{path}: livecppn writes {', '.join(VIDEO_SUFFIXES)} videos, or a folder of PNG "
+                          f"files (a name with no suffix); not {suffix}")
+    return options.codec == "png" or not suffix
 
 
 PROVENANCE = f"livecppn {__version__}"
@@ -92,6 +105,9 @@ class VideoWriter:
         self.path = Path(path)
         self.options = options
         self.size = (max(2, size[0] & ~1), max(2, size[1] & ~1))
+        if self.size != tuple(size):  # said, not silent: the picture loses its last column or row
+            log.warning("%s: %dx%d written as %dx%d (H.264's 4:2:0 colour needs even sizes)", self.path,
+                        *size, *self.size)
         self.fps = fps
         self.frames = 0
         self.audio_samples = 0
@@ -125,6 +141,11 @@ class VideoWriter:
         codec = self.options.codec
         if codec == "auto":
             codec = "h264_nvenc" if nvenc_works() else "libx264"
+        elif codec == "h264_nvenc" and not nvenc_works():
+            raise EncodeError(f"cannot write {self.path}: h264_nvenc needs an NVIDIA GPU and its driver, and NVENC "
+                              "does not open here; use --codec auto or libx264")
+        # A missing folder is made, as the live recorder does (a render into a new folder just works).
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         mp4 = self.path.suffix.lower() in (".mp4", ".mov", ".m4v")
         self._container = av.open(str(self.path), "w", options=dict(MP4_OPTIONS) if mp4 else {})
         self._container.metadata["comment"] = PROVENANCE  # which livecppn made the file

@@ -180,7 +180,9 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
         raise RenderInterrupted(f"interrupted at frame {n} of {n_frames}: {opts.out} plays up to there") from None
     except EncodeError as e:
         writer.abort()
-        raise RenderError(f"{e}; {opts.out} plays up to the last complete second before it") from e
+        kept = (f"{opts.out} plays up to the last complete second before it" if writer.frames and opts.out.exists()
+                else "nothing was written")
+        raise RenderError(f"{e}; {kept}") from e
     finally:
         progress.done()
     return {"out": str(opts.out), "frames": writer.frames, "size": list(writer.size), "fps": opts.fps,

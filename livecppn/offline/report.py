@@ -182,6 +182,15 @@ def bank_families() -> dict[Path, str]:
     return {bank.slots[k].resolve(): f for k, f in bank.families.items()}
 
 
+def _shown_path(path) -> str:
+    """A style's path as the report shows it: relative to the working folder where it is below it (a
+    committed report must not carry one machine's absolute paths), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def report(paths: list[Path], size: tuple[int, int] = REPORT_SIZE) -> tuple[list[StyleReport], dict]:
     """Measure every style; returns the per-style reports and the thumbnails for the contact sheet."""
     files = style_paths(paths)
@@ -197,7 +206,7 @@ def report(paths: list[Path], size: tuple[int, int] = REPORT_SIZE) -> tuple[list
     for style in styles:
         metrics, states = measure(style, clip, size)
         family = families.get(Path(style.path).resolve()) or style.meta.get("family")
-        reports.append(StyleReport(style.name, str(style.path), family, metrics))
+        reports.append(StyleReport(style.name, _shown_path(style.path), family, metrics))
         images.append(states)
         gen = Generator(style, *THUMB_SIZE)
         thumbs[len(reports) - 1] = [gen.render(STATE_TIME, np.asarray(STATES[k], np.float32))[..., :3].numpy().copy()
