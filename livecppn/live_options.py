@@ -158,7 +158,7 @@ def _add_record_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> Non
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="record what the projector shows and the audio (H.264 + AAC) from the start, with "
                         "OUT.wav and the automation log OUT.automation.jsonl beside it; R or the `record` "
-                        "trigger stops and starts it again (without --record they record to recordings/)")
+                        "trigger stops and starts it again (without --record they record to the recordings folder: `livecppn paths`)")
     p.add_argument("--record-crf", type=int, default=d.record_options.crf, metavar="N",
                    help="recording quality: H.264 constant quality, 0-51, lower is better "
                         f"(default {d.record_options.crf})")
