@@ -81,7 +81,8 @@ def test_a_user_style_shadows_the_shipped_one_by_name(home):
     assert bank.resolve("neon") == mine
     assert bank.resolve("tunnel") == home.presets / "styles" / "tunnel.safetensors"
     # a path is taken as given; a name found nowhere names the shipped folder
-    assert paths.find_style(home.presets / "styles" / "neon.safetensors") == home.presets / "styles" / "neon.safetensors"
+    shipped = home.presets / "styles" / "neon.safetensors"
+    assert paths.find_style(shipped) == shipped
     assert paths.find_style("no-such") == home.presets / "styles" / "no-such.safetensors"
 
 
