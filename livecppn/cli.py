@@ -2,7 +2,7 @@
 
 Each subcommand's options live beside its options dataclass (live_options.py,
 offline/render_options.py, offline/train_options.py), which holds the defaults;
-the small commands without one (devices, analyze, styles) are declared here.
+the small commands without one (devices, analyze, styles, paths) are declared here.
 Building the parser imports no trainer, GL or torch code: each command loads
 what it needs when it runs (DESIGN §3).
 """
@@ -58,10 +58,18 @@ def add_styles_parser(sub) -> argparse.ArgumentParser:
                     "README's thresholds. Exits 1 when a style fails one.",
     )
     rep.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                     help="style files or folders of them (default: the shipped bank's styles)")
+                     help="style files, folders of them, or style names (the user's styles first, then the "
+                          "shipped; default: the shipped bank's styles)")
     rep.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the report")
     rep.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return p
+
+
+def add_paths_parser(sub) -> argparse.ArgumentParser:
+    return sub.add_parser("paths", help="print where livecppn finds and keeps things",
+                          description="Print the shipped resources' folders and the user's own: styles, banks and "
+                                      "mappings (found by name in the user's folder first, then the shipped "
+                                      "presets), learned mappings, trained styles and recordings.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     # The order here is the order of `livecppn --help` and of the README's CLI reference.
     for add in (add_live_parser, add_render_parser, add_devices_parser, add_analyze_parser, add_train_parser,
-                add_styles_parser):
+                add_styles_parser, add_paths_parser):
         add(sub)
     return p
 
@@ -202,8 +210,10 @@ def cmd_styles(args) -> int:
         return 2
     from .offline.report import ReportError, markdown_table, report, write_report
 
+    from .paths import find_style
+
     try:
-        reports, thumbs = report(args.paths)
+        reports, thumbs = report([find_style(p) for p in args.paths])
     except ReportError as e:
         log.error("%s", e)
         return 1
@@ -212,6 +222,16 @@ def cmd_styles(args) -> int:
     if not args.json:
         print(f"wrote {args.out / 'contact_sheet.png'}, report.json and report.md")
     return 0 if doc["passed"] else 1
+
+
+def cmd_paths(_args) -> int:
+    from .paths import describe
+
+    where = describe()
+    width = max(map(len, where))
+    for label, folder in where.items():
+        print(f"{label + ':':<{width + 1}} {folder}")
+    return 0
 
 
 def cmd_train(args) -> int:
@@ -229,4 +249,4 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze, "train": cmd_train,
-            "styles": cmd_styles, "render": cmd_render}[args.command](args)
+            "styles": cmd_styles, "render": cmd_render, "paths": cmd_paths}[args.command](args)

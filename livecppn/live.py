@@ -43,11 +43,12 @@ log = logging.getLogger("livecppn")
 
 def load_style_or_default(path: Path | None, showlog: ShowLog) -> Style:
     """The asked-for style, else the shipped default, else the default built in memory."""
-    for candidate in ([path] if path else []) + [paths.default_style_path()]:
+    asked = paths.find_style(path) if path else None  # a name: the user's styles first, then the shipped
+    for candidate in ([asked] if asked else []) + [paths.default_style_path()]:
         try:
             return load_style(candidate)
         except StyleError as e:
-            showlog.error(f"{e}; {'using the default style' if candidate == path else 'building it in memory'}")
+            showlog.error(f"{e}; {'using the default style' if candidate == asked else 'building it in memory'}")
     return make_default_style()
 
 

@@ -92,7 +92,8 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
 def _add_show_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
     """What plays, how it is heard, where and how it is drawn."""
     p.add_argument("--style", type=Path, metavar="PATH",
-                   help="style file (.safetensors); default: the shipped default style")
+                   help="style file (.safetensors) or a style's name (the user's styles first, then the shipped; "
+                        "`livecppn paths`); default: the default style")
     p.add_argument("--audio", metavar="FILE_OR_DEVICE",
                    help="audio input: an audio file (wav, mp3, flac, ...) played to the speakers and "
                         "analysed in sync; an input device index or name (exact, then substring match; "
@@ -126,7 +127,8 @@ def _add_show_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
                    help="write a JSON report (fps, frame times, backend, resolution, parameters)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: all)")
     p.add_argument("--bank", type=Path, metavar="FILE",
-                   help="bank of styles in numbered slots (TOML; default presets/banks/default.toml)")
+                   help="bank of styles in numbered slots (TOML; a path or a name, the user's banks first; "
+                        "default: the bank named default)")
 
 
 def _add_controller_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
@@ -143,7 +145,8 @@ def _add_controller_options(p: argparse.ArgumentParser, d: type[LiveOptions]) ->
     p.add_argument("--midi", action="append", default=[], metavar="PORT",
                    help="MIDI input by name (exact, then substring; repeatable); reconnected when it returns")
     p.add_argument("--midi-map", metavar="FILE",
-                   help="MIDI mapping (TOML; a name in presets/mappings/ or a path; default generic)")
+                   help="MIDI mapping (TOML; a path, or a name: the user's mappings first, then the shipped; "
+                        "default generic)")
     p.add_argument("--midi-out", action="append", default=[], metavar="PORT",
                    help="MIDI output for feedback (LEDs, motor faders) by name (exact, then substring; "
                         "repeatable); default: the mapping's [feedback] port, else the output named like each "
@@ -158,7 +161,7 @@ def _add_record_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> Non
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="record what the projector shows and the audio (H.264 + AAC) from the start, with "
                         "OUT.wav and the automation log OUT.automation.jsonl beside it; R or the `record` "
-                        "trigger stops and starts it again (without --record they record to recordings/)")
+                        "trigger stops and starts it again (without --record they record to the recordings folder: `livecppn paths`)")
     p.add_argument("--record-crf", type=int, default=d.record_options.crf, metavar="N",
                    help="recording quality: H.264 constant quality, 0-51, lower is better "
                         f"(default {d.record_options.crf})")

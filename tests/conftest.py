@@ -8,6 +8,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import tempfile
 
 # Triton (pulled in by the trainer's torchvision through torch._dynamo) bundles its own LLVM;
 # loading it into a process where Mesa's llvmpipe (LLVM 15) already runs crashes the process.
@@ -23,6 +24,12 @@ from realparts import JACK_MIDO_BACKEND as BACKEND
 from realparts import JACKD, jack_answers, require, stop_process, wait_for
 
 from livecppn.render.window import Window, WindowError
+
+
+def pytest_configure(config):
+    """The user's folders (learned mappings, recordings, trained styles; livecppn/paths.py) go to a
+    folder of this run, never the real ones: the shows the tests start inherit it."""
+    os.environ["LIVECPPN_HOME"] = tempfile.mkdtemp(prefix="livecppn-test-home-")
 
 
 @pytest.fixture(scope="session")

@@ -136,8 +136,9 @@ def start_show(tmp_path, *extra, env=None, size="320x180", internal="64x36", hea
                                  "--audio", "synthetic", "--size", size, "--internal", internal,
                                  "--report", str(report), *extra],
                                 stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=preexec_fn,
-                                cwd=tmp_path,  # what the show writes by default (recordings/) stays out of the repo
-                                env=None if env is None else {**os.environ, **env})
+                                cwd=tmp_path,
+                                # what the show writes by default (recordings, learned mappings) stays in tmp_path
+                                env={**os.environ, "LIVECPPN_HOME": str(tmp_path / "home"), **(env or {})})
     proc.log_path = log_path
     if not wait_for(lambda: "livecppn live:" in log_path.read_text() or proc.poll() is not None, 60, 0.05) \
             or proc.poll() is not None:

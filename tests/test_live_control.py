@@ -131,7 +131,8 @@ def xdotool_key(pid: int, key: str) -> None:
 
 
 def test_midi_learn_from_the_keyboard(tmp_path, jack_midi):
-    """L arms learn on the first target (brightness), a CC binds to it, S saves the mapping."""
+    """L arms learn on the first target (brightness), a CC binds to it, S saves the mapping into the
+    user's folder (never the presets)."""
     import mido
 
     require(shutil.which("xdotool") is not None, "xdotool not installed (tools/setup.sh --test installs it)")
@@ -157,5 +158,6 @@ def test_midi_learn_from_the_keyboard(tmp_path, jack_midi):
             report, log = end_show(proc, report_path)
     assert report["controls"]["midi_learned"] == [{"source": "cc", "number": 5, "channel": 1, "target": first}], log
     assert report["params"][first] == pytest.approx(spec.minimum, abs=1e-3)
-    saved = load(presets / "mappings" / "learned.toml", REGISTRY)
+    saved = load(tmp_path / "home" / "mappings" / "learned.toml", REGISTRY)  # start_show's LIVECPPN_HOME
+    assert not (presets / "mappings" / "learned.toml").exists()
     assert saved.find("cc", 1, 5).param == first

@@ -1,6 +1,7 @@
 """MIDI mapping files (DESIGN §7): TOML in, TOML out, every error at its file and line.
 
-A mapping is a TOML file in presets/mappings/:
+A mapping is a TOML file in the user's mappings folder or the shipped presets/mappings/
+(found by name in that order; `livecppn paths` says where they are):
 
     name = "generic"
     channel = "omni"              # default for every entry: 1-16 or "omni"
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import tomllib
 
-from livecppn.paths import presets_dir
+from livecppn import paths
 
 from .mapping import (DEFAULT_STEP, RELATIVE_MODES, SOURCES, Binding, FeedbackSettings, Mapping, MappingError,
                       check_binding)
@@ -58,15 +59,14 @@ _FEEDBACK_KEYS = {"default", "port", "beat_note", "beat_channel"}
 
 
 def mappings_dir() -> Path:
-    return presets_dir() / "mappings"
+    """The shipped mappings (the user's own are in paths.user_mappings_dir())."""
+    return paths.presets_dir() / "mappings"
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A mapping file: an existing path, else a name in presets/mappings/ ('generic' or 'generic.toml')."""
-    path = Path(name_or_path)
-    if path.exists() or path.parent != Path("."):
-        return path
-    return mappings_dir() / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    """A mapping file: an existing path, else a name ('generic' or 'generic.toml') in the user's
+    mappings folder, then the shipped presets/mappings/ (a checkout's old learned.toml included)."""
+    return paths.find_mapping(name_or_path)
 
 
 def load(path: str | Path, registry: Registry) -> Mapping:

@@ -146,12 +146,12 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
                 learnable=False, replayed=False, keys=("Shift+L",), key_only=True),
     TriggerSpec("learn_cancel", "", "Cancel MIDI learn.", learnable=False, replayed=False, keys=("Backspace",),
                 key_only=True),
-    TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned (default name: presets/mappings/learned.toml).",
+    TriggerSpec("learn_save", "file name (optional)", "Save the MIDI mapping with what was learned (default name: learned.toml, in the user's mappings folder; `livecppn paths`).",
                 learnable=False, replayed=False, keys=("S",)),
     TriggerSpec("record", "1 start, 0 stop (none: toggle)",
                 "Start or stop recording the output, the audio and the automation log (to --record OUT.mp4, later "
-                "takes OUT-2.mp4 …; without it recordings/livecppn-DATE-TIME.mp4; an existing file is never "
-                "overwritten; at most one new take a second).",
+                "takes OUT-2.mp4 …; without it livecppn-DATE-TIME.mp4 in the recordings folder (`livecppn paths`); "
+                "an existing file is never overwritten; at most one new take a second).",
                 replayed=False, manual=False, keys=("R",)),
     TriggerSpec("ndi", "1 open, 0 close (none: toggle)",
                 "Send the output as an NDI source on the network (named as --ndi says; default livecppn).",

@@ -4,7 +4,7 @@ A bank is a TOML file in presets/banks/:
 
     name = "default"
     [slots]
-    1 = "styles/default.safetensors"      # relative to the bank file's presets/ folder
+    1 = "styles/default.safetensors"      # the user's styles/ first, then the bank's presets/ folder's
     2 = "/abs/path/to/mine.safetensors"
     3 = { style = "styles/neon.safetensors", family = "geometric" }   # tagged for the autopilot
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..paths import preset_roots
 from .cppn import CPPN
 from .library import FAMILIES
 from .style import Style, StyleError, load_style
@@ -111,12 +112,23 @@ def load_bank(path: str | Path) -> Bank:
         if not key.isdigit() or not isinstance(value, str):
             raise BankError(f"bank file {path}: slot {key!r} = {value!r}; expected a number = \"style path\"")
         style = Path(value)
-        slots[int(key)] = style if style.is_absolute() else (path.parent.parent / style)
+        slots[int(key)] = style if style.is_absolute() else _relative_style(style, path)
         if family is not None:
             families[int(key)] = family
     if not slots:
         raise BankError(f"bank file {path}: no [slots]")
     return Bank(name=str(data.get("name") or path.stem), slots=slots, path=path, families=families)
+
+
+def _relative_style(style: Path, bank_path: Path) -> Path:
+    """A slot's relative style path: in the user's folder first (their style shadows a shipped one
+    of the same name), then beside the bank (its presets/-like folder), then the shipped presets."""
+    own = bank_path.parent.parent
+    roots = [preset_roots()[0], own, *preset_roots()[1:]]
+    for root in roots:
+        if (root / style).is_file():
+            return root / style
+    return own / style  # missing everywhere: the load names it where the bank says it is
 
 
 @dataclass

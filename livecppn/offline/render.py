@@ -119,7 +119,7 @@ def _decks(opts: RenderOptions, ctx: moderngl.Context, choice: Choice, styles: d
 
 def _style(path: Path | None):
     try:
-        return load_style(path or paths.default_style_path())
+        return load_style(paths.find_style(path) if path else paths.default_style_path())  # a name: user first
     except StyleError as e:
         if path is not None:
             raise RenderError(str(e)) from e
@@ -140,7 +140,7 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
         except AutomationError as e:
             raise RenderError(str(e)) from e
     try:
-        bank = load_bank(opts.bank or paths.default_bank_path())
+        bank = load_bank(paths.find_bank(opts.bank) if opts.bank else paths.default_bank_path())
     except BankError as e:
         raise RenderError(str(e)) from e
     show = _OfflineShow(opts, ctx or offscreen_context(), bank, rate, automation)

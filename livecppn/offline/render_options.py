@@ -48,8 +48,10 @@ def add_render_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("track", type=Path, help="audio file (wav, mp3, flac, ...; a recording's OUT.wav)")
     p.add_argument("out", type=Path, help="OUT.mp4 (.mov, .mkv), or a folder for a PNG sequence")
     p.add_argument("--style", type=Path, metavar="PATH",
-                   help="deck A's style (default: the shipped default, or the automation log's)")
-    p.add_argument("--bank", type=Path, metavar="FILE", help="bank for deck loads (default: the shipped one)")
+                   help="deck A's style: a file or a name, the user's styles first (default: the default style, "
+                        "or the automation log's)")
+    p.add_argument("--bank", type=Path, metavar="FILE",
+                   help="bank for deck loads: a file or a name, the user's banks first (default: default)")
     p.add_argument("--size", type=parse_size, default=d.size, metavar="WxH",
                    help=f"output size (default {format_size(d.size)})")
     p.add_argument("--fps", type=float, default=d.fps, help=f"frame rate (default {d.fps:g})")

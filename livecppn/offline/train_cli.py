@@ -10,7 +10,11 @@ the best style so far (exit status 130); a second Ctrl-C aborts at once.
 from __future__ import annotations
 
 import logging
+import re
 import threading
+from pathlib import Path
+
+from ..paths import trained_styles_dir
 
 from .clip_loader import ClipError
 from .train_batch import run_batch
@@ -21,23 +25,31 @@ from .train_options import TrainConfigError, config_from_args
 log = logging.getLogger("livecppn.train")
 
 
+def default_out(prompt: str) -> Path:
+    """Without --out: the user's styles folder (so the style loads by name at once), named after the
+    prompt, never over a style already there (`neon-city`, `neon-city-2`, …)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].rstrip("-") or "style"
+    folder, n = trained_styles_dir(), 1
+    while (path := folder / f"{stem}{'' if n == 1 else f'-{n}'}.safetensors").exists():
+        n += 1
+    return path
+
+
 def run(args) -> int:
     """The `livecppn train` command. Returns the exit status."""
     if args.batch is not None:
         return run_batch(args)
-    if args.out is None:
-        log.error("train: --out PATH.safetensors is needed (or --batch FILE.toml for a library)")
-        return EXIT_USAGE
     try:
         cfg = config_from_args(args)
     except TrainConfigError as e:
         log.error("train: %s", e)
         return EXIT_USAGE
+    out = args.out or default_out(cfg.prompts[0])
     import torch
 
     stop = threading.Event()
     try:
-        outcome = train_one(cfg, args.out, args.out.stem, ClipCache(), stop, progress=show_progress(args))
+        outcome = train_one(cfg, out, out.stem, ClipCache(), stop, progress=show_progress(args))
     except (TrainError, ClipError) as e:
         log.error("train: %s", e)
         return EXIT_ERROR

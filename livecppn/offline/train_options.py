@@ -191,7 +191,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
                    help="a prompt to steer away from (repeatable)")
     p.add_argument("--negative-weight", type=float, metavar="W",
                    help=f"weight of the negative prompts (default {d.negative_weight})")
-    p.add_argument("--out", type=Path, metavar="PATH.safetensors", help="where to write the style")
+    p.add_argument("--out", type=Path, metavar="PATH.safetensors",
+                   help="where to write the style (default: the user's styles folder, named after the prompt; "
+                        "`livecppn paths`)")
     p.add_argument("--audio", metavar="TRACK",
                    help="condition on this track's features (as the live analyser hears it); default: a "
                         "built-in spread of synthetic audio states")

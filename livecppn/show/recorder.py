@@ -40,6 +40,7 @@ from ..audio.analyzer import AudioSpan
 from ..media.automation import audio_path_for, event_line, start_line
 from ..media.encode import EncodeOptions
 from ..media.encoder_process import EncoderProcess
+from ..paths import recordings_dir
 from ..render.gl import is_software_name
 from ..render.readback import Readback
 from .outputs.tap import TapState
@@ -56,7 +57,8 @@ MIN_TAKE_S = 1.0  # see the module docstring: what a flood of record triggers ca
 
 
 def default_recording_path() -> Path:
-    return Path("recordings") / time.strftime("livecppn-%Y%m%d-%H%M%S.mp4")
+    """A dated take in the user's recordings folder (paths.recordings_dir; made when the take starts)."""
+    return recordings_dir() / time.strftime("livecppn-%Y%m%d-%H%M%S.mp4")
 
 
 def wanted(value, now_wanted: bool) -> bool:
@@ -72,7 +74,7 @@ def wanted(value, now_wanted: bool) -> bool:
 class Recorder:
     """Render thread: `frame()` once per frame after the compositor pass, `capture()` after the swap.
     Idle (and free) when not recording. `path`: where --record asked (recording from the first
-    frame); None: only the `record` trigger or key starts one (at a dated name under recordings/).
+    frame); None: only the `record` trigger or key starts one (at a dated name in the recordings folder).
     `fps`: pictures a second in the recording (RECORD_FPS; 0: every frame). `gpu_yuv`: convert to
     yuv420p in GL (default: unless GL is a software renderer). `state()`: the show's state for the
     log's start line (parameter values and targets, the decks' styles, the picture size)."""

@@ -49,7 +49,7 @@ log = logging.getLogger("livecppn")
 def open_bank(path: Path | None, showlog: ShowLog) -> Bank:
     """The bank for deck loads; a bad bank file is reported and the shipped styles are used."""
     try:
-        return load_bank(path or paths.default_bank_path())
+        return load_bank(paths.find_bank(path) if path else paths.default_bank_path())  # a name: user first
     except BankError as e:
         showlog.error(f"{e}; using the default style only")
         return Bank("fallback", {1: paths.default_style_path()})

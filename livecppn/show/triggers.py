@@ -107,8 +107,9 @@ class Triggers:
         if name != "learn_save":
             midi.command(name, value)  # learn state lives on the MIDI thread (DESIGN §1)
             return
-        from ..control.mapping_toml import mappings_dir
+        from ..paths import user_mappings_dir
 
-        # a name only (an OSC value must not escape the folder); anything else saves "learned"
+        # a name only (an OSC value must not escape the folder); anything else saves "learned".
+        # Always into the user's folder: never into the installed package (DESIGN §3)
         name_only = Path(value).name.removesuffix(".toml") if isinstance(value, str) else ""
-        self.saver.request(midi.status.mapping, mappings_dir() / f"{name_only or 'learned'}.toml")
+        self.saver.request(midi.status.mapping, user_mappings_dir() / f"{name_only or 'learned'}.toml")
