@@ -69,7 +69,7 @@ def gl_check(info: dict, how: str, calibration: dict | None) -> Check:
     fps = (f"the network alone measured ~{calibration['fps']:.0f} fps at "
            f"{calibration['internal'][0]}x{calibration['internal'][1]} ({calibration['backend']} backend)"
            if calibration and calibration.get("fps") else "expect a small internal resolution and 30 fps at best")
-    return Check("gl", "warning", f"software renderer: {detail}",
+    return Check("gl", "warning", f"software GL: {detail}",
                  f"The CPU draws every pixel: {fps}, before compositing; a GPU driver gives 60 fps at "
                  "full size. Install the GPU's driver; check DISPLAY is the real screen.",
                  data)
@@ -147,6 +147,7 @@ def backend_check(ctx, cuda: dict, problem: str | None, size: tuple[int, int], c
     """What `--backend auto` picks here and, measured like `livecppn live` does at start, the internal
     resolution it would render at for an output of `size`."""
     from ..render.backends import choose_backend
+    from ..render.live_decks import TARGET_FPS
 
     choice = choose_backend("auto", cuda["available"], problem, ctx.info.get("GL_RENDERER", ""))
     data = {"backend": choice.backend, "sink": choice.sink, "output": list(size), "note": choice.note}
@@ -158,10 +159,13 @@ def backend_check(ctx, cuda: dict, problem: str | None, size: tuple[int, int], c
         return Check("backend", "problem", f"auto → {choice.backend} ({choice.sink}) fails to render: {e}",
                      "Force another backend (--backend cpu) and report this.", data), data
     w, h = data["internal"]
-    return Check("backend", "ok" if not choice.note else "warning",
-                 f"auto → {choice.backend} ({choice.sink}) at {w}x{h} for {size[0]}x{size[1]}: "
-                 f"CPPN {data['cppn_ms']:.1f} ms, ~{data['fps']:.0f} fps",
-                 choice.note or "", data), data
+    detail = (f"auto → {choice.backend} ({choice.sink}) at {w}x{h} for {size[0]}x{size[1]}: "
+              f"CPPN {data['cppn_ms']:.1f} ms, ~{data['fps']:.0f} fps")
+    if data["cppn_ms"] > data["budget_ms"]:  # over its share of the frame even at the smallest size
+        return Check("backend", "warning", detail, f"Slower than the {TARGET_FPS[choice.backend]:.0f} fps the "
+                     f"{choice.backend} backend aims at, even at the smallest internal size: expect a slow, "
+                     "coarse picture. " + (choice.note or ""), data), data
+    return Check("backend", "warning" if choice.note else "ok", detail, choice.note or "", data), data
 
 
 def _calibrate(ctx, choice, size: tuple[int, int]) -> dict:

@@ -56,7 +56,7 @@ def packages_check() -> Check:
             continue
         if req is not None and req.specifier and not req.specifier.contains(found[name], prereleases=True):
             wrong.append(f"{name} {found[name]} (needs {req.specifier})")
-    keys = ("torch", "moderngl", "glfw", "numpy", "PyAudio", "python-rtmidi")
+    keys = ("torch", "moderngl", "PyAudio")
     detail = ", ".join(f"{k} {found[k]}" for k in keys if k in found)
     data = {"installed": found, "missing": missing, "wrong_version": wrong,
             "livecppn": metadata.version("livecppn")}
