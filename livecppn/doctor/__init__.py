@@ -30,13 +30,24 @@ def run_checks(opts: DoctorOptions) -> list[Check]:
     """Every check, in the order they are shown. Audio (PortAudio) runs before MIDI opens JACK clients."""
     from . import gpu, io, system
 
-    checks = [system.python_check(), system.packages_check()]
+    groups = [("python", system.python_check), ("packages", system.packages_check)]
     if opts.gl:
-        checks += gpu.gpu_checks(opts.size, opts.calibrate)
-    checks += [io.audio_inputs_check(), io.loopback_check(), io.level_check(opts.audio, opts.seconds)]
-    checks += io.midi_checks()
-    checks.append(io.osc_check(opts.osc_host, opts.osc_port))
-    checks.append(system.disk_check())
-    checks += system.optional_checks()
-    paths = system.paths_check()
-    return checks + ([paths] if paths is not None else [])
+        groups.append(("gl", lambda: gpu.gpu_checks(opts.size, opts.calibrate)))
+    groups += [("audio-in", io.audio_inputs_check), ("loopback", io.loopback_check),
+               ("audio-level", lambda: io.level_check(opts.audio, opts.seconds)), ("midi-in", io.midi_checks),
+               ("osc", lambda: io.osc_check(opts.osc_host, opts.osc_port)), ("disk", system.disk_check),
+               ("optional", system.optional_checks), ("paths", system.paths_check)]
+    checks = []
+    for name, run in groups:
+        checks += _safely(name, run)
+    return checks
+
+
+def _safely(name: str, run) -> list[Check]:
+    """A check that fails in a way nobody foresaw is one warning line, not a traceback instead of the screen."""
+    try:
+        found = run()
+    except Exception as e:  # noqa: BLE001 - the doctor must answer on any machine
+        return [Check(name, "warning", f"could not check: {type(e).__name__}: {e}"[:200],
+                      "Run `livecppn -v doctor` and report this.", {"error": repr(e)})]
+    return [] if found is None else [found] if isinstance(found, Check) else list(found)

@@ -118,7 +118,7 @@ def midi_checks() -> list[Check]:
     try:
         api = rtmidi_api()
     except ValueError as e:
-        return [Check("midi-in", "problem", str(e), "Fix MIDO_BACKEND (or unset it).")]
+        return [Check("midi-in", "warning", str(e), "Fix MIDO_BACKEND (or unset it) before using --midi.")]
     apis = [api] + [a for a in (rtmidi.API_UNIX_JACK,) if a in rtmidi.get_compiled_api() and a != api]
     scans = {a: _scan_midi(a) for a in apis}
     # API_UNSPECIFIED: rtmidi takes the first API compiled in (ALSA on Linux)
