@@ -135,3 +135,11 @@ def test_the_table_fits_one_screen(full_run):
 def test_a_verdict_outside_the_four_is_refused():
     with pytest.raises(ValueError, match="verdict"):
         Check("gl", "fine", "llvmpipe")
+
+
+def test_no_display_is_a_problem_even_where_egl_renders():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "livecppn", "doctor", "--json", "--seconds", "0", "--osc-port", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env={**env, "PYTHONPATH": str(ROOT)})
+    gl = by_name(json.loads(proc.stdout))["gl"]
+    assert proc.returncode == 1 and gl["verdict"] == "problem" and "display" in gl["detail"], proc.stdout[-2000:]

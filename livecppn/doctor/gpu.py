@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 
 from .check import Check
@@ -32,7 +33,9 @@ def open_gl() -> GLSurface:
     from ..render.window import Window, WindowError
 
     try:
-        window = Window((64, 64), visible=False, vsync=False)
+        with warnings.catch_warnings():  # glfw warns as well as raising; the check says why
+            warnings.simplefilter("ignore")
+            window = Window((64, 64), visible=False, vsync=False)
         ctx = moderngl.create_context(require=330)
         return GLSurface(ctx, "glfw", _glfw_loader, window.close)
     except WindowError as window_error:
@@ -64,6 +67,10 @@ def gl_check(info: dict, how: str, calibration: dict | None) -> Check:
 
     detail = f"{info['renderer']}, OpenGL {info['version'].replace(' (Core Profile)', '')}"
     data = dict(info, context=how, software=is_software_name(info["renderer"]))
+    if how == "egl":
+        return Check("gl", "problem", f"no window can open (no display); headless EGL: {detail}",
+                     "livecppn live needs a screen: run it in the desktop session (DISPLAY or WAYLAND_DISPLAY "
+                     "set); only --headless runs without one.", data)
     if not data["software"]:
         return Check("gl", "ok", detail, data=data)
     fps = (f"the network alone measured ~{calibration['fps']:.0f} fps at "
