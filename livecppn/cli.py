@@ -32,6 +32,28 @@ def add_devices_parser(sub) -> argparse.ArgumentParser:
                           description="List audio input/output devices and the monitors glfw can see.")
 
 
+def add_doctor_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "doctor", help="check this machine before a show: will it work, and if not, why",
+        description="Check, each with a verdict (ok / info / warning / problem) and what to do about it: "
+                    "Python and packages, the GL driver, CUDA and whether GL and CUDA share a GPU (with a "
+                    "one-frame interop round trip), the backend `auto` picks and its internal resolution "
+                    "(a short calibration), audio inputs, the loopback route and a level meter, MIDI ports, "
+                    "the OSC port, disk space for recordings, NDI/virtual camera/Link availability. "
+                    "Exits 1 when something blocks the show.",
+    )
+    p.add_argument("--audio", metavar="DEVICE", help="the input to meter, as for `live --audio` "
+                                                     "(default: the default input)")
+    p.add_argument("--seconds", type=float, default=2.0, metavar="S", help="level meter length (default 2; 0 skips it)")
+    p.add_argument("--osc-port", type=int, default=9000, metavar="PORT", help="OSC port to check (default 9000)")
+    p.add_argument("--osc-host", default="127.0.0.1", metavar="ADDR", help="OSC address to check (default 127.0.0.1)")
+    p.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH",
+                   help="output size the internal resolution is calibrated for (default 1280x720)")
+    p.add_argument("--no-gl", action="store_true", help="skip the GL, CUDA and backend checks")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON (a stable schema) for scripts")
+    return p
+
+
 def add_analyze_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "analyze", help="run the live audio analyser over a file and write what it saw",
@@ -81,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     # The order here is the order of `livecppn --help` and of the README's CLI reference.
-    for add in (add_live_parser, add_render_parser, add_devices_parser, add_analyze_parser, add_train_parser,
-                add_styles_parser, add_paths_parser):
+    for add in (add_live_parser, add_render_parser, add_devices_parser, add_doctor_parser, add_analyze_parser,
+                add_train_parser, add_styles_parser, add_paths_parser):
         add(sub)
     return p
 
@@ -182,6 +204,18 @@ def cmd_devices(_args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from .doctor import DoctorOptions, as_json, overall, run_checks, table
+
+    if args.seconds < 0:
+        log.error("--seconds must be 0 or more, got %s", args.seconds)
+        return 2
+    checks = run_checks(DoctorOptions(audio=args.audio, seconds=args.seconds, osc_host=args.osc_host,
+                                      osc_port=args.osc_port, size=args.size, gl=not args.no_gl))
+    print(as_json(checks, __version__) if args.json else table(checks))
+    return 1 if overall(checks) == "problem" else 0
+
+
 def cmd_analyze(args) -> int:
     from .audio.sources import AudioError
     from .offline.analyze import analyze_file, write_analysis
@@ -248,5 +282,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return {"live": cmd_live, "devices": cmd_devices, "analyze": cmd_analyze, "train": cmd_train,
-            "styles": cmd_styles, "render": cmd_render, "paths": cmd_paths}[args.command](args)
+    return {"live": cmd_live, "devices": cmd_devices, "doctor": cmd_doctor, "analyze": cmd_analyze,
+            "train": cmd_train, "styles": cmd_styles, "render": cmd_render, "paths": cmd_paths}[args.command](args)

@@ -23,8 +23,9 @@ MAY_IMPORT = {
     "live": {"base", "audio", "model", "control", "render", "media", "show", "live_options"},
     "live_options": {"base", "audio", "model", "control", "render", "media", "show", "argtypes"},
     "offline": {"base", "audio", "model", "control", "render", "media", "show", "argtypes"},
+    "doctor": {"base", "audio", "model", "control", "render", "media", "show"},  # `livecppn doctor`: checks, opens
     "cli": {"base", "audio", "model", "control", "render", "media", "show", "live", "live_options", "offline",
-            "argtypes"},
+            "argtypes", "doctor"},
 }
 
 

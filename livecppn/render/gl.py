@@ -51,3 +51,34 @@ SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software
 def is_software_name(renderer: str) -> bool:
     """Whether a GL_RENDERER string names a software rasteriser (Mesa llvmpipe or softpipe, SwiftShader)."""
     return any(s in renderer.lower() for s in SOFTWARE_RENDERERS)
+
+
+# GL_EXT_memory_object's UUIDs: the device GL runs on, comparable with CUDA's device UUID (the same
+# 16 bytes where GL and CUDA share a GPU), which decides whether CUDA-GL interop can work.
+GL_NUM_DEVICE_UUIDS_EXT = 0x9596
+GL_DEVICE_UUID_EXT = 0x9597
+GL_DRIVER_UUID_EXT = 0x9598
+
+
+def device_uuids(ctx: moderngl.Context, get_proc_address) -> list[bytes] | None:
+    """The UUIDs of the devices this context runs on (GL_EXT_memory_object), or None where the driver
+    lacks the extension. moderngl does not expose the query: `get_proc_address(name) -> int` is the
+    context's loader (glfw.get_proc_address, eglGetProcAddress). The context must be current."""
+    import ctypes
+
+    if "GL_EXT_memory_object" not in ctx.extensions:
+        return None
+    int_at, bytes_at = get_proc_address("glGetIntegerv"), get_proc_address("glGetUnsignedBytei_vEXT")
+    if not int_at or not bytes_at:  # calling a null entry point would crash the process
+        return None
+    get_int = ctypes.CFUNCTYPE(None, ctypes.c_uint, ctypes.POINTER(ctypes.c_int))(int_at)
+    get_bytes = ctypes.CFUNCTYPE(None, ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_ubyte))(bytes_at)
+    count = ctypes.c_int(0)
+    get_int(GL_NUM_DEVICE_UUIDS_EXT, ctypes.byref(count))
+    out = []
+    for i in range(count.value):
+        buf = (ctypes.c_ubyte * 16)()
+        get_bytes(GL_DEVICE_UUID_EXT, i, buf)
+        out.append(bytes(buf))
+    ctx.error  # noqa: B018 - reading it clears a GL error the query may have raised
+    return out
