@@ -202,7 +202,9 @@ class Recorder:
             self.want = False
             return None
         self.files.append(str(path))
-        log.info("recording to %s (%dx%d; audio and automation log beside it)", path, w, h)
+        kept = self.base if self.base is not None and path != self.base and self.base.exists() else None
+        log.info("recording to %s (%dx%d; audio and automation log beside it)%s", path, w, h,
+                 f"; {kept} is an earlier take, kept" if kept else "")
         return self._take
 
     def _end(self, take: _Take, failed: bool = False) -> None:
