@@ -160,7 +160,7 @@ def load_bank(path: str | Path) -> Bank:
             problems.append(f"{where}: slot {key!r} = {value!r}, left out; expected a number = \"style path\"")
             continue
         slot = int(key)
-        bank.lines[slot] = int(where.rsplit(":", 1)[1]) if where != str(path) else 0
+        bank.lines[slot] = lines.get(("slots", key), 0)
         try:
             if slot in bank.slots:
                 raise ValueError("a second slot with this number")
