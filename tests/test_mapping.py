@@ -4,7 +4,7 @@ file and the line, bindings checked against the registry passed in (MIDI learn: 
 import pytest
 
 from livecppn.control.mapping import Binding, Mapping, MappingError
-from livecppn.control.mapping_toml import load, mappings_dir, parse, resolve, save, to_toml
+from livecppn.control.mapping_toml import check_mapping, load, mappings_dir, parse, resolve, save, to_toml
 from livecppn.control.registry import PARAMS, TRIGGERS, Registry, TriggerSpec, default_registry
 
 REGISTRY = default_registry()
@@ -86,9 +86,14 @@ ERRORS = [  # (file body, line of the error, words in the message)
 def test_errors_name_the_file_and_the_line(tmp_path, body, line, words):
     path = tmp_path / "bad.toml"
     path.write_text(body, encoding="utf-8")
-    with pytest.raises(MappingError) as err:
-        load(path, REGISTRY)
-    message = str(err.value)
+    if words == "not valid TOML":  # only a file that cannot be used at all raises
+        with pytest.raises(MappingError) as err:
+            load(path, REGISTRY)
+        message = str(err.value)
+    else:  # a bad entry or key is left out and said; the mapping loads
+        problems = load(path, REGISTRY).problems
+        assert len(problems) == 1, problems
+        message = problems[0]
     assert message.startswith(f"{path}:{line}: "), message
     assert words in message, message
 
@@ -103,5 +108,22 @@ def test_bindings_are_checked_against_the_registry_passed_in(slot_trigger):
     assert mapping.check(slot_trigger) is mapping
     with pytest.raises(MappingError, match="unknown trigger 'test_slot'"):
         mapping.check(REGISTRY)
-    with pytest.raises(MappingError, match="bad.toml:3: unknown trigger 'test_slot'"):
-        parse("[[note]]\nnote = 36\ntrigger = 'test_slot'\n", REGISTRY, "bad.toml")
+    left = parse("[[note]]\nnote = 36\ntrigger = 'test_slot'\n", REGISTRY, "bad.toml")
+    assert left.bindings == () and left.problems[0].startswith("bad.toml:3: unknown trigger 'test_slot'")
+
+
+def test_one_bad_entry_is_left_out_and_the_rest_works(tmp_path):
+    """A typo in one entry costs that entry, not the mapping; the problem names FILE:LINE."""
+    path = tmp_path / "mine.toml"
+    path.write_text("name = 'mine'\ncolour = 'red'\n\n[[cc]]\ncc = 0\nparam = 'brightness'\n\n"
+                    "[[cc]]\ncc = 1\nparam = 'brigthness'\n\n[[note]]\nnote = 36\ntrigger = 'tap'\n",
+                    encoding="utf-8")
+    mapping = load(path, REGISTRY)
+    assert mapping.name == "mine"
+    assert mapping.find("cc", 1, 0).param == "brightness" and mapping.find("note", 1, 36).trigger == "tap"
+    assert mapping.find("cc", 1, 1) is None
+    assert [p.split(": ")[0] for p in mapping.problems] == [f"{path}:2", f"{path}:10"]
+    assert "unknown param 'brigthness'" in mapping.problems[1]
+    assert check_mapping(path, REGISTRY) == list(mapping.problems)
+    assert check_mapping(resolve("generic"), REGISTRY) == []
+    assert check_mapping(tmp_path / "gone.toml", REGISTRY)[0].startswith(f"{tmp_path / 'gone.toml'}: cannot read")

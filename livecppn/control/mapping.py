@@ -91,6 +91,7 @@ class Mapping:
     description: str = ""
     path: Path | None = field(default=None, compare=False)
     feedback: FeedbackSettings = FeedbackSettings()
+    problems: tuple[str, ...] = field(default=(), compare=False)  # "FILE:LINE: …" per entry left out of a file
     _lookup: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):

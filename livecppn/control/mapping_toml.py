@@ -33,8 +33,11 @@ A mapping is a TOML file in the user's mappings folder or the shipped presets/ma
     beat_channel = 1
 
 Targets are checked against the registry passed in (control/registry.py), so
-a mapping can name anything declared there and nothing else. tomllib keeps no
-line numbers, so `_Lines` finds them in the text. `save` writes atomically.
+a mapping can name anything declared there and nothing else. One bad entry
+is left out, not the mapping: `load` raises MappingError only for a file that
+cannot be used, and lists each entry (or key) it left out in
+`Mapping.problems` as "FILE:LINE: …". tomllib keeps no line numbers, so
+`_Lines` finds them in the text. `save` writes atomically.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import tomllib
 from livecppn import paths
 
 from .mapping import (DEFAULT_STEP, RELATIVE_MODES, SOURCES, Binding, FeedbackSettings, Mapping, MappingError,
-                      check_binding)
+                      check_binding, describe)
 from .registry import Registry
 
 _ENTRY_KEYS = {"cc", "note", "channel", "param", "trigger", "mode", "step", "range", "value", "feedback"}
@@ -70,7 +73,9 @@ def resolve(name_or_path: str | Path) -> Path:
 
 
 def load(path: str | Path, registry: Registry) -> Mapping:
-    """Read and check a mapping file; MappingError names the file (and the line) of any problem."""
+    """Read and check a mapping file. MappingError (naming the file, and the line) only when the file
+    cannot be used: missing, unreadable, not TOML. A bad entry or key is left out and listed in
+    `Mapping.problems` ("FILE:LINE: …"); the rest of the mapping works (DESIGN §8)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -79,8 +84,18 @@ def load(path: str | Path, registry: Registry) -> Mapping:
     return parse(text, registry, path)
 
 
+def check_mapping(path: str | Path, registry: Registry) -> list[str]:
+    """Every problem with a mapping file (a name is found as `resolve` finds it), the file's own and each
+    entry's; empty: it is fine. No side effects (for `livecppn check`)."""
+    try:
+        return list(load(resolve(path), registry).problems)
+    except MappingError as e:
+        return [str(e)]
+
+
 def parse(text: str, registry: Registry, path: str | Path = "<mapping>") -> Mapping:
-    """A mapping from TOML text, checked against `registry`; `path` is only for the messages."""
+    """A mapping from TOML text, checked against `registry`; `path` is only for the messages. Only TOML
+    syntax raises MappingError; whatever else is wrong is left out and listed in `problems`."""
     path = Path(path)
     try:
         doc = tomllib.loads(text)
@@ -89,23 +104,43 @@ def parse(text: str, registry: Registry, path: str | Path = "<mapping>") -> Mapp
         where = f"{path}:{m.group(1)}" if m else str(path)
         raise MappingError(f"{where}: not valid TOML: {e}") from None
     lines = _Lines(text, path)
+    problems: list[str] = []
+
+    def kept(make, fallback):  # make(); a MappingError is a problem, and `fallback` stands in
+        try:
+            return make()
+        except MappingError as e:
+            problems.append(str(e))
+            return fallback
+
     for key in doc:
         if key not in _TOP_KEYS:
-            raise MappingError(f"{lines.top(key)}: unknown key {key!r} (expected one of {sorted(_TOP_KEYS)})")
+            problems.append(f"{lines.top(key)}: unknown key {key!r} (expected one of {sorted(_TOP_KEYS)})")
     for key in ("name", "description"):
         if not isinstance(doc.get(key, ""), str):
-            raise MappingError(f"{lines.top(key)}: {key} must be a string, got {doc[key]!r}")
-    default_channel = _channel(doc.get("channel", "omni"), lines.top("channel"))
-    feedback = _feedback(doc.get("feedback", {}), default_channel, lines)
-    bindings = []
+            problems.append(f"{lines.top(key)}: {key} must be a string, got {doc[key]!r}")
+    default_channel = kept(lambda: _channel(doc.get("channel", "omni"), lines.top("channel")), None)
+    feedback = kept(lambda: _feedback(doc.get("feedback", {}), default_channel, lines), FeedbackSettings())
+    bindings: dict[tuple, Binding] = {}
     for source in SOURCES:
         entries = doc.get(source, [])
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise MappingError(f"{lines.top(source)}: {source} entries must be [[{source}]] tables")
+            problems.append(f"{lines.top(source)}: {source} entries must be [[{source}]] tables")
+            continue
         for i, entry in enumerate(entries):
-            bindings.append(_binding(source, entry, default_channel, feedback.default, lines.entry(source, i),
-                                     registry))
-    return Mapping(tuple(bindings), doc.get("name", ""), doc.get("description", ""), path, feedback)
+            at = lines.entry(source, i)
+            b = kept(lambda: _binding(source, entry, default_channel, feedback.default, at, registry), None)
+            if b is not None and b.key in bindings:
+                problems.append(f"{path}:{b.line}: {describe(b)} is already mapped at line {bindings[b.key].line}")
+            elif b is not None:
+                bindings[b.key] = b
+    return Mapping(tuple(bindings.values()), _text(doc, "name"), _text(doc, "description"), path, feedback,
+                   tuple(problems))
+
+
+def _text(doc: dict, key: str) -> str:
+    value = doc.get(key, "")
+    return value if isinstance(value, str) else ""
 
 
 def to_toml(mapping: Mapping) -> str:

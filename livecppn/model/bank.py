@@ -1,15 +1,30 @@
 """Banks of styles in numbered slots, and loading styles off the render thread.
 
-A bank is a TOML file in presets/banks/:
+A bank is a TOML file (presets/banks/, the user's banks/, or anywhere):
 
     name = "default"
     [slots]
-    1 = "styles/default.safetensors"      # the user's styles/ first, then the bank's presets/ folder's
+    1 = "styles/default.safetensors"
     2 = "/abs/path/to/mine.safetensors"
     3 = { style = "styles/neon.safetensors", family = "geometric" }   # tagged for the autopilot
+    4 = "moss"                                                         # a name: the styles folders
+
+A relative slot path is looked for, in this order, under: the bank file's own
+folder; the user's folder (paths.user_data_dir(), laid out like presets/, so
+a user's style shadows a shipped one of the same name); the folder above the
+bank's (a presets/-like layout: banks/ beside styles/); the shipped presets/.
+A bare name ("moss" or "moss.safetensors") is also looked up in the styles
+folders, the user's first. The first file that exists is the slot's.
 
 A slot's family (one of FAMILIES) tells the autopilot what kind of pattern it
 holds; untagged slots are never picked by the autopilot.
+
+Partial, not total, fallback (DESIGN §8): `load_bank` raises BankError only
+when the file itself cannot be used (missing, unreadable, not TOML: file and
+line). A bad slot (unknown key or family, a style file found nowhere, a file
+that is not a livecppn style) is left out and listed in `Bank.problems` as
+"FILE:LINE: slot N: …", naming the path(s) it tried; the other slots play.
+`check_bank` also loads every slot's style in full, for `livecppn check`.
 
 Loading a style (reading, validating, building the network, and what the
 decks' backend makes from it: the `prepare` hook) happens on the loader's own
@@ -21,16 +36,17 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..paths import preset_roots
+from ..paths import preset_roots, styles_dirs
 from .cppn import CPPN
 from .library import FAMILIES
-from .style import Style, StyleError, load_style
+from .style import Style, StyleError, load_style, read_style_name
 
 log = logging.getLogger("livecppn.model")
 
@@ -56,6 +72,10 @@ class Bank:
     slots: dict[int, Path]
     path: Path | None = None
     families: dict[int, str] = field(default_factory=dict)  # slot → family, for the slots that have one
+    names: dict[int, str] = field(default_factory=dict)  # slot → the style's own name (its metadata)
+    lines: dict[int, int] = field(default_factory=dict)  # slot → its line in the bank file
+    problems: tuple[str, ...] = ()  # "FILE:LINE: slot N: …" for each slot (or key) left out
+    disabled: dict[int, str] = field(default_factory=dict)  # slot number → why it is off
 
     def family_slots(self, family: str) -> list[int]:
         return sorted(slot for slot, f in self.families.items() if f == family)
@@ -69,66 +89,170 @@ class Bank:
                 return slot
         return None
 
+    def where(self, slot: int) -> str:
+        """FILE:LINE of a slot (the file alone when its line is unknown)."""
+        line = self.lines.get(slot)
+        return f"{self.path}:{line}" if line else str(self.path or f"bank {self.name!r}")
+
     def resolve(self, ref: object) -> Path:
-        """A slot number (int or digits) or a style name (a slot file's stem) → style path."""
+        """A slot number (int or digits) or a style name → style path. A name matches a slot's file
+        name (its stem) first, then the style's own name (its metadata); case is ignored."""
         if isinstance(ref, float) and ref.is_integer():
             ref = int(ref)
         if isinstance(ref, str) and ref.strip().isdigit():
             ref = int(ref.strip())
         if isinstance(ref, int):
+            if ref in self.disabled:
+                raise BankError(f"bank {self.name!r}: slot {ref} is off ({self.disabled[ref]})")
             if ref not in self.slots:
                 raise BankError(f"bank {self.name!r}: no slot {ref} (slots: {sorted(self.slots)})")
             return self.slots[ref]
         if isinstance(ref, str):
-            for path in self.slots.values():
-                if path.stem.lower() == ref.strip().lower():
-                    return path
+            wanted = ref.strip().lower()
+            for slot in sorted(self.slots):
+                if self.slots[slot].stem.lower() == wanted:
+                    return self.slots[slot]
+            for slot in sorted(self.slots):
+                if self.names.get(slot, "").strip().lower() == wanted:
+                    return self.slots[slot]
             raise BankError(f"bank {self.name!r}: no style named {ref!r} "
                             f"(styles: {', '.join(p.stem for p in self.slots.values())})")
         raise BankError(f"bank {self.name!r}: expected a slot number or a style name, got {ref!r}")
 
 
 def load_bank(path: str | Path) -> Bank:
+    """Read a bank. BankError only when the file cannot be used; bad slots are left out and listed in
+    `Bank.problems` ("FILE:LINE: slot N: …"), so one bad slot never costs the rest of the bank."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except OSError as e:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
         raise BankError(f"bank file {path}: cannot read ({e})") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise BankError(f"bank file {path}: {e}") from None  # tomllib's message has the line and column
-    unknown = set(data) - {"name", "slots"}
-    if unknown:
-        raise BankError(f"bank file {path}: unknown keys {sorted(unknown)}; expected 'name' and [slots]")
-    slots, families = {}, {}
-    for key, value in (data.get("slots") or {}).items():
-        family = None
-        if isinstance(value, dict):
-            extra = set(value) - {"style", "family"}
-            family = value.get("family")
-            if extra or not isinstance(value.get("style"), str) or (family is not None and family not in FAMILIES):
-                raise BankError(f"bank file {path}: slot {key!r} = {value!r}; expected "
-                                f"{{ style = \"style path\", family = one of {', '.join(FAMILIES)} }}")
-            value = value["style"]
-        if not key.isdigit() or not isinstance(value, str):
-            raise BankError(f"bank file {path}: slot {key!r} = {value!r}; expected a number = \"style path\"")
-        style = Path(value)
-        slots[int(key)] = style if style.is_absolute() else _relative_style(style, path)
+        m = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        where = f"{path}:{m.group(1)}" if m else str(path)
+        raise BankError(f"{where}: bank file is not valid TOML: {e}") from None  # e has the line and column
+    lines = _key_lines(text)
+
+    def at(table: str | None, key: str) -> str:
+        line = lines.get((table, key))
+        return f"{path}:{line}" if line else str(path)
+
+    problems: list[str] = []
+    for key in data:
+        if key not in ("name", "slots"):
+            problems.append(f"{at(None, key)}: unknown key {key!r}, left out (a bank has `name` and [slots])")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str):
+        problems.append(f"{at(None, 'name')}: name must be a string, got {name!r}; using {path.stem!r}")
+        name = path.stem
+    table = data.get("slots")
+    if not isinstance(table, dict) or not table:
+        problems.append(f"{at(None, 'slots') if 'slots' in data else path}: no [slots]; expected "
+                        "[slots] with lines like 1 = \"styles/default.safetensors\"")
+        table = {}
+    bank = Bank(name=name or path.stem, slots={}, path=path)
+    for key, value in table.items():
+        where = at("slots", key)
+        if not key.strip().isdigit():
+            problems.append(f"{where}: slot {key!r} = {value!r}, left out; expected a number = \"style path\"")
+            continue
+        slot = int(key)
+        bank.lines[slot] = lines.get(("slots", key), 0)
+        try:
+            if slot in bank.slots:
+                raise ValueError("a second slot with this number")
+            style, family = _slot_style(value, path)
+            bank.names[slot] = read_style_name(style)  # reads the header only: not a style file → left out
+        except (ValueError, StyleError) as e:
+            bank.disabled[slot] = f"{where}: {e}"
+            problems.append(f"{where}: slot {slot}: {e}; the slot is off")
+            continue
+        bank.slots[slot] = style
         if family is not None:
-            families[int(key)] = family
-    if not slots:
-        raise BankError(f"bank file {path}: no [slots]")
-    return Bank(name=str(data.get("name") or path.stem), slots=slots, path=path, families=families)
+            bank.families[slot] = family
+    bank.problems = tuple(problems)
+    return bank
 
 
-def _relative_style(style: Path, bank_path: Path) -> Path:
-    """A slot's relative style path: in the user's folder first (their style shadows a shipped one
-    of the same name), then beside the bank (its presets/-like folder), then the shipped presets."""
-    own = bank_path.parent.parent
-    roots = [preset_roots()[0], own, *preset_roots()[1:]]
-    for root in roots:
-        if (root / style).is_file():
-            return root / style
-    return own / style  # missing everywhere: the load names it where the bank says it is
+def check_bank(path: str | Path) -> list[str]:
+    """Every problem with a bank file, the file's own and each slot's, each slot's style loaded in full
+    (load_style's validation); empty: the bank is fine. No side effects (for `livecppn check`)."""
+    try:
+        bank = load_bank(path)
+    except BankError as e:
+        return [str(e)]
+    problems = list(bank.problems)
+    for slot in sorted(bank.slots):
+        try:
+            load_style(bank.slots[slot])
+        except StyleError as e:
+            problems.append(f"{bank.where(slot)}: slot {slot}: {e}")
+    return problems
+
+
+def _slot_style(value: object, bank_path: Path) -> tuple[Path, str | None]:
+    """A slot's value → (style file, family). ValueError says what is wrong and which paths were tried."""
+    family = None
+    if isinstance(value, dict):
+        extra = set(value) - {"style", "family"}
+        family = value.get("family")
+        if extra or not isinstance(value.get("style"), str) or (family is not None and family not in FAMILIES):
+            raise ValueError(f"{value!r}; expected {{ style = \"style path\", family = one of "
+                             f"{', '.join(FAMILIES)} }}")
+        value = value["style"]
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r}; expected a number = \"style path\"")
+    tried = style_candidates(value, bank_path)
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate, family
+    raise ValueError(f"style file {value!r} not found (tried {', '.join(map(str, tried))})")
+
+
+def style_candidates(value: str, bank_path: Path) -> list[Path]:
+    """Where a slot's style path may be, in the order they are tried (see the module's docstring)."""
+    style = Path(value).expanduser()
+    if style.is_absolute():
+        return [style]
+    folder = bank_path.parent
+    roots = [folder, preset_roots()[0], folder.parent, *preset_roots()[1:]]
+    found = [root / style for root in roots]
+    if style.parent == Path("."):  # a bare name: also by name in the styles folders
+        file = style.name if style.suffix == ".safetensors" else f"{style.name}.safetensors"
+        found += [d / file for d in styles_dirs()]
+    return list(dict.fromkeys(found))  # each once, in order
+
+
+_TABLE = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.\-]+)\s*=""")
+
+
+def _key_lines(text: str) -> dict[tuple[str | None, str], int]:
+    """(table, key) → the 1-based line where the key (or its [table.key] header) is written; table None
+    is the top level. tomllib keeps no positions; this scan knows the forms a bank is written in."""
+    found: dict[tuple[str | None, str], int] = {}
+    table = None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _TABLE.match(line)
+        if m and not line.lstrip().startswith("[["):
+            parts = [p.strip().strip("\"'") for p in m.group(1).split(".")]
+            found.setdefault((None, parts[0]), n)
+            if len(parts) == 2:
+                found.setdefault((parts[0], parts[1]), n)
+            table = ".".join(parts)  # keys under [slots.3] belong to "slots.3", not the top level
+            continue
+        m = _KEY.match(line)
+        if m:
+            parts = [p.strip().strip("\"'") for p in m.group(1).split(".")]
+            if table is None and len(parts) == 2:
+                found.setdefault((parts[0], parts[1]), n)
+                found.setdefault((None, parts[0]), n)
+            else:
+                found.setdefault((table, parts[0]), n)
+    return found
 
 
 @dataclass

@@ -81,6 +81,25 @@ def expected_shapes(config: CPPNConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def read_style_name(path: str | Path) -> str:
+    """The style's own name (its metadata's "name", else the file's stem), reading only the file's
+    header, not its tensors. Raises StyleError when the file is not a livecppn style file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")  # safetensors: u64 header length, then JSON
+            if not 2 <= size <= MAX_BYTES:
+                raise StyleError(f"style file {path}: not a safetensors file (header length {size})")
+            header = json.loads(f.read(size))
+        meta = json.loads(header.get("__metadata__", {})[META_KEY])
+    except OSError as e:
+        raise StyleError(f"style file {path}: cannot read ({e})") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise StyleError(f"style file {path}: not a livecppn style (no readable '{META_KEY}' metadata)") from None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return str(name) if name else path.stem
+
+
 def load_style(path: str | Path) -> Style:
     """Read and validate a style file. Raises StyleError naming the file and the problem."""
     path = Path(path)

@@ -143,6 +143,8 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
         bank = load_bank(paths.find_bank(opts.bank) if opts.bank else paths.default_bank_path())
     except BankError as e:
         raise RenderError(str(e)) from e
+    if bank.problems:  # offline, a bad slot fails fast (DESIGN §8) rather than at its load mid-render
+        raise RenderError("bank problems:\n  " + "\n  ".join(bank.problems))
     show = _OfflineShow(opts, ctx or offscreen_context(), bank, rate, automation)
     step, bus, loader, analyzer, events = show.step, show.bus, show.loader, show.analyzer, show.events
     w, h = opts.size

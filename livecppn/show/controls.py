@@ -32,16 +32,10 @@ def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
             controls["osc"] = osc
         except (OSError, ValueError) as e:
             showlog.error(f"OSC off: {e}")
+    mapping = open_mapping(opts, bus.registry, showlog) if opts.midi or opts.midi_map else None
     if opts.midi:
-        from ..control import mapping_toml
-        from ..control.mapping import MappingError
         from ..control.midi import MidiControl
 
-        try:
-            mapping = mapping_toml.load(mapping_toml.resolve(opts.midi_map or "generic"), bus.registry)
-        except MappingError as e:
-            showlog.error(f"{e}; MIDI runs with no mapping (learn still works)")
-            mapping = None
         try:
             controls["midi"] = MidiControl(bus, opts.midi, mapping, outputs=opts.midi_out).start()
         except Exception as e:  # noqa: BLE001 - no MIDI system at all must not stop the show
@@ -54,6 +48,25 @@ def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
         except LinkUnavailable as e:
             showlog.error(f"Link off: {e}")
     return controls
+
+
+def open_mapping(opts, registry, showlog: ShowLog):
+    """The MIDI mapping (--midi-map, default generic), checked even without --midi so a typo is said at
+    start, not found mid-set. Each bad entry is said once and left out, the rest works; a file that
+    cannot be used at all is said and MIDI runs with no mapping (learn still works)."""
+    from ..control import mapping_toml
+    from ..control.mapping import MappingError
+
+    try:
+        mapping = mapping_toml.load(mapping_toml.resolve(opts.midi_map or "generic"), registry)
+    except MappingError as e:
+        showlog.error(f"{e}; MIDI runs with no mapping (learn still works)" if opts.midi else str(e))
+        return None
+    for problem in mapping.problems:
+        showlog.error(f"{problem} (left out; the rest of the mapping works)")
+    if not opts.midi:
+        showlog.warn(f"--midi-map {opts.midi_map}: checked, but not used without --midi PORT")
+    return mapping
 
 
 def publish(controls: dict, status) -> None:

@@ -47,12 +47,20 @@ log = logging.getLogger("livecppn")
 
 
 def open_bank(path: Path | None, showlog: ShowLog) -> Bank:
-    """The bank for deck loads; a bad bank file is reported and the shipped styles are used."""
+    """The bank for deck loads. A bad slot is said (once each, with its file and line) and left out,
+    the others play; a bank file that cannot be used at all, or has no usable slot, is said and the
+    default style is used."""
     try:
-        return load_bank(paths.find_bank(path) if path else paths.default_bank_path())  # a name: user first
+        bank = load_bank(paths.find_bank(path) if path else paths.default_bank_path())  # a name: user first
     except BankError as e:
         showlog.error(f"{e}; using the default style only")
         return Bank("fallback", {1: paths.default_style_path()})
+    for problem in bank.problems:
+        showlog.error(problem)
+    if not bank.slots:
+        showlog.error(f"bank file {bank.path}: no usable slot; using the default style only")
+        return Bank("fallback", {1: paths.default_style_path()})
+    return bank
 
 
 class LiveShow:
