@@ -37,7 +37,8 @@ class Problem:
     blocking: bool = True
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}" + ("" if self.blocking else " (warning)")
+        text = self.message if self.where in self.message else f"{self.where}: {self.message}"
+        return text + ("" if self.blocking else " (warning)")
 
 
 def check_set(opts, skip: frozenset[str] | set[str] = frozenset(), midi_ports=None) -> list[Problem]:
@@ -84,8 +85,8 @@ def _bank(opts) -> list[Problem]:
     try:
         bank = bank_mod.load_bank(path)
     except bank_mod.BankError as e:
-        if check_bank is None:
-            problems.append(_from_message(str(e), str(path)))
+        if check_bank is None:  # worded as the show says it (show.open_bank), so a show says it once
+            problems.append(_from_message(f"{e}; using the default style only", str(path)))
         return problems
     said = " ".join(f"{p.where} {p.message}" for p in problems)
     for slot, style in sorted(bank.slots.items()):
