@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .argtypes import param_value, parse_size, positive_int, render_scale
-from .live_options import add_live_parser
+from .live_options import add_check_parser, add_live_parser
 from .offline.render_options import add_render_parser
 from .offline.train_options import add_train_parser  # the standard library only: no torch, no open_clip
 
@@ -103,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     # The order here is the order of `livecppn --help` and of the README's CLI reference.
-    for add in (add_live_parser, add_render_parser, add_devices_parser, add_doctor_parser, add_analyze_parser,
-                add_train_parser, add_styles_parser, add_paths_parser):
+    for add in (add_live_parser, add_check_parser, add_render_parser, add_devices_parser, add_doctor_parser,
+                add_analyze_parser, add_train_parser, add_styles_parser, add_paths_parser):
         add(sub)
     return p
 
@@ -131,6 +131,27 @@ def cmd_live(args) -> int:
     log.info("%d frames, %.1f fps, frame p50 %.1f ms p99 %.1f ms, backend %s, internal %dx%d",
              report["frames"], report["fps"], report["frame_ms"]["p50"], report["frame_ms"]["p99"],
              report["backend"], *report["internal_resolution"])
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .live_options import LiveOptionsError, options_from_args
+    from .show.setcheck import Problem, check_set
+
+    args.frames = args.frames or 1  # --headless needs --frames for a show, not for a check
+    try:
+        problems = check_set(options_from_args(args))
+    except LiveOptionsError as e:  # the options themselves: said with the rest
+        problems = [Problem("options", str(e))]
+    for problem in problems:
+        print(problem)
+    blocking = [p for p in problems if p.blocking]
+    if blocking:
+        print(f"{len(blocking)} problem{'s' if len(blocking) > 1 else ''}: the show would start without them "
+              "(see above)")
+        return 1
+    print("ok: tonight's set loads" + (f" ({len(problems)} warning{'s' if len(problems) > 1 else ''})"
+                                       if problems else ""))
     return 0
 
 
@@ -282,5 +303,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return {"live": cmd_live, "devices": cmd_devices, "doctor": cmd_doctor, "analyze": cmd_analyze,
+    return {"live": cmd_live, "check": cmd_check, "devices": cmd_devices, "doctor": cmd_doctor, "analyze": cmd_analyze,
             "train": cmd_train, "styles": cmd_styles, "render": cmd_render, "paths": cmd_paths}[args.command](args)

@@ -36,6 +36,7 @@ from .model.style import Style, StyleError, load_style
 from .render.gl import gl_info
 from .render.window import OffscreenSurface, Window, WindowError
 from .show.controls import start_controls
+from .show.setcheck import check_set
 from .show.show import LiveShow
 from .showlog import ShowLog
 
@@ -89,7 +90,20 @@ def run_live(opts: LiveOptions) -> dict:
         return _run_live(opts, showlog)
 
 
+# Parts of the set check the show's own openers say at start anyway (with what they fall back to).
+SAID_BY_OPENERS = frozenset({"style", "osc", "set"})
+
+
+def say_set_problems(opts: LiveOptions, showlog: ShowLog) -> None:
+    """`livecppn check`'s pass, at start (no audio, no GL): each problem in the log, the HUD's start-up
+    banner and the report's warnings. The show then goes on, falling back as it always does."""
+    skip = SAID_BY_OPENERS | ({"mapping"} if opts.midi else set())  # with --midi, start_controls loads it
+    for problem in check_set(opts, skip=skip):
+        (showlog.error if problem.blocking else showlog.warn)(str(problem).removesuffix(" (warning)"))
+
+
 def _run_live(opts: LiveOptions, showlog: ShowLog) -> dict:
+    say_set_problems(opts, showlog)
     style = load_style_or_default(opts.style, showlog)
     # falls back to the synthetic beat when there is no input at all
     source = open_source(opts.audio, mute=opts.mute, block=opts.audio_block)

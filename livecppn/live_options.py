@@ -89,6 +89,24 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def add_check_parser(sub) -> argparse.ArgumentParser:
+    """`livecppn check`: live's options, checked without opening anything (show/setcheck.py)."""
+    p = sub.add_parser(
+        "check", help="check tonight's set: everything `livecppn live` would load, without starting it",
+        description="Take the same options as `livecppn live` and check, in one pass, everything the show "
+                    "would load: the style, the bank and every slot's style file, the MIDI mapping, each "
+                    "--osc-* and --midi* option, the record path, the extras an output or --link needs, "
+                    "--set values. Prints every problem with its file and line or option, or \"ok: "
+                    "tonight's set loads\". Exits 1 on a problem; warnings (a MIDI port not plugged in "
+                    "yet, a take that will get a -N name) do not fail the check.",
+    )
+    _add_show_options(p, LiveOptions)
+    _add_controller_options(p, LiveOptions)
+    _add_record_options(p, LiveOptions)
+    _add_output_options(p)
+    return p
+
+
 def _add_show_options(p: argparse.ArgumentParser, d: type[LiveOptions]) -> None:
     """What plays, how it is heard, where and how it is drawn."""
     p.add_argument("--style", type=Path, metavar="PATH",

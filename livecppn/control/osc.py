@@ -57,6 +57,7 @@ from .osc_addresses import (
     Decoder,
     TypeTags,
     address_table,
+    parse_allow,
     parse_target,
     reply_port,
     routes,
@@ -105,11 +106,16 @@ class OscControl:
         self.host = host
         self.port: int | None = None
         self._requested_port = port
-        try:
-            self.allow = None if allow is None else [ipaddress.ip_network(a, strict=False) for a in allow]
-        except ValueError as e:
-            raise ValueError(f"OSC allow list: {e} (expected addresses such as 192.168.1.20 or 192.168.1.0/24)")
-        self.send_target = parse_target(send) if send else None
+        # A typo in one entry or the send target drops that entry, never OSC input (DESIGN §8); each is said
+        # in `problems` for the caller to report (start_controls: the log, the HUD and the report).
+        self.problems: list[str] = []
+        self.allow = None if allow is None else self._allow_list(allow)
+        self.send_target = None
+        if send:
+            try:
+                self.send_target = parse_target(send)
+            except ValueError as e:
+                self.problems.append(f"{e}; not sending the audio features (OSC input stays on)")
         self.max_packet = max_packet
         self.routes = routes(list(bus.specs.values()), list(bus.registry.controller_triggers))
         self.decoder = Decoder(self.routes)
@@ -131,6 +137,20 @@ class OscControl:
         self._thread: threading.Thread | None = None
         self._stopping = False
 
+    def _allow_list(self, entries: list[str]) -> list:
+        """The allow list's networks; a bad entry is dropped, and a list left empty accepts this machine
+        only (never more than was asked for)."""
+        allow = []
+        for entry in entries:
+            try:
+                allow.append(parse_allow(entry))
+            except ValueError as e:
+                self.problems.append(f"{e}; dropped from the allow list")
+        if not allow:
+            self.problems.append("OSC allow list: no usable entry; accepting OSC from this machine only")
+            allow = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+        return allow
+
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -150,10 +170,11 @@ class OscControl:
         if self.send_target:
             try:
                 found = socket.getaddrinfo(*self.send_target, type=socket.SOCK_DGRAM)
-            except OSError as e:
-                self._sock.close()
-                raise OSError(e.errno, f"OSC: cannot send to {self.send_target[0]}:{self.send_target[1]}: "
-                                       f"{e.strerror or e}") from e
+            except OSError as e:  # an unknown host drops the target, not OSC input
+                self.problems.append(f"OSC: cannot send to {self.send_target[0]}:{self.send_target[1]}: "
+                                     f"{e.strerror or e}; not sending the audio features (OSC input stays on)")
+                self.send_target = None
+        if self.send_target:
             family, _, _, _, addr = min(found, key=lambda a: a[0] != socket.AF_INET)  # "localhost": IPv4 first
             self._out = socket.socket(family, socket.SOCK_DGRAM)  # unbound: may leave by any interface
             self._out.setblocking(False)

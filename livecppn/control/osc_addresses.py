@@ -8,6 +8,7 @@ never logs.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import struct
 from collections.abc import Mapping
@@ -43,6 +44,15 @@ def parse_target(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError(f"OSC target {text!r}: expected HOST:PORT such as 127.0.0.1:9001")
     return host, int(port)
+
+
+def parse_allow(text: str):
+    """One --osc-allow entry ('192.168.1.20', '192.168.1.0/24') -> an ip_network; ValueError naming the entry."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"OSC allow entry {text!r}: expected an address or network such as 192.168.1.20 "
+                         "or 192.168.1.0/24") from None
 
 
 def short_names(params: list[str], triggers: list[str]) -> set[str]:

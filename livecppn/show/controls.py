@@ -30,8 +30,11 @@ def start_controls(opts, bus: ParamBus, showlog: ShowLog) -> dict:
             osc = OscControl(bus, host=opts.osc_host, port=opts.osc_port, allow=opts.osc_allow, send=opts.osc_send)
             osc.start()
             controls["osc"] = osc
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError) as e:  # the port itself: taken, or an address this machine lacks
             showlog.error(f"OSC off: {e}")
+        else:
+            for problem in osc.problems:  # a bad --osc-send or --osc-allow entry: dropped, OSC input stays on
+                showlog.error(problem)
     mapping = open_mapping(opts, bus.registry, showlog) if opts.midi or opts.midi_map else None
     if opts.midi:
         from ..control.midi import MidiControl

@@ -61,6 +61,15 @@ def default_recording_path() -> Path:
     return recordings_dir() / time.strftime("livecppn-%Y%m%d-%H%M%S.mp4")
 
 
+def free_take(base: Path, n: int = 1) -> tuple[Path, int]:
+    """(take n's file, n), or a later take's where that one's video or audio exists: OUT.mp4, OUT-2.mp4, ..."""
+    while True:
+        path = base if n == 1 else base.with_name(f"{base.stem}-{n}{base.suffix}")
+        if not any(p.exists() for p in (path, audio_path_for(path))):
+            return path, n
+        n += 1
+
+
 def wanted(value, now_wanted: bool) -> bool:
     """A `record` trigger's value: 1 start, 0 stop, none toggles (anything else starts)."""
     if value is None:
@@ -175,14 +184,8 @@ class Recorder:
 
     def _path(self) -> Path:
         """The take's file: never one that exists (a previous show's take is not overwritten)."""
-        base = self.base or default_recording_path()
-        n = self.takes
-        while True:
-            path = base if n == 1 else base.with_name(f"{base.stem}-{n}{base.suffix}")
-            if not any(p.exists() for p in (path, audio_path_for(path))):
-                return path
-            n += 1
-            self.takes = n
+        path, self.takes = free_take(self.base or default_recording_path(), self.takes)
+        return path
 
     def _start(self, audio_start: int) -> _Take | None:
         self.takes += 1

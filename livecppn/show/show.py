@@ -40,7 +40,7 @@ from .frame import FrameStep, tempo_setup
 from .outputs.tap import Picture
 from .outputs.taps import Taps
 from .recorder import Recorder
-from .status import FrameStats, ShowStatus, audio_status, changed_lines, controls_line, hud_lines, percentiles
+from .status import BANNER_S, FrameStats, ShowStatus, audio_status, changed_lines, controls_line, hud_lines, percentiles
 from .triggers import Triggers
 
 log = logging.getLogger("livecppn")
@@ -74,6 +74,8 @@ class LiveShow:
         self.output = surface.framebuffer_size
         self.bank = bank = open_bank(opts.bank, showlog)
         self._slot_paths, self._slots = None, MappingProxyType({})  # _deck_slots' cache
+        self._startup: tuple[str, ...] | None = None  # _banner's: the problems said before the first frame
+        self._started = 0.0
         try:
             style_b = load_style(bank.resolve(2)) if 2 in bank.slots else style
         except (BankError, StyleError) as e:
@@ -202,9 +204,15 @@ class LiveShow:
             outputs=self.taps.states(),
             controls=controls_line(self.controls), warning=self.showlog.last,
             changed=tuple((s.name, round(v, 4), s.unit) for s, v in registry.changed_from_defaults(params.values)),
-            deck_slots=self._deck_slots())
+            deck_slots=self._deck_slots(), startup=self._banner(now))
         publish(self.controls, self.status)
         return self.status
+
+    def _banner(self, now: float) -> tuple[str, ...]:
+        """The problems said before the first frame, while the start-up banner lasts (BANNER_S)."""
+        if self._startup is None:
+            self._startup, self._started = tuple(self.showlog.messages), now
+        return self._startup if now - self._started < BANNER_S else ()
 
     def _deck_slots(self) -> MappingProxyType:
         """Deck -> the bank slot it holds (MIDI feedback's slot pads); looked up again only after a load."""
@@ -297,6 +305,7 @@ class LiveShow:
                           "handbacks": self.autopilot.handbacks, "character": vars(self.autopilot.character)},
             "torch_threads": torch.get_num_threads(),
             "warnings": self.showlog.messages,
+            "startup_problems": list(self._startup or self.showlog.messages),  # said before the first frame
             "warnings_repeated": self.showlog.report()["repeated"],
         }
 

@@ -17,6 +17,8 @@ from ..control.params import Params
 from .outputs.tap import taps_line
 
 STATS_FRAMES = 600  # frame times kept for the HUD's percentiles
+BANNER_S = 8.0  # seconds the HUD shows the problems found at start-up above everything else
+BANNER_LINES = 3  # start-up problems listed on the banner (the report has them all)
 
 
 def percentiles(values) -> dict[str, float]:
@@ -98,6 +100,7 @@ class ShowStatus:
     warning: str | None  # the newest warning
     changed: tuple[tuple[str, float, str], ...]  # parameters away from their default: (name, value, unit)
     deck_slots: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # deck -> the bank slot it holds (None: not the bank's)
+    startup: tuple[str, ...] = ()  # the problems said at start-up, during the first BANNER_S seconds only
 
 
 def controls_line(controls: dict) -> tuple[str, ...]:
@@ -150,8 +153,18 @@ def tempo_text(audio, features) -> str:
     return f"{audio['bpm']:5.1f} BPM ({source})  beat {beat_in_bar}/{bar}"
 
 
+def banner_lines(problems: tuple[str, ...]) -> list[str]:
+    """The start-up banner: how many problems, and the first BANNER_LINES of them."""
+    n = len(problems)
+    lines = [f"!! {n} problem{'s' if n > 1 else ''} at start (report: warnings)"]
+    lines += [f"! {p[:52]}" for p in problems[:BANNER_LINES]]
+    if n > BANNER_LINES:
+        lines.append(f"  ... and {n - BANNER_LINES} more")
+    return lines
+
+
 def hud_lines(s: ShowStatus) -> list[str]:
-    """The HUD's status page."""
+    """The HUD's status page; for the first seconds, the start-up problems' banner above it."""
     audio = s.audio
     tempo = tempo_text(audio, s.features) if audio["bpm"] > 0 else "tempo: listening"
     health = audio["status"] + (f"  overflows {audio['overflows']}" if audio["overflows"] else "")
@@ -170,7 +183,7 @@ def hud_lines(s: ShowStatus) -> list[str]:
         lines.append(outputs)
     if s.warning:
         lines.append(f"! {s.warning[:52]}")
-    return lines + list(s.controls)
+    return (banner_lines(s.startup) if s.startup else []) + lines + list(s.controls)
 
 
 def changed_lines(s: ShowStatus) -> list[str]:
