@@ -97,7 +97,8 @@ SAID_BY_OPENERS = frozenset({"style", "osc", "set"})
 def say_set_problems(opts: LiveOptions, showlog: ShowLog) -> None:
     """`livecppn check`'s pass, at start (no audio, no GL): each problem in the log, the HUD's start-up
     banner and the report's warnings. The show then goes on, falling back as it always does."""
-    skip = SAID_BY_OPENERS | ({"mapping"} if opts.midi else set())  # with --midi, start_controls loads it
+    # The mapping: start_controls (open_mapping) loads and checks it whenever --midi or --midi-map is given.
+    skip = SAID_BY_OPENERS | {"mapping"}
     for problem in check_set(opts, skip=skip):
         (showlog.error if problem.blocking else showlog.warn)(str(problem).removesuffix(" (warning)"))
 
