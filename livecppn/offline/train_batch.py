@@ -137,8 +137,12 @@ def run_batch(args) -> int:
         except (TrainError, ClipError) as e:
             log.error("train: %s: %s", name, e)
             outcome, failed = Outcome(name, out, cfg.prompts[0], f"failed: {e}".splitlines()[0][:80]), True
-        except (Interrupted, KeyboardInterrupt):
-            outcome = Outcome(name, out, cfg.prompts[0], "interrupted (nothing written)")
+        except Interrupted as e:
+            log.error("train: %s: %s", name, e)
+            outcome = Outcome(name, out, cfg.prompts[0], f"interrupted after {e.steps_done} steps (nothing written)",
+                              steps_done=e.steps_done, iterations=cfg.iterations)
+        except KeyboardInterrupt:  # while its inputs were being checked
+            outcome = Outcome(name, out, cfg.prompts[0], "interrupted before training (nothing written)")
         interrupted = interrupted or outcome.status.startswith("interrupted")
         outcomes.append(outcome)
     print(summary(outcomes))

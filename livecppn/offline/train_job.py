@@ -33,7 +33,11 @@ class TrainError(RuntimeError):
 
 
 class Interrupted(Exception):
-    """Ctrl-C before any step was trained: nothing was written."""
+    """Ctrl-C ended the job with nothing written; the message says how many steps had run and why."""
+
+    def __init__(self, message: str, steps_done: int = 0):
+        super().__init__(message)
+        self.steps_done = steps_done
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Outcome:
     score: float | None = None
     start_score: float | None = None
     seconds: float | None = None
+    steps_done: int | None = None
+    iterations: int | None = None
 
 
 def check_output(out: Path) -> None:
@@ -116,23 +122,44 @@ def stop_on_sigint(stop: threading.Event):
 
 def train_one(cfg: TrainConfig, out: Path, name: str, clips: ClipCache, stop: threading.Event,
               progress: bool = True) -> Outcome:
-    """Check, train and write one style. Raises TrainError, ClipError or Interrupted."""
+    """Check, train and write one style. Raises TrainError, ClipError or Interrupted (whose message says how
+    many steps ran and that nothing was written; every Ctrl-C that does not end in a saved style is one)."""
     from .train import train_style
     from .train_report import write_outputs
 
+    from .train import Aborted
+
     check_output(out)
-    states = conditioning(cfg)
-    clip = clips.get(cfg)
+    try:
+        states = conditioning(cfg)
+        clip = clips.get(cfg)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted before training started (0 of {cfg.iterations} steps); nothing written "
+                          f"to {out}") from None
+    # The handler spans the writing too: a first Ctrl-C there must not throw away what was trained.
     with stop_on_sigint(stop):
-        result = train_style(cfg, clip, states, stop=stop, progress=progress)
-    if result.steps_done == 0:
-        raise Interrupted()
-    write_outputs(result, states, out, name)
+        try:
+            result = train_style(cfg, clip, states, stop=stop, progress=progress)
+        except Aborted as e:
+            raise Interrupted(f"aborted by a second Ctrl-C after {e.steps_done} of {e.iterations} steps; "
+                              f"nothing written to {out} (one Ctrl-C stops and saves the best so far)",
+                              e.steps_done) from None
+        except KeyboardInterrupt:  # before the first step (building the network, the first scoring)
+            raise Interrupted(f"interrupted before the first step (0 of {cfg.iterations} steps); nothing written "
+                              f"to {out}") from None
+        if result.steps_done == 0:
+            raise Interrupted(f"interrupted before the first step (0 of {cfg.iterations} steps); nothing written "
+                              f"to {out}")
+        try:
+            write_outputs(result, states, out, name)
+        except KeyboardInterrupt:
+            raise Interrupted(f"aborted by a second Ctrl-C while writing, after {result.steps_done} of "
+                              f"{cfg.iterations} steps; nothing written to {out}", result.steps_done) from None
     log.info("%s: CLIP score %.4f -> %.4f (best, step %d; final %.4f), reactivity %.3f, %d steps in %.1f s%s",
              out, result.start_score, result.best_score, result.best_step, result.final_score, result.reactivity[1],
              result.steps_done, result.seconds, " (interrupted)" if result.interrupted else "")
     return Outcome(name, out, cfg.prompts[0], "interrupted" if result.interrupted else "trained",
-                   result.best_score, result.start_score, result.seconds)
+                   result.best_score, result.start_score, result.seconds, result.steps_done, cfg.iterations)
 
 
 def show_progress(args) -> bool:

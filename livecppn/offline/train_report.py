@@ -127,6 +127,7 @@ def write_outputs(result: TrainResult, states: FeatureStates, out: Path, name: s
     """Write style, preview and curve atomically; returns their paths."""
     paths = output_paths(out)
     temps = {key: path.with_name(f".{path.name}.{os.getpid()}.tmp") for key, path in paths.items()}
+    placed: list[Path] = []
     try:
         style = Style(name=name, config=result.model_config, state=result.state, meta=style_meta(result, states))
         save_style(style, temps["style"])
@@ -138,6 +139,13 @@ def write_outputs(result: TrainResult, states: FeatureStates, out: Path, name: s
         for key in ("preview", "curve", "style"):
             os.chmod(temps[key], 0o666 & ~umask)  # safetensors writes 0600; a style library is for sharing
             os.replace(temps[key], paths[key])
+            placed.append(paths[key])
+    except BaseException:  # Ctrl-C included: a preview without its style would say "done" about nothing
+        if paths["style"] not in placed:
+            for path in placed:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        raise
     finally:
         for temp in temps.values():
             with contextlib.suppress(FileNotFoundError):
