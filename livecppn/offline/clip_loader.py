@@ -110,6 +110,16 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> Clip:
     return Clip(model, tokenizer, spec, weights).to(device)
 
 
+def check_clip(spec: ClipSpec) -> None:
+    """Raises the ClipError `load_clip` would, without building the model or downloading anything.
+
+    A tag that is not on this machine passes when its host resolves (load_clip would download it)."""
+    with _quiet_open_clip():
+        import open_clip
+
+        _resolve_weights(spec, _register(spec, open_clip), open_clip, fetch=False)
+
+
 def _register(spec: ClipSpec, open_clip) -> str:
     """The open_clip model name; a --clip-config file is checked and registered under its stem."""
     if spec.config:
@@ -142,8 +152,10 @@ def _looks_like_path(value: str) -> bool:
     return os.sep in value or "/" in value or value.lower().endswith(CHECKPOINT_SUFFIXES) or Path(value).exists()
 
 
-def _resolve_weights(spec: ClipSpec, name: str, open_clip) -> tuple[Path | None, dict, str]:
-    """(checkpoint file or None for random weights, the tag's config or {}, a description)."""
+def _resolve_weights(spec: ClipSpec, name: str, open_clip, fetch: bool = True) -> tuple[Path | None, dict, str]:
+    """(checkpoint file or None for random weights, the tag's config or {}, a description).
+
+    With fetch=False a tag to be downloaded gives (None, its config, "to download")."""
     if spec.random:
         return None, {}, "random weights"
     value = str(spec.pretrained)
@@ -165,6 +177,8 @@ def _resolve_weights(spec: ClipSpec, name: str, open_clip) -> tuple[Path | None,
     if path is None:
         if not _hub_reachable():
             raise ClipError(_missing_message(name, value, cfg, spec.cache_dir))
+        if not fetch:
+            return None, cfg, "to download"
         try:
             path = Path(open_clip.download_pretrained(cfg, cache_dir=spec.cache_dir))
         except Exception as e:  # noqa: BLE001

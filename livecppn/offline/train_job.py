@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -53,12 +54,20 @@ class Outcome:
     iterations: int | None = None
 
 
-def check_output(out: Path) -> None:
-    """The style can be written at `out` (its folder is created if need be). Raises TrainError."""
+def check_output(out: Path, create: bool = True) -> None:
+    """The style can be written at `out` (its folder is created if need be; with create=False the nearest
+    existing folder above it must be writable, and nothing is created). Raises TrainError."""
     if out.suffix != ".safetensors":
         raise TrainError(f"output {out}: expected a path ending in .safetensors")
     if out.is_dir():
         raise TrainError(f"output {out} is a folder; expected a .safetensors file path")
+    if not create:
+        folder = out.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise TrainError(f"cannot write the style to {out}: {folder} is not a writable folder")
+        return
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".check"):
