@@ -56,13 +56,15 @@ class ClipSpec:
 class Clip:
     """A frozen CLIP model. Embeddings are unit length; images are (B, 3, S, S) RGB in [0, 1]."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer, spec: ClipSpec, weights: str):
+    def __init__(self, model: torch.nn.Module, tokenizer, spec: ClipSpec, weights: str,
+                 checkpoint: Path | None = None):
         import open_clip
 
         self.model = model.eval().requires_grad_(False)  # gradients flow to the image, never into CLIP
         self.tokenizer = tokenizer
         self.spec = spec
         self.weights = weights  # what was loaded, in words: a file, a tag's cached file, or "random"
+        self.checkpoint = checkpoint  # the weights file read, None for random weights
         pre = open_clip.get_model_preprocess_cfg(model)
         size = pre["size"]
         self.image_size = int(size if isinstance(size, int) else size[0])
@@ -107,7 +109,7 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> Clip:
             raise ClipError(f"CLIP model {name!r} cannot be built: {e}") from None
         if path is not None:
             _load_weights(model, path, name, open_clip)
-    return Clip(model, tokenizer, spec, weights).to(device)
+    return Clip(model, tokenizer, spec, weights, path).to(device)
 
 
 def check_clip(spec: ClipSpec) -> None:

@@ -209,6 +209,7 @@ class TrainResult:
     interrupted: bool
     device: str
     clip_weights: str
+    clip_checkpoint: str | None  # the file name of the CLIP weights read; None for random weights
 
 
 def level_plan(cfg: TrainConfig) -> list[tuple[int, int]]:
@@ -279,4 +280,5 @@ def train_style(cfg: TrainConfig, clip: Clip, states: FeatureStates, stop=None, 
         curve=torch.stack(curve).tolist() if curve else [], evals=evals, levels=plan,
         level_seconds=[t / n if n else 0.0 for t, n in zip(level_time, level_steps)],
         seconds=time.perf_counter() - started, steps_done=done, interrupted=interrupted,
-        device=str(trainer.device), clip_weights=clip.weights)
+        device=str(trainer.device), clip_weights=clip.weights,
+        clip_checkpoint=clip.checkpoint.name if clip.checkpoint else None)
