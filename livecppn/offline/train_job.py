@@ -133,10 +133,8 @@ def train_one(cfg: TrainConfig, out: Path, name: str, clips: ClipCache, stop: th
               progress: bool = True) -> Outcome:
     """Check, train and write one style. Raises TrainError, ClipError or Interrupted (whose message says how
     many steps ran and that nothing was written; every Ctrl-C that does not end in a saved style is one)."""
-    from .train import train_style
+    from .train import Aborted, train_style
     from .train_report import write_outputs
-
-    from .train import Aborted
 
     check_output(out)
     try:
