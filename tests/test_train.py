@@ -94,7 +94,8 @@ def test_training_raises_the_clip_score_and_writes_a_style_the_live_path_plays(t
     style = load_style(out)  # the live path's loader
     clip_meta, training = style.meta["clip"], style.meta["training"]
     assert style.meta["prompts"] == [PROMPT]
-    assert clip_meta["model"] == "tiny_clip" and clip_meta["weights"] == "random weights"
+    assert clip_meta["model"] == training["clip_model"] == "custom:tiny_clip"  # the model used, not RN50
+    assert clip_meta["config"] == TINY and clip_meta["checkpoint"] is None and clip_meta["weights"] == "random weights"
     assert clip_meta["score_best"] >= clip_meta["score_final"] > clip_meta["score_start"] + 0.01, clip_meta
     assert training["iterations"] == 40 and training["pyramid"] == [64, 96] and training["lr"] == 0.001
     assert training["steps_done"] == 40 and not training["interrupted"] and style.meta["time_taken_s"] > 0
@@ -264,7 +265,7 @@ def test_ctrl_c_stops_and_saves_the_best_style_so_far(tmp_path):
         else:
             pytest.fail("training never reported progress:\n" + "".join(lines))
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        stdout, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -275,6 +276,7 @@ def test_ctrl_c_stops_and_saves_the_best_style_so_far(tmp_path):
     training = style.meta["training"]
     assert training["interrupted"] and 6 <= training["steps_done"] < 100000
     assert style.meta["clip"]["best_step"] <= training["steps_done"]
+    assert f"interrupted after {training['steps_done']} of 100000 steps: the best so far saved" in stdout, stdout
     assert only_outputs(tmp_path) == ["stopped.curve.png", "stopped.preview.png", "stopped.safetensors"]
     Generator(style, 32, 32).render(0.0, np.zeros(9, np.float32))  # and it plays
 

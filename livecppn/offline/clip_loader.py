@@ -56,13 +56,15 @@ class ClipSpec:
 class Clip:
     """A frozen CLIP model. Embeddings are unit length; images are (B, 3, S, S) RGB in [0, 1]."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer, spec: ClipSpec, weights: str):
+    def __init__(self, model: torch.nn.Module, tokenizer, spec: ClipSpec, weights: str,
+                 checkpoint: Path | None = None):
         import open_clip
 
         self.model = model.eval().requires_grad_(False)  # gradients flow to the image, never into CLIP
         self.tokenizer = tokenizer
         self.spec = spec
         self.weights = weights  # what was loaded, in words: a file, a tag's cached file, or "random"
+        self.checkpoint = checkpoint  # the weights file read, None for random weights
         pre = open_clip.get_model_preprocess_cfg(model)
         size = pre["size"]
         self.image_size = int(size if isinstance(size, int) else size[0])
@@ -107,7 +109,17 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> Clip:
             raise ClipError(f"CLIP model {name!r} cannot be built: {e}") from None
         if path is not None:
             _load_weights(model, path, name, open_clip)
-    return Clip(model, tokenizer, spec, weights).to(device)
+    return Clip(model, tokenizer, spec, weights, path).to(device)
+
+
+def check_clip(spec: ClipSpec) -> None:
+    """Raises the ClipError `load_clip` would, without building the model or downloading anything.
+
+    A tag that is not on this machine passes when its host resolves (load_clip would download it)."""
+    with _quiet_open_clip():
+        import open_clip
+
+        _resolve_weights(spec, _register(spec, open_clip), open_clip, fetch=False)
 
 
 def _register(spec: ClipSpec, open_clip) -> str:
@@ -142,8 +154,10 @@ def _looks_like_path(value: str) -> bool:
     return os.sep in value or "/" in value or value.lower().endswith(CHECKPOINT_SUFFIXES) or Path(value).exists()
 
 
-def _resolve_weights(spec: ClipSpec, name: str, open_clip) -> tuple[Path | None, dict, str]:
-    """(checkpoint file or None for random weights, the tag's config or {}, a description)."""
+def _resolve_weights(spec: ClipSpec, name: str, open_clip, fetch: bool = True) -> tuple[Path | None, dict, str]:
+    """(checkpoint file or None for random weights, the tag's config or {}, a description).
+
+    With fetch=False a tag to be downloaded gives (None, its config, "to download")."""
     if spec.random:
         return None, {}, "random weights"
     value = str(spec.pretrained)
@@ -165,6 +179,8 @@ def _resolve_weights(spec: ClipSpec, name: str, open_clip) -> tuple[Path | None,
     if path is None:
         if not _hub_reachable():
             raise ClipError(_missing_message(name, value, cfg, spec.cache_dir))
+        if not fetch:
+            return None, cfg, "to download"
         try:
             path = Path(open_clip.download_pretrained(cfg, cache_dir=spec.cache_dir))
         except Exception as e:  # noqa: BLE001

@@ -48,6 +48,14 @@ JITTER_SHIFT = 0.03  # of the view's size
 JITTER_ZOOM = 0.05
 
 
+class Aborted(KeyboardInterrupt):
+    """A KeyboardInterrupt (a second Ctrl-C) that ended a training run: nothing was returned or saved."""
+
+    def __init__(self, steps_done: int, iterations: int):
+        super().__init__(f"aborted after {steps_done} of {iterations} steps")
+        self.steps_done, self.iterations = steps_done, iterations
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -201,6 +209,7 @@ class TrainResult:
     interrupted: bool
     device: str
     clip_weights: str
+    clip_checkpoint: str | None  # the file name of the CLIP weights read; None for random weights
 
 
 def level_plan(cfg: TrainConfig) -> list[tuple[int, int]]:
@@ -211,7 +220,9 @@ def level_plan(cfg: TrainConfig) -> list[tuple[int, int]]:
 
 @torch.enable_grad()  # whatever grad mode the caller is in
 def train_style(cfg: TrainConfig, clip: Clip, states: FeatureStates, stop=None, progress: bool = True) -> TrainResult:
-    """Run the optimisation. `stop` (an Event) ends it cleanly between steps; the best weights so far are kept."""
+    """Run the optimisation. `stop` (an Event) ends it cleanly between steps; the best weights so far are kept.
+
+    A KeyboardInterrupt during the steps leaves as `Aborted`, which says how many steps had run."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -256,10 +267,12 @@ def train_style(cfg: TrainConfig, clip: Clip, states: FeatureStates, stop=None, 
                 if not progress:
                     log.info("step %d/%d (%d px): score %.4f, best %.4f at step %d",
                              done, cfg.iterations, size, evals[-1][1], best["score"], best["step"])
+        if evals[-1][0] != done:  # stopped between scorings: score what we have
+            score_now(done)
+    except KeyboardInterrupt:  # a second Ctrl-C: the caller must know how far it got to say what was lost
+        raise Aborted(done, cfg.iterations) from None
     finally:
         bar.close()
-    if evals[-1][0] != done:  # stopped between scorings: score what we have
-        score_now(done)
     return TrainResult(
         cfg=cfg, model_config=trainer.model_config, state=best["state"], start_score=evals[0][1],
         best_score=best["score"], best_step=best["step"], final_score=evals[-1][1],
@@ -267,4 +280,5 @@ def train_style(cfg: TrainConfig, clip: Clip, states: FeatureStates, stop=None, 
         curve=torch.stack(curve).tolist() if curve else [], evals=evals, levels=plan,
         level_seconds=[t / n if n else 0.0 for t, n in zip(level_time, level_steps)],
         seconds=time.perf_counter() - started, steps_done=done, interrupted=interrupted,
-        device=str(trainer.device), clip_weights=clip.weights)
+        device=str(trainer.device), clip_weights=clip.weights,
+        clip_checkpoint=clip.checkpoint.name if clip.checkpoint else None)

@@ -4,7 +4,8 @@ Offline tools fail fast (DESIGN §8): every input is checked before the long
 work starts (settings, output path, audio file, CLIP), and an error names the
 thing and what was expected, exits non-zero and leaves nothing at the output
 path. Ctrl-C during training stops after the current step and still saves
-the best style so far (exit status 130); a second Ctrl-C aborts at once.
+the best style so far (exit status 130); a second Ctrl-C aborts at once, and
+the message says how many steps had run and that nothing was written.
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ def run(args) -> int:
     except torch.OutOfMemoryError:
         log.error("train: out of memory on %s; try fewer --states or --augs, or a smaller --pyramid", cfg.device)
         return EXIT_ERROR
-    except (Interrupted, KeyboardInterrupt):
-        log.error("train: interrupted before anything was trained; nothing written")
+    except Interrupted as e:
+        log.error("train: %s", e)
         return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # while the inputs were being checked
+        log.error("train: interrupted before training started; nothing written to %s", out)
+        return EXIT_INTERRUPTED
+    stopped = (f" (interrupted after {outcome.steps_done} of {outcome.iterations} steps: the best so far saved)"
+               if outcome.status == "interrupted" else "")
     print(f"{outcome.out}: CLIP score {outcome.start_score:.4f} -> {outcome.score:.4f} in {outcome.seconds:.1f} s"
-          f"{' (interrupted: best so far saved)' if outcome.status == 'interrupted' else ''}")
+          f"{stopped}")
     return EXIT_INTERRUPTED if outcome.status == "interrupted" else 0

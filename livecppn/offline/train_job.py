@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -33,7 +34,11 @@ class TrainError(RuntimeError):
 
 
 class Interrupted(Exception):
-    """Ctrl-C before any step was trained: nothing was written."""
+    """Ctrl-C ended the job with nothing written; the message says how many steps had run and why."""
+
+    def __init__(self, message: str, steps_done: int = 0):
+        super().__init__(message)
+        self.steps_done = steps_done
 
 
 @dataclass
@@ -45,14 +50,24 @@ class Outcome:
     score: float | None = None
     start_score: float | None = None
     seconds: float | None = None
+    steps_done: int | None = None
+    iterations: int | None = None
 
 
-def check_output(out: Path) -> None:
-    """The style can be written at `out` (its folder is created if need be). Raises TrainError."""
+def check_output(out: Path, create: bool = True) -> None:
+    """The style can be written at `out` (its folder is created if need be; with create=False the nearest
+    existing folder above it must be writable, and nothing is created). Raises TrainError."""
     if out.suffix != ".safetensors":
         raise TrainError(f"output {out}: expected a path ending in .safetensors")
     if out.is_dir():
         raise TrainError(f"output {out} is a folder; expected a .safetensors file path")
+    if not create:
+        folder = out.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise TrainError(f"cannot write the style to {out}: {folder} is not a writable folder")
+        return
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".check"):
@@ -116,23 +131,42 @@ def stop_on_sigint(stop: threading.Event):
 
 def train_one(cfg: TrainConfig, out: Path, name: str, clips: ClipCache, stop: threading.Event,
               progress: bool = True) -> Outcome:
-    """Check, train and write one style. Raises TrainError, ClipError or Interrupted."""
-    from .train import train_style
+    """Check, train and write one style. Raises TrainError, ClipError or Interrupted (whose message says how
+    many steps ran and that nothing was written; every Ctrl-C that does not end in a saved style is one)."""
+    from .train import Aborted, train_style
     from .train_report import write_outputs
 
     check_output(out)
-    states = conditioning(cfg)
-    clip = clips.get(cfg)
+    try:
+        states = conditioning(cfg)
+        clip = clips.get(cfg)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted before training started (0 of {cfg.iterations} steps); nothing written "
+                          f"to {out}") from None
+    # The handler spans the writing too: a first Ctrl-C there must not throw away what was trained.
     with stop_on_sigint(stop):
-        result = train_style(cfg, clip, states, stop=stop, progress=progress)
-    if result.steps_done == 0:
-        raise Interrupted()
-    write_outputs(result, states, out, name)
+        try:
+            result = train_style(cfg, clip, states, stop=stop, progress=progress)
+        except Aborted as e:
+            raise Interrupted(f"aborted by a second Ctrl-C after {e.steps_done} of {e.iterations} steps; "
+                              f"nothing written to {out} (one Ctrl-C stops and saves the best so far)",
+                              e.steps_done) from None
+        except KeyboardInterrupt:  # before the first step (building the network, the first scoring)
+            raise Interrupted(f"interrupted before the first step (0 of {cfg.iterations} steps); nothing written "
+                              f"to {out}") from None
+        if result.steps_done == 0:
+            raise Interrupted(f"interrupted before the first step (0 of {cfg.iterations} steps); nothing written "
+                              f"to {out}")
+        try:
+            write_outputs(result, states, out, name)
+        except KeyboardInterrupt:
+            raise Interrupted(f"aborted by a second Ctrl-C while writing, after {result.steps_done} of "
+                              f"{cfg.iterations} steps; nothing written to {out}", result.steps_done) from None
     log.info("%s: CLIP score %.4f -> %.4f (best, step %d; final %.4f), reactivity %.3f, %d steps in %.1f s%s",
              out, result.start_score, result.best_score, result.best_step, result.final_score, result.reactivity[1],
              result.steps_done, result.seconds, " (interrupted)" if result.interrupted else "")
     return Outcome(name, out, cfg.prompts[0], "interrupted" if result.interrupted else "trained",
-                   result.best_score, result.start_score, result.seconds)
+                   result.best_score, result.start_score, result.seconds, result.steps_done, cfg.iterations)
 
 
 def show_progress(args) -> bool:

@@ -93,7 +93,8 @@ class TrainConfig:
 
     @property
     def clip_name(self) -> str:
-        return Path(self.clip_config).stem if self.clip_config else self.clip_model
+        """The CLIP actually used: `custom:STEM` for a --clip-config model (clip_model is ignored then)."""
+        return f"custom:{Path(self.clip_config).stem}" if self.clip_config else self.clip_model
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -42,14 +42,16 @@ def style_meta(result: TrainResult, states: FeatureStates) -> dict:
         "prompts": list(cfg.prompts),
         "negative_prompts": list(cfg.negatives),
         "clip": {
-            "model": cfg.clip_name, "weights": result.clip_weights, "config": cfg.clip_config,
+            # The model actually used: `custom:NAME` when a config built it (training.clip_model says the same).
+            "model": cfg.clip_name, "config": cfg.clip_config, "pretrained": cfg.clip_pretrained,
+            "checkpoint": result.clip_checkpoint, "weights": result.clip_weights,
             "score": result.best_score, "score_best": result.best_score, "score_final": result.final_score,
             "score_start": result.start_score, "best_step": result.best_step,
             "score_is": "mean cosine similarity between CLIP's embedding of the whole frame and the prompts', "
                         "averaged over the fixed audio states",
         },
         "training": {
-            **cfg.to_dict(),
+            **cfg.to_dict(), "clip_model": cfg.clip_name,
             "conditioning": states.source, "eval_states": list(states.eval_names),
             "steps_done": result.steps_done, "interrupted": result.interrupted, "device": result.device,
             "seconds_per_iteration": {str(size): s for (_, size), s in zip(result.levels, result.level_seconds)},
@@ -127,6 +129,7 @@ def write_outputs(result: TrainResult, states: FeatureStates, out: Path, name: s
     """Write style, preview and curve atomically; returns their paths."""
     paths = output_paths(out)
     temps = {key: path.with_name(f".{path.name}.{os.getpid()}.tmp") for key, path in paths.items()}
+    placed: list[Path] = []
     try:
         style = Style(name=name, config=result.model_config, state=result.state, meta=style_meta(result, states))
         save_style(style, temps["style"])
@@ -138,6 +141,13 @@ def write_outputs(result: TrainResult, states: FeatureStates, out: Path, name: s
         for key in ("preview", "curve", "style"):
             os.chmod(temps[key], 0o666 & ~umask)  # safetensors writes 0600; a style library is for sharing
             os.replace(temps[key], paths[key])
+            placed.append(paths[key])
+    except BaseException:  # Ctrl-C included: a preview without its style would say "done" about nothing
+        if paths["style"] not in placed:
+            for path in placed:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        raise
     finally:
         for temp in temps.values():
             with contextlib.suppress(FileNotFoundError):
