@@ -11,7 +11,7 @@ from realparts import end_show, free_port, start_show
 
 from livecppn.cli import main
 from livecppn.live_options import LiveOptions
-from livecppn.show.setcheck import Problem, check_set
+from livecppn.show.setcheck import check_set
 from livecppn.show.status import BANNER_LINES, hud_lines
 from test_show_status import status
 
@@ -55,7 +55,8 @@ def test_a_bad_bank_slot_is_found_before_the_show(tmp_path):
     bank = tmp_path / "gig.toml"
     bank.write_text('name = "gig"\n[slots]\n1 = "styles/ice.safetensors"\n2 = "/nowhere/gone.safetensors"\n')
     problems = check_set(LiveOptions(bank=bank), skip={"mapping", "osc", "record", "extras", "set"})
-    assert problems == [Problem(f"{bank} slot 2", "style file /nowhere/gone.safetensors: no such file")]
+    assert len(problems) == 1 and problems[0].where == f"{bank}:4" and problems[0].blocking  # file:line of slot 2
+    assert "slot 2" in problems[0].message and "/nowhere/gone.safetensors" in problems[0].message
 
 
 def test_a_missing_midi_port_and_an_existing_take_are_warnings(tmp_path):
