@@ -67,22 +67,15 @@ def packages_check() -> Check:
     return Check("packages", "ok", f"{len(found)} required, all present: {detail}", data=data)
 
 
-def paths_check() -> Check | None:
-    """Where everything lives (paths.describe(), once paths.py has it)."""
-    describe = getattr(paths, "describe", None)
-    if describe is None:
-        return None
-    where = describe()
-    if isinstance(where, dict):
-        text, data = "; ".join(f"{k} {v}" for k, v in where.items()), {k: str(v) for k, v in where.items()}
-    else:
-        text, data = " ".join(str(where).split()), {"describe": str(where)}
-    return Check("paths", "info", text, data=data)
+def paths_check() -> Check:
+    """Where everything lives (paths.describe())."""
+    where = paths.describe()
+    return Check("paths", "info", "; ".join(f"{k} {v}" for k, v in where.items()),
+                 data={k: str(v) for k, v in where.items()})
 
 
 def disk_check() -> Check:
-    recordings_dir = getattr(paths, "recordings_dir", lambda: Path("recordings"))
-    where = Path(recordings_dir()).expanduser().resolve()
+    where = paths.recordings_dir().expanduser().resolve()
     probe = where
     while not probe.exists() and probe != probe.parent:  # not made yet: the disk it will be made on
         probe = probe.parent

@@ -74,45 +74,18 @@ def _style(opts) -> list[Problem]:
 
 
 def _bank(opts) -> list[Problem]:
-    from ..model import bank as bank_mod
-    from ..model.style import StyleError, load_style
+    from ..model.bank import check_bank
 
     path = paths.find_bank(opts.bank) if opts.bank else paths.default_bank_path()
-    problems: list[Problem] = []
-    check_bank = getattr(bank_mod, "check_bank", None)  # every problem with file and line (branch bankmap)
-    if check_bank is not None:
-        problems += [_from_message(p, str(path)) for p in check_bank(path)]
-    try:
-        bank = bank_mod.load_bank(path)
-    except bank_mod.BankError as e:
-        if check_bank is None:  # worded as the show says it (show.open_bank), so a show says it once
-            problems.append(_from_message(f"{e}; using the default style only", str(path)))
-        return problems
-    said = " ".join(f"{p.where} {p.message}" for p in problems)
-    for slot, style in sorted(bank.slots.items()):
-        if str(style) in said:  # check_bank already named this slot's file
-            continue
-        try:
-            load_style(style)
-        except StyleError as e:
-            problems.append(Problem(f"{path} slot {slot}", str(e)))
-    return problems
+    return [_from_message(p, str(path)) for p in check_bank(path)]  # the file's problems, then each slot's
 
 
 def _mapping(opts) -> list[Problem]:
     from ..control import mapping_toml
-    from ..control.mapping import MappingError
     from ..control.registry import default_registry
 
     path = mapping_toml.resolve(opts.midi_map or "generic")
-    check_mapping = getattr(mapping_toml, "check_mapping", None)  # every problem (branch bankmap)
-    if check_mapping is not None:
-        return [_from_message(p, str(path)) for p in check_mapping(path, default_registry())]
-    try:
-        mapping_toml.load(path, default_registry())
-    except MappingError as e:
-        return [_from_message(str(e), str(path))]
-    return []
+    return [_from_message(p, str(path)) for p in mapping_toml.check_mapping(path, default_registry())]
 
 
 def _osc(opts) -> list[Problem]:
