@@ -43,7 +43,7 @@ from ..media.encoder_process import EncoderProcess
 from ..paths import recordings_dir
 from ..render.gl import is_software_name
 from ..render.readback import Readback
-from .outputs.tap import TapState
+from .outputs.tap import RateGate, TapState
 
 log = logging.getLogger("livecppn")
 
@@ -258,8 +258,7 @@ class _Take:
         self.audio_start = self._audio_at = audio_start
         self.n = 0  # frames since the take started
         self._last_t = -1.0
-        self._period = 1.0 / owner.fps if owner.fps else 0.0
-        self._due: float | None = None  # the time of the next picture to record (the first: at once)
+        self._rate = RateGate(owner.fps)  # a picture every 1/fps s, the grid from the take's first picture
         self.encoder = encoder
         try:
             encoder.open(path, size, self.rate, owner.options, "yuv420p" if owner.gpu_yuv else "rgba",
@@ -296,11 +295,8 @@ class _Take:
         if t <= self._last_t:  # no new audio (a stalled source): go on at the frame's own pace
             t = self._last_t + 1e-3
         self._last_t = t
-        if self._period:  # record a picture every period: the first frame shown at or after its time
-            self._due = t if self._due is None else self._due  # the grid starts at the take's first picture
-            if t < self._due - self._period / 4:  # (a quarter period early counts: a show at 59.9 fps gives 30)
-                return
-            self._due = max(self._due, t - self._period / 4) + self._period
+        if not self._rate.due(t):
+            return
         self.readback.push(compositor, t)
 
     def finish(self) -> None:

@@ -56,6 +56,25 @@ class TapState:
     detail: str = ""  # where the pictures go (NDI name, device, size and rate), or why it failed
 
 
+class RateGate:
+    """`fps` pictures a second out of the frames shown (0: every frame): a picture is due at the first frame
+    shown at or after its time, on a grid that starts at the first picture. A quarter period early counts,
+    so a show at 59.9 fps gives 30 a second, not 20. The recorder and every CpuTap take their pictures so."""
+
+    def __init__(self, fps: float):
+        self.period = 1.0 / fps if fps else 0.0
+        self._due: float | None = None  # the time of the next picture (the first: at once)
+
+    def due(self, t: float) -> bool:
+        if not self.period:
+            return True
+        self._due = t if self._due is None else self._due
+        if t < self._due - self.period / 4:
+            return False
+        self._due = max(self._due, t - self.period / 4) + self.period
+        return True
+
+
 def taps_line(states: tuple[TapState, ...]) -> str:
     """One HUD line: each output tap with what it sent and dropped (the recorder has its own: REC)."""
     parts = [f"{s.name} {s.state} {s.sent}" + (f"/{s.dropped} dropped" if s.dropped else "")
@@ -152,7 +171,7 @@ class CpuTap:
         self.sent = 0
         self._readback: Readback | None = None
         self._readback_dropped = 0  # of readbacks replaced by a resize
-        self._due: float | None = None
+        self._rate = RateGate(fps)
         self._error: str | None = None
         self._opened = False
         self._busy_since: float | None = None
@@ -184,23 +203,12 @@ class CpuTap:
     # --- the render thread ------------------------------------------------------------------------
 
     def offer(self, picture: Picture) -> None:
-        if self._stop.is_set() or not self._due_now(picture.t):
+        if self._stop.is_set() or not self._rate.due(picture.t):
             return
         size = self.fixed_size or picture.compositor.size
         if self._readback is None or self._readback.size != size:
             self._new_readback(size)
         self._readback.push(picture.compositor, picture.t)
-
-    def _due_now(self, t: float) -> bool:
-        """A picture every 1/fps s: the first frame shown at or after its time (as the recorder's)."""
-        if not self.fps:
-            return True
-        period = 1.0 / self.fps
-        self._due = t if self._due is None else self._due
-        if t < self._due - period / 4:
-            return False
-        self._due = max(self._due, t - period / 4) + period
-        return True
 
     def _new_readback(self, size: tuple[int, int]) -> None:
         if self._readback is not None:
