@@ -61,11 +61,10 @@ class Taps:
 
     def __init__(self, ctx, showlog, configs: dict[str, TapConfig], recorder, show_size: Callable[[], tuple],
                  extra: tuple[Callable[[object], Tap], ...] = ()):
-        self.ctx, self.showlog, self.configs, self.recorder = ctx, showlog, dict(configs), recorder
+        self.ctx, self.showlog, self.configs = ctx, showlog, dict(configs)
         self.show_size = show_size  # the output's size now: a tap of a fixed size takes it when it opens
         self.open_taps: dict[str, Tap] = {"record": recorder}
         self.closed: dict[str, TapState] = {}  # the last state of each tap closed since the start
-        self.opened = 0
         self.wanted: dict[str, bool] = {}  # kind -> what its latest trigger asked, not carried out yet
         self._last_open: dict[str, float] = {}  # kind -> when it last opened (monotonic s)
         for kind, config in configs.items():
@@ -104,7 +103,6 @@ class Taps:
             return
         self.open_taps[kind] = tap
         self.closed.pop(kind, None)
-        self.opened += 1
         log.info("output %s opening", kind)
 
     def close(self, name: str, reason: str | None = None, wait: float = 0.0) -> None:
