@@ -32,6 +32,14 @@ def pytest_configure(config):
     os.environ["LIVECPPN_HOME"] = tempfile.mkdtemp(prefix="livecppn-test-home-")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The `cuda` marker (what tools/gpu_check.sh runs on a GPU: `pytest -m cuda`): a test marked so by
+    hand, or one that skips where torch sees no CUDA device (a skipif whose reason says "no CUDA")."""
+    for item in items:
+        if any("no CUDA" in str(m.kwargs.get("reason", "")) for m in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.cuda)
+
+
 @pytest.fixture(scope="session")
 def gl_window():
     try:

@@ -3,8 +3,10 @@
 # there): its Python (3.12, with torch, triton, numpy, Pillow, scikit-image, open_clip's big deps) lacks
 # the packages below, so they travel as wheels in .whl/; the EGL/GL loader libraries travel as .debs in
 # .gl/ (the NVIDIA driver brings its own GL, not the glvnd loaders). Both folders are git-ignored.
-#   tools/gpu_prepare.sh            download what is missing, then print the size of the tree that travels
-# Not carried: PyAudio, aubio-ledfx (27 MB) and av (35 MB): rendering, the benchmarks and the GPU tests
+#   tools/gpu_prepare.sh               download what is missing, then print the size of the tree that travels
+#   tools/gpu_prepare.sh --with-aubio  also aubio-ledfx (27 MB): the real live loop (bench_render.py --live,
+#                                      the headless cuda show test) needs its onset detection
+# Not carried: PyAudio, aubio-ledfx (27 MB; unless --with-aubio) and av (35 MB): rendering, the benchmarks and the GPU tests
 # import without them (tests/test_lazy_imports.py), and with them the tree would not fit.
 # Fails if the tree that would travel (tracked + untracked-not-ignored + .whl + .gl) is over LIMIT_MIB.
 set -euo pipefail
@@ -19,6 +21,11 @@ WHEELS=(
     platformdirs==4.14.9                                # livecppn.paths
     open_clip_torch==3.3.0 ftfy==6.3.1 wcwidth==0.9.5   # the trainer's CLIP (tools/bench_train.py)
 )
+case "${1:-}" in
+    --with-aubio) WHEELS+=(aubio-ledfx==0.4.12) ;;
+    "") ;;
+    *) echo "usage: tools/gpu_prepare.sh [--with-aubio]" >&2; exit 2 ;;
+esac
 DEBS=(libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 
 PYTHON=${PYTHON:-}
