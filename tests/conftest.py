@@ -34,10 +34,16 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """The `cuda` marker (what tools/gpu_check.sh runs on a GPU: `pytest -m cuda`): a test marked so by
-    hand, or one that skips where torch sees no CUDA device (a skipif whose reason says "no CUDA")."""
+    hand, or one with a skipif that names CUDA and skips exactly where torch sees no CUDA device."""
+    import torch
+
+    no_cuda = not torch.cuda.is_available()
     for item in items:
-        if any("no CUDA" in str(m.kwargs.get("reason", "")) for m in item.iter_markers("skipif")):
-            item.add_marker(pytest.mark.cuda)
+        for m in item.iter_markers("skipif"):
+            condition = m.args[0] if m.args else m.kwargs.get("condition")
+            if isinstance(condition, bool) and condition == no_cuda and "CUDA" in str(m.kwargs.get("reason", "")):
+                item.add_marker(pytest.mark.cuda)
+                break
 
 
 @pytest.fixture(scope="session")

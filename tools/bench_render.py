@@ -98,6 +98,11 @@ def has_kernel_choice() -> bool:
     return "kernel" in inspect.signature(Generator.__init__).parameters
 
 
+def default_kernel(device: torch.device) -> str:
+    """What a Generator without kernel= runs: the CUDA graph on cuda, the layers one by one on the CPU."""
+    return "graph" if device.type == "cuda" else "eager"
+
+
 def generator(style, size: tuple[int, int], device: torch.device, kernel: str) -> Generator:
     """A generator running `kernel`, or Unavailable saying why not."""
     if has_kernel_choice():
@@ -108,7 +113,7 @@ def generator(style, size: tuple[int, int], device: torch.device, kernel: str) -
         if getattr(g, "kernel", kernel) != kernel:
             raise Unavailable(f"asked for {kernel}, the generator runs {g.kernel}")
         return g
-    default = "graph" if device.type == "cuda" else "eager"
+    default = default_kernel(device)
     if kernel == "fused":
         raise Unavailable("not available: Generator has no kernel= parameter (the fused kernel is not in this build)")
     if kernel == "graph" and device.type != "cuda":
@@ -232,7 +237,7 @@ def _frame(ctx, styles: list, size: tuple[int, int], device: torch.device, kerne
             sink.upload(image)
             wait()
             copy.append((time.perf_counter() - t) * 1000)
-        return {"kernel": getattr(g, "kernel", None), "sink": sink.name, "fps": round(fps, 1),
+        return {"kernel": getattr(g, "kernel", default_kernel(device)), "sink": sink.name, "fps": round(fps, 1),
                 "frame_ms": round(1000 / fps, 3), "copy_ms": stats(copy), "gpu_memory_mb": peak_mb(device),
                 "gl": ctx.info["GL_RENDERER"]}
     finally:
@@ -303,11 +308,14 @@ def print_row(r: dict) -> None:
         live = r["live"].get(n)
         if live and "fps" in live:
             print(f"{'':>13} live loop ({live['sink']}): {live['fps']:.1f} fps", flush=True)
+    errors = {}  # the same reason for one style and two is said once
     for part in ("cppn", "frame", "live"):
         for n, cells in r[part].items():
             for k, c in (cells.items() if part == "cppn" else [(part, cells)]):
                 if "error" in c:
-                    print(f"{size:>9} {n:>3} {k}: {c['error']}", flush=True)
+                    errors.setdefault((k, c["error"]), []).append(n)
+    for (k, error), ns in errors.items():
+        print(f"{size:>9} {'+'.join(ns):>3} {k}: {error}", flush=True)
 
 
 def main() -> int:
@@ -344,6 +352,7 @@ def main() -> int:
             row = size_row(size, device, styles, args)
             rows.append(row)
             print_row(row)
+    print(f"machine: {machine()}")
     save(args.out, {"frames": args.frames, "styles": [s.name for s in styles], "kernel_choice": has_kernel_choice(),
                     "results": rows})
     return 0
