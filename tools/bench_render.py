@@ -27,6 +27,7 @@ import argparse
 import gc
 import importlib.util
 import inspect
+import json
 import statistics
 import sys
 import time
@@ -347,14 +348,20 @@ def main() -> int:
         print("no CUDA device here: the fused and graph rows are skipped with their reason")
     print("cppn ms mean/p99 per kernel (two = two generators per frame, crossfading)")
     rows = []
+    doc = {"frames": args.frames, "styles": [s.name for s in styles], "kernel_choice": has_kernel_choice(),
+           "complete": False, "results": rows}
     with torch.inference_mode():
         for size in (parse_size(s) for s in (args.sizes or SIZES[device.type]).split(",")):
             row = size_row(size, device, styles, args)
             rows.append(row)
             print_row(row)
+            # after each size, marked incomplete: a run stopped at its time limit keeps the sizes it measured
+            doc["results"] = rows
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"machine: {machine()}")
-    save(args.out, {"frames": args.frames, "styles": [s.name for s in styles], "kernel_choice": has_kernel_choice(),
-                    "results": rows})
+    doc["complete"] = True
+    save(args.out, doc)
     return 0
 
 

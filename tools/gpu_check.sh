@@ -43,12 +43,15 @@ step() {
     shift 2
     for over in ${GPU_CHECK_LIMITS:-}; do [[ ${over%%=*} == "$name" ]] && limit=${over#*=}; done
     log "--- $name (limit ${limit}s): $*"
-    local t0=$SECONDS rc
+    local t0=$SECONDS rc first last
+    first=$(wc -l <"$LOG")
     timeout --kill-after=10 "$limit" "$@" >>"$LOG" 2>&1
     rc=$?
     local result=pass
     if (( rc == 124 || rc == 137 )); then result="killed"; elif (( rc != 0 )); then result=fail; fi
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$result" "$((SECONDS - t0))" "$rc" "$limit" >>"$STEPS"
+    # the step's last line of output says why it failed (for the summary)
+    last=$(tail -n +"$((first + 1))" "$LOG" | grep -v '^[[:space:]]*$' | tail -n 1 | tr '\t|' '  ' | cut -c1-200)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$result" "$((SECONDS - t0))" "$rc" "$limit" "$last" >>"$STEPS"
     log "--- $name: $result in $((SECONDS - t0)) s (exit $rc)"
 }
 
@@ -59,10 +62,13 @@ if (( ! DRY )); then
             --upgrade --target /tmp/site .whl/*.whl
         export PYTHONPATH=/tmp/site:$ROOT${PYTHONPATH:+:$PYTHONPATH}
     fi
-    # The glvnd loaders: unpacked into / only on a machine that has no libEGL (a bare image, as root).
-    if compgen -G ".gl/*.deb" >/dev/null && ! ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1 '; then
-        log "unpacking the GL loaders from .gl/ (no libEGL.so.1 here)"
-        for f in .gl/*.deb; do dpkg -x "$f" /; done
+    # The glvnd loaders: unpacked into / only on a machine that lacks one of them (a bare image, as root;
+    # a set-up machine has its own and is left alone).
+    lacking=$(for lib in libEGL.so.1 libGL.so.1 libOpenGL.so.0; do
+        ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*${lib//./\\.} " || echo "$lib"; done | tr '\n' ' ')
+    if compgen -G ".gl/*.deb" >/dev/null && [[ -n $lacking ]]; then
+        log "unpacking the GL loaders from .gl/ (this machine lacks: $lacking)"
+        for f in .gl/*.deb; do dpkg -x "$f" / >>"$LOG" 2>&1 || log "dpkg -x $f failed"; done
         ldconfig
     fi
     nvidia_egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json

@@ -56,10 +56,13 @@ def machine_lines(docs: list[dict | None]) -> list[str]:
 
 def steps_table(steps: Path) -> list[str]:
     out = ["| step | result | seconds | limit s | exit |", "| --- | --- | --- | --- | --- |"]
+    why = []
     for line in steps.read_text().splitlines():
-        name, result, secs, rc, limit = line.split("\t")
+        name, result, secs, rc, limit, last = (line.split("\t") + [""])[:6]
         out.append(f"| {name} | {'**' + result + '**' if result != 'pass' else result} | {secs} | {limit} | {rc} |")
-    return out
+        if result != "pass":
+            why.append(f"- {name}: {'over its limit, killed; ' if result == 'killed' else ''}last output: `{last}`")
+    return out + ([""] + why if why else [])
 
 
 def tests_lines(path: Path) -> list[str]:
@@ -95,7 +98,9 @@ def ms(cell: dict | None) -> str:
 
 def render_tables(doc: dict) -> list[str]:
     rows = doc["results"]
-    out = ["CPPN alone, ms per frame (mean; two = two generators per frame, crossfading):", "",
+    out = [] if doc.get("complete", True) else [
+        f"**Partial**: the step stopped after {len(rows)} size(s); the sizes measured are below.", ""]
+    out += ["CPPN alone, ms per frame (mean; two = two generators per frame, crossfading):", "",
            "| size | decks | fused | graph | eager | fp32 baseline | graph/fused | baseline/fused | peak GPU MB |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
