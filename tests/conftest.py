@@ -32,6 +32,20 @@ def pytest_configure(config):
     os.environ["LIVECPPN_HOME"] = tempfile.mkdtemp(prefix="livecppn-test-home-")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The `cuda` marker (what tools/gpu_check.sh runs on a GPU: `pytest -m cuda`): a test marked so by
+    hand, or one with a skipif that names CUDA and skips exactly where torch sees no CUDA device."""
+    import torch
+
+    no_cuda = not torch.cuda.is_available()
+    for item in items:
+        for m in item.iter_markers("skipif"):
+            condition = m.args[0] if m.args else m.kwargs.get("condition")
+            if isinstance(condition, bool) and condition == no_cuda and "CUDA" in str(m.kwargs.get("reason", "")):
+                item.add_marker(pytest.mark.cuda)
+                break
+
+
 @pytest.fixture(scope="session")
 def gl_window():
     try:

@@ -106,7 +106,8 @@ def main() -> int:
           f"{projected:.1f} s (+ {load_s:.1f} s loading CLIP)")
     peak_gib = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2) if device.type == "cuda" else None
     save(args.json, {
-        "device": str(device), "peak_gpu_memory_gib": peak_gib, "clip": name, "clip_image_size": clip.image_size,
+        "device": str(device), "peak_gpu_memory_gib": peak_gib, "clip": name, "clip_pretrained": cfg.clip_pretrained,
+        "pyramid": list(cfg.pyramid), "clip_image_size": clip.image_size,
         "states": cfg.states, "augs": cfg.augs, "cppn": [cfg.layers, cfg.width], "steps": args.steps,
         "warmup": args.warmup, "levels": levels, "eval_s": eval_s, "clip_load_s": load_s,
         "projected_style_s": projected, "iterations": cfg.iterations})

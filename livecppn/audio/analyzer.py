@@ -34,13 +34,12 @@ import math
 import time
 from dataclasses import dataclass
 
-import aubio
 import numpy as np
 
 from .beatclock import BeatClock
 from .config import FeatureConfig
 from .features import AudioFeatures, FeatureExtractor
-from .odf import BandFlux
+from .odf import BandFlux, aubio_module
 from .ring import RingBuffer
 from .smoothing import auto_gain, follow, retention
 from .tracker import TempoTracker
@@ -87,7 +86,7 @@ class OnsetDetector:
                  min_interval: float = 0.03, silence_db: float = -60.0):
         self.hop = hop
         self._rate = sample_rate
-        self._onset = aubio.onset(method, 4 * hop, hop, sample_rate)
+        self._onset = aubio_module().onset(method, 4 * hop, hop, sample_rate)
         if threshold is not None:
             self._onset.set_threshold(threshold)
         self._onset.set_minioi_s(min_interval)

@@ -26,8 +26,19 @@ from __future__ import annotations
 
 import math
 
-import aubio
 import numpy as np
+
+from .base import AudioError
+
+
+def aubio_module():
+    """aubio, imported when an analyser is made (not at import: rendering, the benchmarks and the GPU
+    tests run without it, tools/gpu_prepare.sh). Raises AudioError saying what to install."""
+    try:
+        import aubio
+    except ImportError as e:
+        raise AudioError(f"onset detection needs aubio (pip install aubio-ledfx): {e}") from e
+    return aubio
 
 
 def log_bands(sample_rate: int, n_fft: int, lo_hz: float, hi_hz: float,
@@ -62,7 +73,7 @@ class BandFlux:
                  lo_hz: float = 30.0, hi_hz: float = 16000.0, low_hz: float = 200.0, gain: float = 100.0,
                  diff_hops: int = 2):
         n_fft = frame_hops * hop
-        self._pvoc = aubio.pvoc(n_fft, hop)
+        self._pvoc = aubio_module().pvoc(n_fft, hop)
         self._bands, octaves = log_bands(sample_rate, n_fft, lo_hz, hi_hz, bands_per_octave)
         self._weight = octaves * np.float32(bands_per_octave)  # every octave counts alike
         centres = (self._bands * np.arange(n_fft // 2 + 1)).sum(1) / self._bands.sum(1) * sample_rate / n_fft
