@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from livecppn.model import fused
-from livecppn.model.cppn import ACTIVATIONS, TRANSFORMS, CPPNConfig, build
+from livecppn.model.cppn import CPPNConfig, build
 from livecppn.model.generator import Generator
 from livecppn.model.style import Style, load_style
 from livecppn.paths import presets_dir

@@ -22,7 +22,11 @@ and is not fused: the generator keeps the CUDA-graph path for it.
 
 The kernel runs on CPU tensors under Triton's interpreter (TRITON_INTERPRET=1),
 which is how CI tests it against the torch reference; on a GPU it is compiled.
-Triton ships with torch on Linux; elsewhere `available()` says why not.
+Triton ships with torch on Linux; elsewhere `available()` says why not. It is
+imported with this module, which render/window.py imports: Triton bundles its
+own LLVM, and loaded into a process where Mesa's llvmpipe (LLVM 15) already
+runs, it crashes it (seen: `livecppn doctor` died with SIGSEGV). Loaded before
+the first GL context, both work.
 """
 
 from __future__ import annotations
