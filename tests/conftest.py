@@ -10,11 +10,16 @@ import shutil
 import subprocess
 import tempfile
 
-# Triton (pulled in by the trainer's torchvision through torch._dynamo) bundles its own LLVM;
-# loading it into a process where Mesa's llvmpipe (LLVM 15) already runs crashes the process.
-# Loaded first, both work. Only the test process mixes GL and the trainer: `livecppn live`
-# never imports triton, and `livecppn train` opens no GL context.
+# Triton (the fused CPPN kernel's compiler, and the trainer's torchvision through torch._dynamo)
+# bundles its own LLVM; loading it into a process where Mesa's llvmpipe (LLVM 15) already runs
+# crashes the process. Loaded first, both work: livecppn.model.fused imports it at import time,
+# before any GL context, for the same reason. Without a CUDA device the fused kernel's tests run
+# it under Triton's interpreter, which must be chosen before the kernel is defined.
 if importlib.util.find_spec("triton") is not None:
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
     import triton  # noqa: F401
 
 import mido

@@ -9,7 +9,6 @@ sees CUDA, and have not run on a GPU yet (the test machines have none; GL's UUID
 
 from __future__ import annotations
 
-import ctypes
 import time
 import uuid
 import warnings
@@ -30,6 +29,7 @@ def open_gl() -> GLSurface:
     """A GL 3.3 core context (hidden glfw window, else EGL); raises RuntimeError saying why not."""
     import moderngl
 
+    from ..render.gl import proc_loader
     from ..render.window import Window, WindowError
 
     try:
@@ -37,29 +37,13 @@ def open_gl() -> GLSurface:
             warnings.simplefilter("ignore")
             window = Window((64, 64), visible=False, vsync=False)
         ctx = moderngl.create_context(require=330)
-        return GLSurface(ctx, "glfw", _glfw_loader, window.close)
+        return GLSurface(ctx, "glfw", proc_loader(), window.close)
     except WindowError as window_error:
         try:
             ctx = moderngl.create_standalone_context(require=330, backend="egl")
         except Exception as e:  # noqa: BLE001 - both ways failed: say both
             raise RuntimeError(f"no window ({window_error}) and no EGL context ({e})") from None
-        return GLSurface(ctx, "egl", _egl_loader(), ctx.release)
-
-
-def _glfw_loader(name: str) -> int:
-    import glfw
-
-    return glfw.get_proc_address(name) or 0
-
-
-def _egl_loader():
-    try:
-        egl = ctypes.CDLL("libEGL.so.1")
-    except OSError:
-        return lambda name: 0
-    egl.eglGetProcAddress.restype = ctypes.c_void_p
-    egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
-    return lambda name: egl.eglGetProcAddress(name.encode()) or 0
+        return GLSurface(ctx, "egl", proc_loader(), ctx.release)
 
 
 def gl_check(info: dict, how: str, calibration: dict | None) -> Check:

@@ -7,6 +7,7 @@ uint8 image on its own device; a texture sink puts that image into GL.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -16,6 +17,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from . import fused
 from .cppn import CPPN, INPLACE_ACTIVATIONS, style_grid
 from .style import Style
 
@@ -89,13 +91,34 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.float16 if device.type == "cuda" else torch.float32
 
 
+KERNELS = ("auto", "fused", "graph", "eager")
+# What `auto` measured on this machine: (device, architecture, size) → (kernel, fused launch config).
+_picked: dict[tuple, tuple[str, tuple[int, int] | None]] = {}
+
+
 class Generator:
-    """Renders a style at a fixed internal resolution; call resize() to change it."""
+    """Renders a style at a fixed internal resolution; call resize() to change it.
+
+    How the layers run (`kernel`): "fused", the whole network in one Triton kernel (fused.py);
+    "graph", one kernel per layer and activation, captured as a CUDA graph; "eager", the same
+    kernels launched one by one (the CPU's path). "auto" takes eager on the CPU and, on CUDA,
+    whichever of fused and graph is faster for this network and size, measured once and kept
+    for the process (`_picked`). `self.kernel` says what runs.
+    """
 
     def __init__(self, style: Style, width: int, height: int, device: str | torch.device = "cpu",
-                 dtype: torch.dtype | None = None):
+                 dtype: torch.dtype | None = None, kernel: str = "auto"):
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
         self.device = torch.device(device)
         self.dtype = dtype or default_dtype(self.device)
+        if kernel == "fused" and (why := fused.available(self.device)):
+            raise ValueError(f"kernel 'fused' cannot run here: {why}")
+        self.requested = kernel
+        self.kernel = "eager"
+        self.measured: dict | None = None  # auto's measurement, when this generator made one
+        self._net: fused.FusedNetwork | None = None
+        self._launch = fused.CONFIGS[0]
         self.style = style
         self.model: CPPN = style.build_model().to(self.device, self.dtype)
         self.width = self.height = 0
@@ -107,7 +130,14 @@ class Generator:
         self.width, self.height = width, height
         self._grids = {}  # the per-pixel coordinates for each (transform, symmetry) seen at this size
         self._coords = self._grid(self.model.config)
-        n, w = height * width, self.model.config.width
+        self._rgba = torch.full((height, width, 4), 255, dtype=torch.uint8, device=self.device)
+        self._io_buffers()
+        self._pick_kernel()
+
+    def _layer_buffers(self) -> None:
+        """The graph and eager paths' per-pixel buffers (the fused kernel needs none: its activations
+        stay on the chip)."""
+        n, w = self.height * self.width, self.model.config.width
         # The first layer runs in fp32 whatever the dtype: its input grows with time (an hour in, the
         # per-frame term is in the thousands, where fp16 steps by whole units and would crush the
         # picture's spatial detail). Its activation is bounded, so fp16 is fine from there on.
@@ -117,13 +147,77 @@ class Generator:
         # Work buffers and the output image (alpha fixed at 255), reused every frame.
         self._h = [torch.empty((n, w), dtype=self.dtype, device=self.device) for _ in range(2)]
         self._rgb = torch.empty((n, 3), dtype=self.dtype, device=self.device)
-        self._rgba = torch.full((height, width, 4), 255, dtype=torch.uint8, device=self.device)
         # Palette styles: the first output's position along the palette, and the looked-up colours.
         self._pal_t = torch.empty(n, dtype=self.dtype, device=self.device)
         self._pal_i = torch.empty(n, dtype=torch.long, device=self.device)
         self._pal_rgb = torch.empty((n, 3), dtype=torch.uint8, device=self.device)
-        self._io_buffers()
+
+    def _free_layer_buffers(self) -> None:
+        self._pixel_part = self._first = self._rgb = self._pal_t = self._pal_i = self._pal_rgb = None
+        self._h = []
+        self._graph = None
+
+    def _use(self, kernel: str) -> None:
+        """Run the layers with `kernel` from the next frame: its buffers and weights made, the other's freed."""
+        self.kernel = kernel
+        if kernel == "fused":
+            self._free_layer_buffers()
+        elif getattr(self, "_pixel_part", None) is None or self._pixel_part.shape[0] != self.width * self.height:
+            self._layer_buffers()
         self._prepare_weights()
+
+    def _pick_kernel(self) -> None:
+        """The kernel for this network at this size (see the class docstring)."""
+        c, cuda = self.model.config, self.device.type == "cuda"
+        unfusable = fused.fusable(self.model) or fused.available(self.device)
+        if self.requested == "eager" or (self.requested == "graph" and not cuda):
+            return self._use("eager")
+        if self.requested == "graph" or unfusable or (self.requested == "auto" and not cuda):
+            if self.requested == "fused":
+                log.warning("fused kernel not used for %s: %s; the layers run one by one", self.style.name, unfusable)
+            return self._use("graph" if cuda else "eager")
+        if self.requested == "fused":
+            return self._use("fused")
+        # Layers and palette change little between the two, so a deck change never measures again.
+        key = (str(torch.cuda.get_device_name(self.device)), fused.padded_width(c.width), c.n_pixel_inputs,
+               self.width * self.height)
+        if key not in _picked:
+            _picked[key] = self._measure()
+        kernel, self._launch = _picked[key]
+        self._use(kernel)
+
+    def _measure(self, frames: int = 10) -> tuple[str, tuple[int, int] | None]:
+        """Time the fused kernel (each launch config) and the CUDA graph on this device; the faster wins.
+        A fused config that fails to compile or run here (too little shared memory) is skipped."""
+        times: dict[tuple[str, tuple | None], float] = {}
+        audio = [0.5] * self.model.config.n_audio
+        for kernel, configs in (("fused", fused.CONFIGS), ("graph", (None,))):
+            for config in configs:
+                self._launch = config or self._launch
+                try:
+                    self._use(kernel)
+                    for i in range(2):  # compile, capture, warm up
+                        self.render(0.1 * i, audio)
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    for i in range(frames):
+                        self.render(0.1 * i, audio)
+                    end.record()
+                    end.synchronize()
+                    times[(kernel, config)] = start.elapsed_time(end) / frames
+                except Exception as e:  # noqa: BLE001 - a config this GPU cannot run is not a fault
+                    log.info("kernel %s %s not usable here: %s", kernel, config, e)
+        best = min(times, key=times.get)
+        if best[0] == "fused":  # compile the other palette variant now, not at a deck change mid-show
+            self._launch = best[1]
+            self._use("fused")
+            other = copy.copy(self._net)
+            other.palette = not other.palette
+            lut = torch.zeros((PALETTE_LUT, 4), dtype=torch.uint8, device=self.device)
+            fused.render(other, self._coords, self._view_dev, self._first_b, self._bias, lut, self._rgba, best[1])
+        self.measured = {f"{k} {c}" if c else k: round(ms, 4) for (k, c), ms in times.items()}
+        log.info("%s at %dx%d: %s; using %s", self.style.name, self.width, self.height, self.measured, best)
+        return best
 
     def _grid(self, config) -> torch.Tensor:
         """Coordinates of this size under the style's transform (fp32, see resize); cached, so a
@@ -165,6 +259,12 @@ class Generator:
         self._graph_failed = False
         # A palette as a lookup table of PALETTE_LUT uint8 colours (within half a level of apply_palette).
         self._lut = cached_palette_lut(m).to(self.device) if m.config.palette else None
+        self._net = self._lut4 = None
+        if self.kernel == "fused":
+            self._net = fused.FusedNetwork(m, self.device)
+            if self._lut is not None:  # the kernel writes RGBA in one go: alpha rides in the table
+                self._lut4 = torch.full((PALETTE_LUT, 4), 255, dtype=torch.uint8, device=self.device)
+                self._lut4[:, :3] = self._lut
 
     def _frame_inputs(self, t: float, audio) -> None:
         """Time and audio into the device's input vector, then the first layer's per-frame term."""
@@ -182,9 +282,13 @@ class Generator:
         torch.mv(self._frame_w, self._inputs_dev, out=self._bias)
 
     def _layers(self) -> None:
-        """Every layer after the per-frame bias, into self._rgba; no allocation. On CUDA the whole
-        sequence (some 15 kernels) is captured once as a CUDA graph and replayed each frame."""
-        if self.device.type == "cuda" and not self._graph_failed:
+        """Every layer after the per-frame bias, into self._rgba; no allocation. Fused: one launch.
+        Graph: the whole sequence (some 15 kernels) captured once as a CUDA graph and replayed."""
+        if self.kernel == "fused":
+            fused.render(self._net, self._coords, self._view_dev, self._first_b, self._bias, self._lut4,
+                         self._rgba, self._launch)
+            return
+        if self.kernel == "graph" and not self._graph_failed:
             if self._graph is None:
                 self._capture()
             if self._graph is not None:
@@ -273,7 +377,8 @@ class Generator:
         self._view_dev.copy_(self._view_host, non_blocking=True)
         if self._view_read is not None:
             self._view_read.record()
-        torch.addmm(self._first_b, self._coords, self._view_dev, out=self._pixel_part)
+        if self.kernel != "fused":  # the fused kernel applies the view weights per pixel itself
+            torch.addmm(self._first_b, self._coords, self._view_dev, out=self._pixel_part)
 
     @torch.inference_mode()
     def render(self, t: float, audio: np.ndarray | torch.Tensor, zoom: float = 1.0,

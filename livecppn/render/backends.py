@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import uuid
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -89,20 +90,52 @@ def choose_backend(requested: str, cuda_available: bool, interop_problem: str | 
     return CPU
 
 
-_interop_problems: dict[int, str | None] = {}  # per GL context: probed once
+def same_gpu_problem(gl_uuids: list[bytes] | None, cuda_uuid: bytes | None) -> str | None:
+    """Whether GL and CUDA share a GPU, from the facts (pure: tested without a GPU): None if they
+    do, else why interop cannot be used. gl_uuids: the GL context's device UUIDs
+    (GL_EXT_memory_object), None without the extension; cuda_uuid: CUDA's device UUID."""
+    if gl_uuids is None:
+        return "the GL driver does not say which GPU it runs on (no GL_EXT_memory_object)"
+    if cuda_uuid is None:
+        return "CUDA does not report its device UUID"
+    if cuda_uuid not in gl_uuids:
+        gl = ", ".join(str(uuid.UUID(bytes=u)) for u in gl_uuids) or "none"
+        return f"GL runs on another GPU than CUDA (GL device {gl}, CUDA device {uuid.UUID(bytes=cuda_uuid)})"
+    return None
+
+
+def cuda_device_uuid() -> bytes | None:
+    """The current CUDA device's UUID as 16 bytes (torch reports a _CUuuid or its string)."""
+    import torch
+
+    value = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "uuid", None)
+    try:
+        return bytes(value.bytes) if hasattr(value, "bytes") else uuid.UUID(str(value)).bytes
+    except (TypeError, ValueError):
+        return None
+
+
+def interop_problem(ctx: moderngl.Context) -> str | None:
+    """None if CUDA-GL interop works on this context: same GPU by UUID, then one frame round trip."""
+    from .cuda_interop import probe
+    from .gl import device_uuids, proc_loader
+
+    problem = same_gpu_problem(device_uuids(ctx, proc_loader()), cuda_device_uuid())
+    return problem if problem is not None else probe(ctx)
+
+
+_interop_problems: dict[int, str | None] = {}  # per GL context: decided once
 
 
 def resolve_backend(requested: str, ctx: moderngl.Context) -> Choice:
-    """choose_backend() for this machine and GL context; the interop probe runs once per context."""
+    """choose_backend() for this machine and GL context; the interop decision is made once per context."""
     import torch
 
     cuda = requested in ("auto", "cuda") and torch.cuda.is_available()
     problem = None
     if cuda:
         if id(ctx) not in _interop_problems:
-            from .cuda_interop import probe
-
-            _interop_problems[id(ctx)] = probe(ctx)
+            _interop_problems[id(ctx)] = interop_problem(ctx)
         problem = _interop_problems[id(ctx)]
     choice = choose_backend(requested, cuda, problem, ctx.info.get("GL_RENDERER", ""))
     if choice.note:
@@ -110,25 +143,31 @@ def resolve_backend(requested: str, ctx: moderngl.Context) -> Choice:
     return choice
 
 
+def open_sink(kind: str, ctx: moderngl.Context, width: int, height: int) -> TextureSink:
+    """A texture sink of a kind ("pbo" or "cuda-gl"; the shader sink belongs to its generator). The
+    cuda-gl sink registers its texture with CUDA here, and raises InteropError if that fails."""
+    if kind == "cuda-gl":
+        from .cuda_interop import CudaGLSink
+
+        return CudaGLSink(ctx, width, height)
+    return PBOSink(ctx, width, height)
+
+
 def create_backend(choice: Choice | str, ctx: moderngl.Context, style: Style, internal: tuple[int, int]) -> Backend:
     """Build a backend (a generator and its sink) for a choice from resolve_backend() (or a name).
-    The glsl backend raises ShaderError (gl.py) when its program does not compile for the style."""
+    The glsl backend raises ShaderError (gl.py) when its program does not compile for the style; a
+    cuda-gl sink whose registration fails raises InteropError (the caller moves to the PBO sink)."""
     if isinstance(choice, str):
         choice = resolve_backend(choice, ctx)
     w, h = internal
-    if choice.backend == "cpu":
-        return Backend("cpu", Generator(style, w, h, device="cpu"), PBOSink(ctx, w, h))
     if choice.backend == "glsl":
         from .glsl_backend import GlslGenerator, ShaderSink
 
         generator = GlslGenerator(ctx, style, w, h)
         return Backend("glsl", generator, ShaderSink(generator))
-    generator = Generator(style, w, h, device="cuda")  # fp16
-    if choice.sink == "cuda-gl":
-        from .cuda_interop import CudaGLSink
-
-        return Backend("cuda", generator, CudaGLSink(ctx, w, h))
-    return Backend("cuda", generator, PBOSink(ctx, w, h))
+    # cuda renders fp16 on the GPU, cpu fp32 on the host
+    generator = Generator(style, w, h, device="cuda" if choice.backend == "cuda" else "cpu")
+    return Backend(choice.backend, generator, open_sink(choice.sink, ctx, w, h))
 
 
 def create_backends(choice: Choice, ctx: moderngl.Context, styles: dict[str, Style],

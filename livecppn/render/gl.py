@@ -60,6 +60,27 @@ GL_DEVICE_UUID_EXT = 0x9597
 GL_DRIVER_UUID_EXT = 0x9598
 
 
+def proc_loader():
+    """`name -> address` for the current context's GL entry points: glfw's where a glfw window is
+    current, else EGL's (a headless context), else one that finds nothing."""
+    import ctypes
+
+    try:
+        import glfw
+
+        if glfw.get_current_context():
+            return lambda name: glfw.get_proc_address(name) or 0
+    except Exception:  # noqa: BLE001 - no glfw library, or not initialised: try EGL
+        pass
+    try:
+        egl = ctypes.CDLL("libEGL.so.1")
+    except OSError:
+        return lambda name: 0
+    egl.eglGetProcAddress.restype = ctypes.c_void_p
+    egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+    return lambda name: egl.eglGetProcAddress(name.encode()) or 0
+
+
 def device_uuids(ctx: moderngl.Context, get_proc_address) -> list[bytes] | None:
     """The UUIDs of the devices this context runs on (GL_EXT_memory_object), or None where the driver
     lacks the extension. moderngl does not expose the query: `get_proc_address(name) -> int` is the

@@ -8,7 +8,9 @@ shows both, the CPPN costs twice as much). That is also how the glsl backend
 gives a weak GPU a reduced internal resolution. When the window changes shape
 the pixel count is kept (or the scale).
 
-The show must go on: when the glsl backend's shader does not compile for a
+The show must go on: when CUDA-GL interop fails (registering the texture at start
+or on a resize, mapping or copying mid-show), that deck moves to the PBO upload,
+said once, and the frame still shows. When the glsl backend's shader does not compile for a
 style, at start or when a deck loads a style of a new width, the driver's
 message is logged once (with the style's name) and both decks move to the cpu
 backend, calibrated afresh; the frame loop never sees the error. Render thread,
@@ -28,8 +30,10 @@ from ..model.generator import prepare_style
 from ..model.style import Style
 from ..showlog import ShowLog
 from .backends import CPU, Backend, Choice, calibrate_internal_size, create_backends, fit_aspect
+from .cuda_interop import InteropError
 from .decks import Decks
 from .gl import ShaderError
+from .sinks import PBOSink
 
 TARGET_FPS = {"cpu": 30.0, "glsl": 60.0, "cuda": 60.0}  # what a calibrated internal size aims for
 CPPN_BUDGET = 0.5  # share of the frame the CPPN may take; the rest is features, upload, display, HUD
@@ -43,11 +47,15 @@ class LiveDecks:
                  render_scale: float | None = None):
         self.ctx, self.showlog, self.output = ctx, showlog, output
         self.fixed, self.render_scale = internal, render_scale
+        decks = {"a": styles[0], "b": styles[1]}
         try:
-            backends = self._open(choice, {"a": styles[0], "b": styles[1]})
+            backends = self._open(choice, decks)
         except ShaderError as e:
-            backends = self._fall_back(e, {"a": styles[0], "b": styles[1]})
-        self.decks = Decks(backends["a"], backends["b"], fallback=self._fall_back)
+            backends = self._fall_back(e, decks)
+        except InteropError as e:  # the texture's registration with CUDA failed at start
+            showlog.error(f"CUDA-GL interop failed at start ({e}); frames go through host memory (PBO upload)")
+            backends = self._open(Choice(choice.backend, "pbo"), decks)
+        self.decks = Decks(backends["a"], backends["b"], fallback=self._fall_back, sink_fallback=self._to_pbo)
 
     def _open(self, choice: Choice, styles: dict[str, Style]) -> dict[str, Backend]:
         """Both decks' backends at the internal size for this choice (calibrated when it is measured)."""
@@ -79,6 +87,12 @@ class LiveDecks:
             prepare_glsl(style, model)
         else:  # cuda moves the network to fp16 first, so its palette table is made then; the grid is not
             prepare_style(model, size, lut=backend == "cpu")
+
+    def _to_pbo(self, deck: str, error: InteropError) -> PBOSink:
+        """A deck whose CUDA-GL interop failed mid-show goes on through the PBO upload (said once)."""
+        self.showlog.error(f"deck {deck.upper()}: CUDA-GL interop failed ({error}); its frames now go "
+                           "through host memory (PBO upload), the show continues", kind="interop")
+        return PBOSink(self.ctx, *self.internal)
 
     def _fall_back(self, error: ShaderError, styles: dict[str, Style]) -> dict[str, Backend]:
         self.showlog.error(f"{error}; the show continues on the cpu backend")
