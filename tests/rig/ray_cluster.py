@@ -9,6 +9,8 @@ driver. Every Ray process started is stopped by pid at the end. Prints one JSON 
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,17 +105,20 @@ def main() -> dict:
     work = Path(tempfile.mkdtemp(prefix="livecppn-ray-"))
     track = write_wav(work / "beat.wav", synthetic_beat(3.0, 48000), 48000, channels=2)
     report: dict = {}
-    local = cli("train", "--batch", str(library(work, "local")), "--no-progress")
-    local_render = cli("render", str(track), str(work / "local.mp4"), *RENDER)
-    report["local"] = [local.returncode, local_render.returncode, local.stderr[-1500:] + local_render.stderr[-1500:]]
-    cluster = LocalCluster(workers=1, cpus=1).start()
+    # The local runs (the reference) while the cluster starts.
+    local = popen("train", "--batch", str(library(work, "local")), "--no-progress")
+    local_render = popen("render", str(track), str(work / "local.mp4"), *RENDER)
+    cluster = LocalCluster(workers=1, cpus=1)
     try:
+        cluster.start()
+        report["local"] = [(p.returncode, p.communicate(timeout=240)[1][-1500:]) for p in (local, local_render)]
         address = ["--ray", cluster.address]
         t0 = time.monotonic()
         trained = cli("train", "--batch", str(library(work, "ray")), "--no-progress", *address)
         report["train"] = {"rc": trained.returncode, "seconds": round(time.monotonic() - t0, 1),
                            "table": trained.stdout, "stderr": trained.stderr[-3000:],
-                           "clip_loads": trained.stderr.count("loading CLIP"),
+                           "workers": sorted(set(re.findall(r"on worker pid (\d+)", trained.stderr))),
+                           "clip_loads": sorted(re.findall(r"on worker pid (\d+) .*CLIP loaded there", trained.stderr)),
                            "same": {n: same_style(work / "local" / f"{n}.safetensors", work / "ray" / f"{n}.safetensors")
                                     for n in ("organic", "ice", "neon") if (work / "ray" / f"{n}.safetensors").exists()},
                            "files": sorted(p.name for p in (work / "ray").iterdir())}
@@ -143,6 +148,7 @@ def main() -> dict:
                             "left": sorted(p.name for p in work.iterdir() if "stopped" in p.name or p.name.startswith("."))}
     finally:
         report["ray_processes_left"] = cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return report
 
 
