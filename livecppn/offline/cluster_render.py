@@ -109,10 +109,12 @@ def render_on_ray(opts: RenderOptions, address: str, segments: int | None, cpus_
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".livecppn-segments-", dir=opts.out.parent) as folder:
         files = [Path(folder) / f"{i:05d}{opts.out.suffix}" for i in range(len(ranges))]
+        seconds = [0.0] * len(ranges)  # each segment's own render time on its worker
 
         def done(i: int, result) -> bool:
             if isinstance(result, dict) and "video" in result:
                 files[i].write_bytes(result["video"])  # to disk as it comes: a long set does not fit in memory
+                seconds[i] = result["seconds"]
                 return True
             errors.append(f"frames {ranges[i][0]}..{ranges[i][1] - 1}: "
                           + (result["error"] if isinstance(result, dict) else task_error(result)))
@@ -132,5 +134,6 @@ def render_on_ray(opts: RenderOptions, address: str, segments: int | None, cpus_
         except KeyboardInterrupt:
             raise RenderInterrupted(f"interrupted while joining; nothing written to {opts.out}") from None
     return {"out": str(opts.out), "frames": frames, "size": list(opts.size), "fps": opts.fps,
-            "segments": len(ranges), "seconds": round(time.perf_counter() - board.t0, 3), "ray": address}
+            "segments": len(ranges), "seconds": round(time.perf_counter() - board.t0, 3), "ray": address,
+            "segment_seconds": seconds}
 

@@ -72,7 +72,7 @@ def add_render_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--preset", default=e.preset, metavar="NAME",
                    help=f"libx264 speed/size preset (ultrafast ... veryslow; default {e.preset})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    g = add_ray_options(p, "the render, cut into segments of whole frames")
+    g = add_ray_options(p, "the render (cut into segments of whole frames)")
     g.add_argument("--segments", type=positive_int, metavar="N",
                    help="with --ray: how many segments (default: two per task the cluster can run at once)")
     return p

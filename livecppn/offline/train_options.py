@@ -240,7 +240,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--out-dir", type=Path, metavar="DIR",
                    help="with --batch: where the styles go (default: the batch file's out_dir, else its folder)")
     g.add_argument("--force", action="store_true", help="with --batch: retrain styles that are already done")
-    add_ray_options(p, "the --batch library, one task per style")
+    add_ray_options(p, "the --batch library (one task per style)")
     p.add_argument("--no-progress", action="store_true",
                    help="log lines instead of a progress bar (the default when stderr is not a terminal)")
     return p
