@@ -80,6 +80,17 @@ def run_batch_on_ray(args) -> int:
     jobs = batch_jobs(args)
     if isinstance(jobs, int):
         return jobs
+    outcomes: dict[str, Outcome] = {}
+    todo = []
+    for name, out, cfg in jobs:
+        done = None if args.force else already_done(out)
+        if done is not None:
+            outcomes[name] = Outcome(name, out, cfg.prompts[0], "skipped (done)", done)
+        else:
+            todo.append((name, out, cfg))
+    if not todo:  # nothing to train: no cluster needed
+        print(summary([outcomes[name] for name, _, _ in jobs]))
+        return 0
     try:
         ray = connect(None if args.ray == LOCAL else args.ray)
     except ClusterError as e:
@@ -89,14 +100,9 @@ def run_batch_on_ray(args) -> int:
         log.error("train: %s", e)
         return EXIT_USAGE
     gpus, cpus = resources(ray, args.ray_cpus_per_task)
-    outcomes: dict[str, Outcome] = {}
-    refs, remote = {}, ray.remote(train_task)
-    for name, out, cfg in jobs:
-        done = None if args.force else already_done(out)
-        if done is not None:
-            outcomes[name] = Outcome(name, out, cfg.prompts[0], "skipped (done)", done)
-            continue
-        refs[remote.options(**task_options(gpus, cpus), name=f"train {name}").remote(cfg, name, out.name)] = name
+    remote = ray.remote(train_task)
+    refs = {remote.options(**task_options(gpus, cpus), name=f"train {name}").remote(cfg, name, out.name): name
+            for name, out, cfg in todo}
     by_name = {name: (out, cfg) for name, out, cfg in jobs}
     log.info("%d style(s) to train on Ray (%s per task), %d skipped", len(refs),
              f"{gpus:g} GPU" if gpus else f"{cpus:g} CPU", len(jobs) - len(refs))

@@ -129,7 +129,7 @@ def main() -> dict:
                                     for n in ("organic", "ice", "neon") if (work / "ray" / f"{n}.safetensors").exists()},
                            "files": sorted(p.name for p in (work / "ray").iterdir())}
         t0 = time.monotonic()
-        again = cli("train", "--batch", str(library(work, "ray", empty)), "--no-progress", *address)
+        again = cli("train", "--batch", str(library(work, "ray")), "--no-progress", *address)  # all done
         report["train_again"] = {"rc": again.returncode, "table": again.stdout, "seconds": round(time.monotonic() - t0, 1)}
 
         t0 = time.monotonic()
@@ -145,7 +145,8 @@ def main() -> dict:
             time.sleep(0.5)  # well into its segment
             os.kill(victim[0], signal.SIGKILL)
         out, err = proc.communicate(timeout=240)
-        report["killed"] = {"rc": proc.returncode, "seconds": round(time.monotonic() - t0, 1), "victim": victim, "stderr": err[-3000:],
+        report["killed"] = {"rc": proc.returncode, "seconds": round(time.monotonic() - t0, 1), "victim": victim,
+                            "stderr": err[-3000:],
                             **compare(work / "local.mp4", work / "killed.mp4")}
 
         proc = popen("render", str(track), str(work / "stopped.mp4"), *RENDER, "--segments", "3", *address)
