@@ -26,7 +26,7 @@ def session():
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "error" not in out, out["error"]
-    assert [rc for rc, _ in out["local"]] == [0, 0], out["local"]
+    assert [rc for rc, _ in out["local"]] == [0, 0, 0], out["local"]
     return out
 
 
@@ -58,6 +58,7 @@ def test_a_render_in_three_segments_is_the_local_render_frame_for_frame(session)
 
 
 def test_a_worker_killed_mid_segment_is_retried_and_the_render_is_the_same(session):
+    """Without trails, so the segments' run-up skips the pictures: still the local frames."""
     killed = session["killed"]
     assert killed["victim"], "no segment task was seen running"
     assert killed["rc"] == 0, killed["stderr"]
@@ -94,3 +95,17 @@ def test_without_ray_the_flag_says_how_to_get_it_or_runs_here(tmp_path):
     assert here.returncode == 0 and "training here instead" in here.stderr, here.stderr
     assert (tmp_path / "a.safetensors").is_file()
 
+
+
+@pytest.mark.parametrize("frames, fps, segments", [(60, 20, 3), (61, 20, 3), (400, 20, 4), (7, 30, 5),
+                                                    (432000, 60, 64), (100, 29.97, 8)])
+def test_segments_cover_every_frame_once_and_start_on_key_frames(frames, fps, segments):
+    from livecppn.media.encode import GOP_SECONDS
+    from livecppn.offline.cluster_render import plan
+
+    ranges = plan(frames, fps, segments)
+    gop = round(GOP_SECONDS * fps)
+    assert ranges[0][0] == 0 and ranges[-1][1] == frames
+    assert all(a < b for a, b in ranges) and all(b == c for (_, b), (c, _) in zip(ranges, ranges[1:]))
+    assert all(a % gop == 0 for a, _ in ranges)
+    assert len(ranges) == min(segments, -(-frames // gop))

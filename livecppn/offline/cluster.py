@@ -38,9 +38,9 @@ def import_ray():
     return ray
 
 
-def connect(address: str | None):
+def connect(address: str):
     """ray, connected: to `address` (`auto`, `ray://host:port`, a GCS `host:port`), or to a Ray started
-    here (None). Usage statistics stay off. Raises ClusterError."""
+    here for this job (`local`). Usage statistics stay off. Raises ClusterError."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray = import_ray()
     if ray.is_initialized():
@@ -49,7 +49,7 @@ def connect(address: str | None):
     try:
         ray.init(address=address, **kwargs)
     except Exception as e:  # noqa: BLE001 - Ray's own errors name the address and the problem
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        where = "a Ray started here" if address == "local" else f"the Ray cluster at {address}"
         raise ClusterError(f"cannot connect to {where}: {e}".splitlines()[0]) from None
     return ray
 

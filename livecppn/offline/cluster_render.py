@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .. import paths
 from .cluster import Board, connect, run_tasks, slots, task_error, task_options
-from .cluster_options import LOCAL, resources
+from .cluster_options import resources
 from .render_options import RenderOptions
 
 log = logging.getLogger("livecppn")
@@ -72,9 +72,29 @@ def resolved(opts: RenderOptions) -> RenderOptions:
         return None if path is None else Path(path).expanduser().resolve()
 
     style = absolute(paths.find_style(opts.style)) if opts.style else None
-    bank = absolute(paths.find_bank(opts.bank)) if opts.bank else None
+    bank = absolute(paths.find_bank(opts.bank) if opts.bank else paths.default_bank_path())  # the driver's
     return dataclasses.replace(opts, track=absolute(opts.track), out=absolute(opts.out), style=style, bank=bank,
                                automation=absolute(opts.automation))
+
+
+def check_inputs(opts: RenderOptions) -> None:
+    """The style, bank and automation log load here, before any task starts (DESIGN §8: fail fast, once,
+    rather than in every segment). Raises RenderError."""
+    from ..media.automation import AutomationError, read_automation
+    from ..model.bank import BankError, load_bank
+    from ..model.style import StyleError, load_style
+    from .render import RenderError
+
+    try:
+        if opts.automation is not None:
+            read_automation(opts.automation)
+        bank = load_bank(opts.bank)
+        if opts.style is not None:
+            load_style(opts.style)
+    except (AutomationError, BankError, StyleError) as e:
+        raise RenderError(str(e)) from e
+    if bank.problems:
+        raise RenderError("bank problems:\n  " + "\n  ".join(bank.problems))
 
 
 def render_on_ray(opts: RenderOptions, address: str, segments: int | None, cpus_per_task: float) -> dict:
@@ -94,9 +114,10 @@ def render_on_ray(opts: RenderOptions, address: str, segments: int | None, cpus_
     if not opts.fps > 0:
         raise RenderError(f"--fps must be positive, got {opts.fps}")
     opts = resolved(opts)
+    check_inputs(opts)
     planar, rate = _track(opts.track)  # checked here, before any task starts; the audio is muxed here
     n_frames = frame_count(opts, planar.shape[1], rate)
-    ray = connect(None if address == LOCAL else address)
+    ray = connect(address)
     gpus, cpus = resources(ray, cpus_per_task)
     width = slots(ray, gpus, cpus)
     ranges = plan(n_frames, opts.fps, segments or 2 * width)

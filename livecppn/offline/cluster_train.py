@@ -92,7 +92,7 @@ def run_batch_on_ray(args) -> int:
         print(summary([outcomes[name] for name, _, _ in jobs]))
         return 0
     try:
-        ray = connect(None if args.ray == LOCAL else args.ray)
+        ray = connect(args.ray)
     except ClusterError as e:
         if args.ray == LOCAL and "pip install" in str(e):
             log.warning("%s; training here instead", e)
