@@ -31,12 +31,13 @@ PROMPTS = ["organic flowing shapes", "frozen crystal lattice", "neon city at nig
            "deep ocean bioluminescence", "paper cut forest"]
 
 
-def cli(*args) -> tuple[float, subprocess.CompletedProcess]:
+def cli(*args, threads: int | None = None) -> tuple[float, subprocess.CompletedProcess]:
     from ray_local import env
 
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "livecppn", *args], capture_output=True, text=True, env=env(),
-                          timeout=1800)
+    extra = {"OMP_NUM_THREADS": str(threads)} if threads else {}
+    proc = subprocess.run([sys.executable, "-m", "livecppn", *args], capture_output=True, text=True,
+                          env={**env(), **extra}, timeout=1800)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"livecppn {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -81,12 +82,16 @@ def run(args) -> dict:
     doc = {"render": {"seconds_of_video": args.seconds, "frames": frames, "size": args.size, "fps": args.fps},
            "batch": {"styles": args.styles, "clip": "tiny_clip.json (random weights, 64 px)", "iterations": 8,
                      "pyramid": [32, 48]}, "runs": []}
-    t, _ = cli("render", str(track), str(work / "local.mp4"), *render)
-    doc["render"]["local_s"] = round(t, 2)
-    t, proc = cli("train", "--batch", str(library(work, "local", args.styles)), "--no-progress")
-    doc["batch"]["local_s"] = round(t, 2)
-    doc["batch"]["local_train_s"] = [float(s) for s in re.findall(r"(\d+\.\d)s\s+trained", proc.stdout)]
-    print(f"local: render {doc['render']['local_s']} s, batch {doc['batch']['local_s']} s", flush=True)
+    # Locally with torch's default threads (one per core), and with one thread as each Ray task has
+    # (Ray sets OMP_NUM_THREADS to the task's CPUs).
+    for key, threads in (("local_s", None), ("local_1thread_s", 1)):
+        t, _ = cli("render", str(track), str(work / f"{key}.mp4"), *render, threads=threads)
+        doc["render"][key] = round(t, 2)
+        t, proc = cli("train", "--batch", str(library(work, key, args.styles)), "--no-progress", threads=threads)
+        doc["batch"][key] = round(t, 2)
+        doc["batch"][key.replace("_s", "_train_s")] = [float(s) for s in re.findall(r"(\d+\.\d)s\s+trained",
+                                                                                      proc.stdout)]
+        print(f"{key}: render {doc['render'][key]} s, batch {doc['batch'][key]} s", flush=True)
     for nodes in (1, 2):
         t0 = time.perf_counter()
         cluster = LocalCluster(workers=nodes - 1, cpus=1)
