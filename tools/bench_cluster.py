@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def run(args) -> dict:
             entry["processes_left"] = cluster.stop()
         doc["runs"].append(entry)
         print(json.dumps(entry), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
     return doc
 
 
