@@ -167,14 +167,31 @@ def cmd_render(args) -> int:
         log.error("%s", e)
         return 2
     try:
-        summary = render_file(opts)
+        if args.ray is not None:
+            from .offline.cluster import ClusterError  # Ray loads only on --ray
+            from .offline.cluster_options import LOCAL
+            from .offline.cluster_render import render_on_ray
+
+            try:
+                summary = render_on_ray(opts, args.ray, args.segments, args.ray_cpus_per_task)
+            except ClusterError as e:
+                if args.ray != LOCAL or "pip install" not in str(e):
+                    log.error("render: %s", e)
+                    return 2
+                log.warning("render: %s; rendering here instead", e)
+                summary = render_file(opts)
+        else:
+            if args.segments is not None:
+                log.error("render: --segments cuts a render up on a cluster; it needs --ray")
+                return 2
+            summary = render_file(opts)
     except RenderInterrupted as e:
         log.error("%s", e)
         return 130
     except RenderError as e:
         log.error("%s", e)
         return 1
-    summary["events"] = len(summary["events"])
+    summary["events"] = len(summary.get("events", ()))
     print(json.dumps(summary))
     return 0
 

@@ -4,21 +4,23 @@
 #   tools/setup.sh          what `livecppn live` needs
 #   tools/setup.sh --train  plus the style trainer's packages (open_clip, torchvision)
 #   tools/setup.sh --test   plus what the tests need (Xvfb, PulseAudio, JACK, pytest, the trainer's packages,
-#                           the rig's outputs, Ableton Link's GPL extra)
+#                           the rig's outputs, Ableton Link's GPL extra, Ray)
+#   tools/setup.sh --cluster  plus Ray, for `train --batch --ray` and `render --ray` (README: Beyond one machine)
 #   tools/setup.sh --rig    plus NDI and the virtual camera (ndi-python, pyvirtualcam; README: In a rig)
 #   tools/setup.sh --link   plus Ableton Link (LinkPython-extern, GPL; README: In a rig)
 # Flags combine (--rig --link). Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_test=0 want_train=0 want_rig=0 want_link=0
+want_test=0 want_train=0 want_rig=0 want_link=0 want_cluster=0
 for arg in "$@"; do
     case "$arg" in
-        --test) want_test=1 want_train=1 want_rig=1 want_link=1 ;;  # the trainer's tests need its packages
+        --test) want_test=1 want_train=1 want_rig=1 want_link=1 want_cluster=1 ;;  # the trainer's tests need its packages
+        --cluster) want_cluster=1 ;;
         --train) want_train=1 ;;
         --rig) want_rig=1 ;;
         --link) want_link=1 ;;
-        *) echo "usage: tools/setup.sh [--train] [--rig] [--link] | --test" >&2; exit 2 ;;
+        *) echo "usage: tools/setup.sh [--train] [--rig] [--link] [--cluster] | --test" >&2; exit 2 ;;
     esac
 done
 PYTHON="${PYTHON:-python3}"
@@ -81,6 +83,7 @@ extras=()
 (( want_test )) && extras+=(test)
 (( want_rig )) && extras+=(rig)
 (( want_link )) && extras+=(link)  # GPL: see the README's dependency table
+(( want_cluster )) && extras+=(cluster)
 spec="."
 (( ${#extras[@]} )) && spec=".[$(IFS=,; echo "${extras[*]}")]"
 "${pip[@]}" -e "$spec"

@@ -126,9 +126,22 @@ def _style(path: Path | None):
         return make_default_style()
 
 
+def frame_count(opts: RenderOptions, samples: int, rate: int) -> int:
+    """How many frames a render of `samples` audio samples at `rate` makes (the frame clock's)."""
+    duration = samples / rate if opts.seconds is None else min(samples / rate, opts.seconds)
+    return max(1, round(duration * opts.fps))
+
+
 @torch.no_grad()  # inference only; scoped, so the caller keeps its own grad mode
-def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dict:
-    """Render opts.track to opts.out; returns a summary. Raises RenderError (RenderInterrupted on Ctrl-C)."""
+def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None, first: int = 0, last: int | None = None,
+                audio: bool = True) -> dict:
+    """Render opts.track to opts.out; returns a summary. Raises RenderError (RenderInterrupted on Ctrl-C).
+
+    first, last: write only frames first..last-1 (a segment of a render cut up on a cluster,
+    offline/cluster_render.py). The frames before `first` still run, so that frame `first` starts from
+    the exact state the show had there: the automation replayed, the analyser fed, the network's time
+    summed, the effects stepped; their pictures are skipped unless the trail carries them forward.
+    audio=False: a silent video (the segments' joiner muxes the track once)."""
     if not opts.fps > 0:
         raise RenderError(f"--fps must be positive, got {opts.fps}")
     planar, rate = _track(opts.track)
@@ -149,18 +162,20 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
     step, bus, loader, analyzer, events = show.step, show.bus, show.loader, show.analyzer, show.events
     w, h = opts.size
 
-    duration = len(mono) / rate if opts.seconds is None else min(len(mono) / rate, opts.seconds)
-    n_frames = max(1, round(duration * opts.fps))
+    n_frames = frame_count(opts, len(mono), rate)
+    last = n_frames if last is None else min(last, n_frames)
+    if not 0 <= first < last:
+        raise RenderError(f"frames {first}..{last}: not a range within the render's {n_frames} frames")
     try:
-        writer = VideoWriter(opts.out, (w, h), opts.fps, audio_rate=rate, audio_channels=len(planar),
-                             options=opts.encode)
+        writer = VideoWriter(opts.out, (w, h), opts.fps, audio_rate=rate if audio else None,
+                             audio_channels=len(planar), options=opts.encode)
     except EncodeError as e:
         raise RenderError(str(e)) from e
-    progress = Progress(n_frames, opts.fps, opts.progress)
-    dt, pos, apos, n = 1.0 / opts.fps, 0, 0, 0
+    progress = Progress(last - first, opts.fps, opts.progress)
+    dt, pos, apos, n = 1.0 / opts.fps, 0, frame_end(first, opts.fps, rate, len(mono)), 0
     applied: list[dict] = []  # the control events each frame acted on (replayed, or the autopilot's)
     try:
-        for n in range(n_frames):
+        for n in range(last):
             now = frame_clock(n, opts.fps)
             if n in events:
                 replay(events[n], bus, loader)
@@ -169,17 +184,19 @@ def render_file(opts: RenderOptions, ctx: moderngl.Context | None = None) -> dic
             tempo_setup(analyzer, step.params)  # beat_lookahead and meter, as live (and as automation set them)
             features = analyzer.process(mono[pos:end], dt)
             pos = end
-            step.render(dt, features)
+            step.render(dt, features, draw=n >= first)
+            if n < first:
+                continue
             applied += [{**e, "frame": n, "t": round(now, 6)} for e in step.events]
             writer.write(show.compositor.read())
             aend = frame_end(n + 1, opts.fps, rate, len(mono))  # the sound while frame n is shown
             writer.write_audio(planar[:, apos:aend])
             apos = aend
-            progress.update(n + 1)
+            progress.update(n + 1 - first)
         writer.close()
     except KeyboardInterrupt:
         writer.abort()
-        raise RenderInterrupted(f"interrupted at frame {n} of {n_frames}: {opts.out} plays up to there") from None
+        raise RenderInterrupted(f"interrupted at frame {n} of {last}: {opts.out} plays up to there") from None
     except EncodeError as e:
         writer.abort()
         kept = (f"{opts.out} plays up to the last complete second before it" if writer.frames and opts.out.exists()

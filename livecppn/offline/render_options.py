@@ -11,8 +11,9 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..argtypes import add_backend_option, format_size, param_value, parse_size
+from ..argtypes import add_backend_option, format_size, param_value, parse_size, positive_int
 from ..media.encode import EncodeError, EncodeOptions
+from .cluster_options import add_ray_options
 
 
 class RenderOptionsError(ValueError):
@@ -71,6 +72,9 @@ def add_render_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--preset", default=e.preset, metavar="NAME",
                    help=f"libx264 speed/size preset (ultrafast ... veryslow; default {e.preset})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = add_ray_options(p, "the render (cut into segments of whole frames)")
+    g.add_argument("--segments", type=positive_int, metavar="N",
+                   help="with --ray: how many segments (default: two per task the cluster can run at once)")
     return p
 
 

@@ -198,16 +198,23 @@ def summary(outcomes: list[Outcome]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def run_batch(args) -> int:
+def batch_jobs(args) -> list[tuple[str, Path, TrainConfig]] | int:
+    """The batch file's jobs (load_batch) with the command line's settings, or EXIT_USAGE (said why)."""
     cli = overrides_from_args(args)
     if "prompts" in cli or args.out is not None:
         log.error("train --batch: prompts and outputs come from the batch file; drop the prompt and --out")
         return EXIT_USAGE
     try:
-        jobs = load_batch(args.batch, cli, args.out_dir)
+        return load_batch(args.batch, cli, args.out_dir)
     except TrainError as e:
         log.error("train: %s", e)
         return EXIT_USAGE
+
+
+def run_batch(args) -> int:
+    jobs = batch_jobs(args)
+    if isinstance(jobs, int):
+        return jobs
     clips, stop = ClipCache(), threading.Event()
     outcomes: list[Outcome] = []
     failed = interrupted = False

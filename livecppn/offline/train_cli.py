@@ -38,6 +38,13 @@ def default_out(prompt: str) -> Path:
 
 def run(args) -> int:
     """The `livecppn train` command. Returns the exit status."""
+    if args.batch is None and getattr(args, "ray", None) is not None:
+        log.error("train: --ray trains a library (--batch FILE.toml) on a cluster; one style trains here")
+        return EXIT_USAGE
+    if args.batch is not None and getattr(args, "ray", None) is not None:
+        from .cluster_train import run_batch_on_ray  # Ray loads only here
+
+        return run_batch_on_ray(args)
     if args.batch is not None:
         return run_batch(args)
     try:

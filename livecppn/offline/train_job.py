@@ -90,6 +90,7 @@ class ClipCache:
 
     def __init__(self):
         self._loaded: dict[tuple, Clip] = {}
+        self.loads = 0  # how many models this cache loaded (a cluster worker reports it)
 
     def get(self, cfg: TrainConfig) -> Clip:
         import torch
@@ -108,6 +109,7 @@ class ClipCache:
             log.info("loading CLIP %s (%s) on %s", spec.name, "random weights" if spec.random else spec.pretrained,
                      device)
             self._loaded[key] = load_clip(spec, device)
+            self.loads += 1
         return self._loaded[key]
 
 

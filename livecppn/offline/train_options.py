@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .cluster_options import add_ray_options
+
 DEFAULT_ACTIVATIONS = ("sin", "cos", "gaussian", "tanh")
 ACTIVATION_NAMES = ("sin", "cos", "tanh", "gaussian", "sigmoid", "relu", "identity")  # as livecppn.model.cppn
 
@@ -238,6 +240,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--out-dir", type=Path, metavar="DIR",
                    help="with --batch: where the styles go (default: the batch file's out_dir, else its folder)")
     g.add_argument("--force", action="store_true", help="with --batch: retrain styles that are already done")
+    add_ray_options(p, "the --batch library (one task per style)")
     p.add_argument("--no-progress", action="store_true",
                    help="log lines instead of a progress bar (the default when stderr is not a terminal)")
     return p

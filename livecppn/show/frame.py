@@ -87,13 +87,16 @@ class FrameStep:
                                     "style": str(loaded.style.path) if loaded.style.path else None,
                                     "name": loaded.style.name})
 
-    def render(self, dt: float, features):
+    def render(self, dt: float, features, draw: bool = True):
         """The audio snapshot's consequences: effects, the CPPN and the compositor pass. Returns the
-        frame's effect values."""
+        frame's effect values. draw=False (a render segment's run-up to its first frame): the same state
+        afterwards, the picture skipped unless the trail carries it into the next frame."""
         params = self.params
         self.features = features
         fx = self.effects.update(params, features, dt)
         self.t_net += dt * params.time_speed
+        if not draw and "TRAILS" not in fx.stages():
+            return fx
         audio = features.vector() * np.float32(params.audio_gain)
         tex_a, tex_b = self.decks.render(self.t_net, audio, params)
         if tex_a is not None and tex_b is not None:
