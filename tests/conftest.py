@@ -12,8 +12,8 @@ import tempfile
 
 # Triton (the fused CPPN kernel's compiler, and the trainer's torchvision through torch._dynamo)
 # bundles its own LLVM; loading it into a process where Mesa's llvmpipe (LLVM 15) already runs
-# crashes the process. Loaded first, both work: livecppn.model.fused imports it at import time,
-# before any GL context, for the same reason. Without a CUDA device the fused kernel's tests run
+# crashes the process. Loaded first, both work (livecppn.model.fused refuses to load it after
+# Mesa's LLVM). Without a CUDA device the fused kernel's tests run
 # it under Triton's interpreter, which must be chosen before the kernel is defined.
 if importlib.util.find_spec("triton") is not None:
     import torch

@@ -37,6 +37,8 @@ pytestmark = [pytest.mark.skipif(fused.available(torch.device(DEVICE)) is not No
                                  reason=f"fused kernel unavailable: {fused.available(torch.device(DEVICE))}"),
               # the interpreter computes in numpy, which warns where exp overflows to inf (as it may: sigmoid)
               pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")]
+if CUDA:  # what tools/gpu_check.sh runs (`pytest -m cuda`): here the compiled kernel on the GPU
+    pytestmark.append(pytest.mark.cuda)
 
 
 def errors(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
@@ -131,10 +133,10 @@ COMPILE = textwrap.dedent("""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    from livecppn.model import fused
-    sig = {name: kind for name, kind in zip(fused.cppn.arg_names, fused.SIGNATURE)}
+    from livecppn.model import fused, fused_kernel
+    sig = {name: kind for name, kind in zip(fused_kernel.cppn.arg_names, fused.SIGNATURE)}
     for cap in (90, 86):
-        src = ASTSource(fn=fused.cppn, signature=sig,
+        src = ASTSource(fn=fused_kernel.cppn, signature=sig,
                         constexprs={"K": 3, "WP": 128, "PALETTE": False, "BLOCK": 64})
         kernel = triton.compile(src, target=GPUTarget("cuda", cap, 32), options={"num_warps": 4})
         print(cap, kernel.metadata.shared, len(kernel.asm["cubin"]))

@@ -42,8 +42,9 @@ def test_the_dry_run_writes_a_readable_summary_and_reports_a_step_killed_over_it
     tests = re.search(r"^(\d+) passed, (\d+) failed, (\d+) skipped", summary, re.M)
     assert tests and tests.group(1, 2) == ("0", "0") and int(tests.group(3)) >= 4, summary
     assert "skip test_backends::test_interop_writes_exactly_the_tensors_pixels: no CUDA device here" in summary
-    # the render table: the CPU's eager row measured, the CUDA-only kernels with their reasons
-    assert re.search(r"^\| 32x18 \| one \| n/a \| n/a \| \d+\.\d+ \| \d+\.\d+ \|", summary, re.M), summary
+    # the render table: the fused kernel (under the interpreter) and the CPU's eager row measured, the
+    # CUDA graph with its reason
+    assert re.search(r"^\| 32x18 \| one \| \d+\.\d+ \| n/a \| \d+\.\d+ \| \d+\.\d+ \|", summary, re.M), summary
     assert "graph: CUDA graphs need a CUDA device" in summary
     assert re.search(r"^\| 32x18 \| two \| pbo \| .* \| \d+\.\d+ \|", summary, re.M), summary  # the frame, 2 decks
     assert "| frame 1920x1080 >= 240 fps | not measured | - |" in summary

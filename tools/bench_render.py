@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
-import inspect
 import json
 import statistics
 import sys
@@ -95,33 +94,18 @@ def peak_mb(device: torch.device) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if device.type == "cuda" else None
 
 
-def has_kernel_choice() -> bool:
-    return "kernel" in inspect.signature(Generator.__init__).parameters
-
-
-def default_kernel(device: torch.device) -> str:
-    """What a Generator without kernel= runs: the CUDA graph on cuda, the layers one by one on the CPU."""
-    return "graph" if device.type == "cuda" else "eager"
-
 
 def generator(style, size: tuple[int, int], device: torch.device, kernel: str) -> Generator:
     """A generator running `kernel`, or Unavailable saying why not."""
-    if has_kernel_choice():
-        try:
-            g = Generator(style, *size, device=device, kernel=kernel)
-        except Exception as e:  # the generator says why (no Triton, a width over the kernel's limit, ...)
-            raise Unavailable(f"{type(e).__name__}: {e}") from e
-        if getattr(g, "kernel", kernel) != kernel:
-            raise Unavailable(f"asked for {kernel}, the generator runs {g.kernel}")
-        return g
-    default = default_kernel(device)
-    if kernel == "fused":
-        raise Unavailable("not available: Generator has no kernel= parameter (the fused kernel is not in this build)")
     if kernel == "graph" and device.type != "cuda":
         raise Unavailable("CUDA graphs need a CUDA device")
-    if kernel != default:
-        raise Unavailable(f"not selectable: Generator has no kernel= parameter (it runs {default} on {device.type})")
-    return Generator(style, *size, device=device)
+    try:
+        g = Generator(style, *size, device=device, kernel=kernel)
+    except Exception as e:  # the generator says why (no Triton, a width over the kernel's limit, ...)
+        raise Unavailable(f"{type(e).__name__}: {e}") from e
+    if g.kernel != kernel:
+        raise Unavailable(f"asked for {kernel}, the generator runs {g.kernel}")
+    return g
 
 
 def cppn_cell(styles: list, size: tuple[int, int], device: torch.device, kernel: str, frames: int) -> dict:
@@ -238,7 +222,7 @@ def _frame(ctx, styles: list, size: tuple[int, int], device: torch.device, kerne
             sink.upload(image)
             wait()
             copy.append((time.perf_counter() - t) * 1000)
-        return {"kernel": getattr(g, "kernel", default_kernel(device)), "sink": sink.name, "fps": round(fps, 1),
+        return {"kernel": g.kernel, "sink": sink.name, "fps": round(fps, 1),
                 "frame_ms": round(1000 / fps, 3), "copy_ms": stats(copy), "gpu_memory_mb": peak_mb(device),
                 "gl": ctx.info["GL_RENDERER"]}
     finally:
@@ -342,14 +326,12 @@ def main() -> int:
     styles = [load_style(default_style_path()), load_style(STYLE_B)]
     c = styles[0].config
     print(f"style {styles[0].name} ({c.layers} x {c.width}) and {styles[1].name}; device {device}"
-          f"{' ' + torch.cuda.get_device_name() if cuda and device.type == 'cuda' else ''}; kernel choice "
-          f"{'available' if has_kernel_choice() else 'not in this build (Generator has no kernel=)'}")
+          f"{' ' + torch.cuda.get_device_name() if cuda and device.type == 'cuda' else ''}")
     if not cuda:
-        print("no CUDA device here: the fused and graph rows are skipped with their reason")
+        print("no CUDA device here: the graph row is skipped, and the fused one unless TRITON_INTERPRET=1")
     print("cppn ms mean/p99 per kernel (two = two generators per frame, crossfading)")
     rows = []
-    doc = {"frames": args.frames, "styles": [s.name for s in styles], "kernel_choice": has_kernel_choice(),
-           "complete": False, "results": rows}
+    doc = {"frames": args.frames, "styles": [s.name for s in styles], "complete": False, "results": rows}
     with torch.inference_mode():
         for size in (parse_size(s) for s in (args.sizes or SIZES[device.type]).split(",")):
             row = size_row(size, device, styles, args)

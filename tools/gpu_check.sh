@@ -94,8 +94,9 @@ step cuda-tests 120 "$PYTHON" -m pytest -m cuda -rA -p no:cacheprovider -o addop
     --junitxml="$OUT/tests.xml" "${tests[@]}"
 
 if (( DRY )); then
-    step bench-render 60 "$PYTHON" tools/bench_render.py --device cpu --sizes 32x18 --frames 3 \
-        --out "$OUT/bench_render.json"
+    # the fused kernel's row too, under Triton's interpreter (slow: about 1 s a frame at 32x18)
+    step bench-render 120 env TRITON_INTERPRET=1 "$PYTHON" tools/bench_render.py --device cpu --sizes 32x18 \
+        --frames 3 --out "$OUT/bench_render.json"
     step bench-glsl 45 "$PYTHON" tools/bench_glsl.py --sizes 32x18 --backends cpu,glsl --frames 3 \
         --min-frames 2 --seconds 1 --egl --out "$OUT/bench_glsl.json"
     step bench-train 60 "$PYTHON" tools/bench_train.py --pyramid 32,64 --steps 1 --warmup 1 --iterations 20 \

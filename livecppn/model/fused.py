@@ -22,26 +22,25 @@ and is not fused: the generator keeps the CUDA-graph path for it.
 
 The kernel runs on CPU tensors under Triton's interpreter (TRITON_INTERPRET=1),
 which is how CI tests it against the torch reference; on a GPU it is compiled.
-Triton ships with torch on Linux; elsewhere `available()` says why not. It is
-imported with this module, which render/window.py imports: Triton bundles its
-own LLVM, and loaded into a process where Mesa's llvmpipe (LLVM 15) already
-runs, it crashes it (seen: `livecppn doctor` died with SIGSEGV). Loaded before
-the first GL context, both work.
+Triton ships with torch on Linux; elsewhere `available()` says why not. The
+kernel's source (fused_kernel.py) imports Triton, so it is imported only when
+the kernel is first used: Triton bundles its own LLVM, and loaded into a
+process where Mesa's llvmpipe (LLVM 15) already runs, it crashes it (seen:
+`livecppn doctor` and tools/bench_glsl.py died with SIGSEGV). Where Mesa's LLVM
+is loaded first (CUDA with a software GL driver), the kernel is unavailable and
+the layers run on the CUDA-graph path.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 
 import torch
 
 from .cppn import ACTIVATIONS, CPPN
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError as e:  # Triton ships with torch on Linux only
-    triton, tl, _MISSING = None, None, f"Triton is not installed ({e})"
 
 FUSED_MAX_WIDTH = 256  # padded; 256 × 256 fp16 weights (128 KB) fit an H100's shared memory, not a laptop's 99 KB
 ACT_CODES = {name: i for i, name in enumerate(("identity", "sin", "cos", "tanh", "gaussian", "sigmoid", "relu"))}
@@ -58,11 +57,22 @@ def interpreting() -> bool:
 
 def available(device: torch.device) -> str | None:
     """None if the fused kernel can run on this device, else why not."""
-    if triton is None:
-        return _MISSING
+    if importlib.util.find_spec("triton") is None:
+        return "Triton is not installed (it comes with torch on Linux x86-64)"
+    if "triton" not in sys.modules and _mesa_llvm_loaded():
+        return ("Mesa's LLVM (a software GL driver) is already loaded in this process, and Triton's own LLVM "
+                "would crash it")
     if device.type == "cuda" or interpreting():
         return None
     return "the fused kernel runs on CUDA (or on the CPU under TRITON_INTERPRET=1, for tests)"
+
+
+def _mesa_llvm_loaded() -> bool:
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libLLVM" in line for line in maps)
+    except OSError:  # not Linux: no Mesa LLVM to clash with
+        return False
 
 
 def padded_width(width: int) -> int:
@@ -109,67 +119,12 @@ def render(net: FusedNetwork, coords: torch.Tensor, view_w: torch.Tensor, first_
     """Every pixel's colour into `out` (RGBA uint8, (H, W, 4), contiguous). coords (N, k) fp32;
     view_w (k, width) fp32; first_b and frame_bias (width,) fp32; lut (entries, 4) uint8 for a
     palette network. One launch, no allocation."""
+    from .fused_kernel import cppn
+
     n = coords.shape[0]
     block, warps = config
-    grid = (triton.cdiv(n, block),)
+    grid = ((n + block - 1) // block,)
     cppn[grid](coords, view_w, first_b, frame_bias, net.w, net.b, net.w_out, net.b_out, net.acts,
                lut if lut is not None else out, out, n, net.width, net.layers,
                lut.shape[0] if lut is not None else 2,
                K=net.k, WP=net.wp, PALETTE=net.palette, BLOCK=block, num_warps=warps)
-
-
-if triton is not None:  # the kernels are module globals: Triton resolves called functions by name
-    @triton.jit
-    def activation(x, code):
-        # `code` is a runtime value, uniform over the launch: one compiled kernel serves every
-        # combination of activations and layer counts (a deck change compiles nothing new).
-        if code == 1:
-            x = tl.sin(x)
-        elif code == 2:
-            x = tl.cos(x)
-        elif code == 3:
-            e = tl.exp(2.0 * tl.minimum(tl.maximum(x, -15.0), 15.0))  # tanh: ±1 to fp32 precision beyond ±15
-            x = (e - 1.0) / (e + 1.0)
-        elif code == 4:
-            x = tl.exp(-x * x)
-        elif code == 5:
-            x = tl.sigmoid(x)
-        elif code == 6:
-            x = tl.maximum(x, 0.0)
-        return x
-
-    @triton.jit
-    def cppn(coords, view_w, first_b, frame_bias, w_hidden, b_hidden, w_out, b_out, acts, lut, out, n, width,
-             layers, lut_n, K: tl.constexpr, WP: tl.constexpr, PALETTE: tl.constexpr, BLOCK: tl.constexpr):
-        rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        inside = rows < n
-        units = tl.arange(0, WP)
-        real = units < width
-        # First layer, fp32: per-frame bias + the pixel's coordinates through the view weights.
-        bias = tl.load(first_b + units, mask=real, other=0.0) + tl.load(frame_bias + units, mask=real, other=0.0)
-        h = tl.zeros((BLOCK, WP), dtype=tl.float32) + bias[None, :]
-        for j in tl.static_range(K):
-            c = tl.load(coords + rows * K + j, mask=inside, other=0.0)
-            h += c[:, None] * tl.load(view_w + j * width + units, mask=real, other=0.0)[None, :]
-        h = activation(h, tl.load(acts))
-        # Hidden layers: fp16 products on the tensor cores, fp32 accumulation and activation.
-        for i in range(1, layers):
-            wt = tl.load(w_hidden + (i - 1) * WP * WP + units[:, None] * WP + units[None, :])
-            h = tl.dot(h.to(tl.float16), wt, out_dtype=tl.float32)
-            h += tl.load(b_hidden + (i - 1) * WP + units)[None, :]
-            h = activation(h, tl.load(acts + i))
-        # Output layer (3 units) in fp32, its sigmoid, then colour: one RGBA8 write per pixel.
-        r = tl.sigmoid(tl.sum(h * tl.load(w_out + units)[None, :], axis=1) + tl.load(b_out))
-        channel = tl.arange(0, 4)
-        if PALETTE:
-            index = (r * (lut_n - 1) + 0.5).to(tl.int32)
-            index = tl.minimum(tl.maximum(index, 0), lut_n - 1)
-            rgba = tl.load(lut + index[:, None] * 4 + channel[None, :], mask=inside[:, None], other=0)
-        else:
-            g = tl.sigmoid(tl.sum(h * tl.load(w_out + WP + units)[None, :], axis=1) + tl.load(b_out + 1))
-            b = tl.sigmoid(tl.sum(h * tl.load(w_out + 2 * WP + units)[None, :], axis=1) + tl.load(b_out + 2))
-            value = tl.where(channel[None, :] == 0, r[:, None],
-                             tl.where(channel[None, :] == 1, g[:, None],
-                                      tl.where(channel[None, :] == 2, b[:, None], 1.0)))
-            rgba = (value * 255.0 + 0.5).to(tl.uint8)  # round to nearest, as the graph path does
-        tl.store(out + rows[:, None] * 4 + channel[None, :], rgba, mask=inside[:, None])

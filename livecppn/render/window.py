@@ -10,10 +10,6 @@ import logging
 
 import glfw
 
-# Triton (the fused kernel's compiler) bundles its own LLVM: loaded into a process where Mesa's llvmpipe
-# (LLVM 15) already runs, it crashes it. Loaded before the first context, both work (model/fused.py).
-from ..model import fused as _fused  # noqa: F401
-
 log = logging.getLogger("livecppn.render")
 
 # Key labels as the registry writes them (control/registry.py: each trigger's `keys`) -> glfw keys.
