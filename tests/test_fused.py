@@ -155,3 +155,20 @@ def test_the_kernel_compiles_for_hopper_and_for_a_laptop_gpu_without_one():
     assert [r[0] for r in rows] == ["90", "86"]
     for cap, shared, cubin in rows:
         assert 0 < int(shared) <= 99 * 1024 and int(cubin) > 10_000, (cap, shared, cubin)
+
+
+@pytest.mark.skipif(not CUDA, reason="full-size frames need a CUDA device (the interpreter takes ~0.1 s per 64 pixels)")
+def test_a_full_hd_frame_matches_the_fp32_reference_on_the_gpu():
+    """At 1920 x 1080 on the GPU: the fused kernel no worse than the CUDA-graph path against fp32 (all
+    three on the GPU), and auto's measured pick is one of the two."""
+    style = load_style(presets_dir() / "styles" / "default.safetensors")
+    ref = Generator(style, 1920, 1080, device="cuda", dtype=torch.float32, kernel="eager")
+    graph = Generator(style, 1920, 1080, device="cuda", kernel="graph")
+    got = Generator(style, 1920, 1080, device="cuda", kernel="fused")
+    for (t, zoom, rotation), audio in zip(VIEWS, AUDIO.values()):
+        want = ref.render(t, audio, zoom, rotation)
+        worst, mean = errors(want, got.render(t, audio, zoom, rotation))
+        g_worst, g_mean = errors(want, graph.render(t, audio, zoom, rotation))
+        assert worst <= max(g_worst, 3) + 1 and mean <= max(g_mean, 0.25) + 0.02, (t, worst, mean, g_worst, g_mean)
+    auto = Generator(style, 1920, 1080, device="cuda")
+    assert auto.kernel in ("fused", "graph")
