@@ -16,6 +16,8 @@ temporary name and renamed when whole, and index.html is written last.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import tempfile
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import paths
+from .. import __version__, paths
 from ..media.encode import EncodeOptions
 from ..model.style import StyleError, load_style
 from .gallery_options import GalleryOptions
@@ -37,6 +39,7 @@ log = logging.getLogger("livecppn")
 # Small clips: the page for the 16 shipped styles stays well under 20 MB (README: The style gallery).
 CLIP_ENCODE = EncodeOptions(codec="libx264", crf=28, preset="medium", threads=0)
 BEAT_RATE = 48000
+MANIFEST = "clips.json"  # clip file → what it was made from (clip_key) and its length
 
 __all__ = ["GalleryError", "GalleryOptions", "make_gallery"]
 
@@ -94,6 +97,25 @@ def _card(report_: StyleReport, style, clip: str, path: Path) -> Card:
                 architecture=architecture(style.config))
 
 
+def clip_key(opts: GalleryOptions, style_path: Path) -> dict:
+    """What a clip is made from: a clip already in the folder with the same key is kept, not rendered again
+    (a batch's gallery refreshes only the styles that changed)."""
+    def digest(path: Path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    return {"style": digest(style_path), "audio": digest(opts.audio) if opts.audio else "builtin-beat",
+            "seconds": opts.seconds, "size": list(opts.size), "fps": opts.fps, "livecppn": __version__,
+            "encode": [CLIP_ENCODE.codec, CLIP_ENCODE.crf, CLIP_ENCODE.preset]}
+
+
+def _read_manifest(clips: Path) -> dict:
+    try:
+        data = json.loads((clips / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _render_clip(opts: GalleryOptions, track: Path, style_path: Path, out: Path, ctx) -> float:
     """One style's clip at `out`, written whole or not at all; returns its length in seconds."""
     from .render import RenderError, RenderOptions, render_file
@@ -135,15 +157,24 @@ def make_gallery(opts: GalleryOptions) -> dict:
     cards, lengths = [], []
     with tempfile.TemporaryDirectory(prefix="livecppn-gallery-") as tmp:
         track = opts.audio or write_beat(Path(tmp) / "beat.wav", opts.seconds)
+        manifest, made = _read_manifest(clips), {}
         for i, (path, style, rep) in enumerate(zip(files, styles, reports), 1):
             name = f"{i:02d}-{_slug(style.name)}.mp4"
-            log.info("gallery: [%d/%d] %s", i, len(files), style.name)
-            lengths.append(_render_clip(opts, Path(track), path, clips / name, ctx))
+            key = clip_key(opts, path)
+            old = manifest.get(name)
+            if isinstance(old, dict) and old.get("key") == key and (clips / name).is_file():
+                log.info("gallery: [%d/%d] %s: its clip is up to date", i, len(files), style.name)
+                length = float(old.get("length", opts.seconds))
+            else:
+                log.info("gallery: [%d/%d] %s", i, len(files), style.name)
+                length = _render_clip(opts, Path(track), path, clips / name, ctx)
+            made[name] = {"key": key, "length": length}
+            lengths.append(length)
             cards.append(_card(rep, style, f"clips/{name}", path))
-    keep = {Path(c.clip).name for c in cards}
     for old in clips.glob("*.mp4"):  # clips of styles no longer in the gallery
-        if old.name not in keep:
+        if old.name not in made:
             old.unlink()
+    (clips / MANIFEST).write_text(json.dumps(made, indent=1, sort_keys=True) + "\n")
     seconds = max(lengths)
     audio = f"“{Path(opts.audio).name}”" if opts.audio else "the built-in beat (120 BPM)"
     title = opts.title or ("livecppn styles: the shipped library" if not opts.paths
