@@ -20,6 +20,8 @@ import hashlib
 import json
 import logging
 import re
+import subprocess
+import sys
 import tempfile
 import time
 import wave
@@ -185,3 +187,18 @@ def make_gallery(opts: GalleryOptions) -> dict:
     size = sum(p.stat().st_size for p in opts.out.rglob("*") if p.is_file())
     return {"index": str(index), "styles": len(cards), "seconds": seconds, "bytes": size,
             "passed": sum(1 for c in cards if not c.failures), "elapsed_s": round(time.perf_counter() - t0, 1)}
+
+
+def refresh_gallery(folder: Path, seconds: float) -> bool:
+    """`train --batch`'s last step: the gallery of its output folder, in FOLDER/gallery/ (clips of styles
+    that did not change are kept). Made by `livecppn styles gallery` in its own process: the trainer's
+    process keeps no GL context and its GPU memory stays the trainer's. A failure is said, not fatal (the
+    styles are written). Returns whether the gallery was made."""
+    out = folder / "gallery"
+    log.info("gallery: writing %s", out / "index.html")
+    proc = subprocess.run([sys.executable, "-m", "livecppn", "styles", "gallery", str(folder), "--out", str(out),
+                           "--seconds", f"{seconds:g}"], stdout=sys.stderr, check=False)  # stdout: the batch's table
+    if proc.returncode != 0:
+        log.warning("gallery: %s was not made (exit %d, see above); `livecppn styles gallery %s --out %s` "
+                    "makes it", out / "index.html", proc.returncode, folder, out)
+    return proc.returncode == 0

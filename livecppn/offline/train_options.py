@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .gallery_options import DEFAULT_SECONDS as GALLERY_SECONDS
+
 DEFAULT_ACTIVATIONS = ("sin", "cos", "gaussian", "tanh")
 ACTIVATION_NAMES = ("sin", "cos", "tanh", "gaussian", "sigmoid", "relu", "identity")  # as livecppn.model.cppn
 
@@ -238,6 +240,10 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--out-dir", type=Path, metavar="DIR",
                    help="with --batch: where the styles go (default: the batch file's out_dir, else its folder)")
     g.add_argument("--force", action="store_true", help="with --batch: retrain styles that are already done")
+    g.add_argument("--gallery-seconds", type=float, default=GALLERY_SECONDS, metavar="S",
+                   help="with --batch: at the end, write or refresh the output folder's style gallery "
+                        f"(DIR/gallery/index.html: `livecppn styles gallery`) with S-second clips (default "
+                        f"{GALLERY_SECONDS:g}; 0: no gallery)")
     p.add_argument("--no-progress", action="store_true",
                    help="log lines instead of a progress bar (the default when stderr is not a terminal)")
     return p
