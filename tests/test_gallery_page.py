@@ -111,3 +111,17 @@ def test_a_missing_template_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(GalleryError, match=rf"{tmp_path}/gallery/index.html: cannot read"):
         write_page(tmp_path / "g", [], LIMITS, 4.0, "t", "a")
     assert not (tmp_path / "g" / "index.html").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["neon", "--seconds", "0"], "--seconds must be positive, got 0.0"),
+    (["neon", "--audio", "no-such.wav"], "--audio no-such.wav: no such file"),
+    (["no-such-style"], "no-such-style.safetensors: no such file"),
+])
+def test_bad_input_fails_fast_with_a_clear_message_and_writes_nothing(tmp_path, caplog, args, message):
+    from livecppn.cli import main
+
+    out = tmp_path / "g"
+    assert main(["styles", "gallery", *args, "--out", str(out)]) == 1
+    assert message in caplog.text
+    assert not out.exists()
