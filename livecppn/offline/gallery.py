@@ -140,7 +140,7 @@ def _render_clip(opts: GalleryOptions, track: Path, style_path: Path, out: Path,
 def make_gallery(opts: GalleryOptions) -> dict:
     """Render every style's clip and write the page; returns a summary (index, styles, seconds, bytes)."""
     check_options(opts)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         files = style_paths([paths.find_style(p) for p in opts.paths])
         styles = [load_style(f) for f in files]
@@ -148,6 +148,7 @@ def make_gallery(opts: GalleryOptions) -> dict:
         reports, _thumbs = report(files)
     except (ReportError, StyleError) as e:
         raise GalleryError(str(e)) from None
+    t_report = time.perf_counter()
     from .render import offscreen_context, RenderError
 
     clips = opts.out / "clips"
@@ -159,7 +160,7 @@ def make_gallery(opts: GalleryOptions) -> dict:
     cards, lengths = [], []
     with tempfile.TemporaryDirectory(prefix="livecppn-gallery-") as tmp:
         track = opts.audio or write_beat(Path(tmp) / "beat.wav", opts.seconds)
-        manifest, made = _read_manifest(clips), {}
+        manifest, made, rendered = _read_manifest(clips), {}, 0
         for i, (path, style, rep) in enumerate(zip(files, styles, reports), 1):
             name = f"{i:02d}-{_slug(style.name)}.mp4"
             key = clip_key(opts, path)
@@ -170,6 +171,7 @@ def make_gallery(opts: GalleryOptions) -> dict:
             else:
                 log.info("gallery: [%d/%d] %s", i, len(files), style.name)
                 length = _render_clip(opts, Path(track), path, clips / name, ctx)
+                rendered += 1
             made[name] = {"key": key, "length": length}
             lengths.append(length)
             cards.append(_card(rep, style, f"clips/{name}", path))
@@ -186,7 +188,9 @@ def make_gallery(opts: GalleryOptions) -> dict:
     index = write_page(opts.out, cards, {t.metric: t.minimum for t in THRESHOLDS}, seconds, title, about)
     size = sum(p.stat().st_size for p in opts.out.rglob("*") if p.is_file())
     return {"index": str(index), "styles": len(cards), "seconds": seconds, "bytes": size,
-            "passed": sum(1 for c in cards if not c.failures), "elapsed_s": round(time.perf_counter() - t0, 1)}
+            "passed": sum(1 for c in cards if not c.failures), "rendered": rendered,
+            "elapsed_s": round(time.perf_counter() - t0, 1), "report_s": round(t_report - t0, 1),
+            "cpu_s": round(time.process_time() - cpu0, 1)}
 
 
 def refresh_gallery(folder: Path, seconds: float) -> bool:
