@@ -69,6 +69,7 @@ def test_prompts_with_quotes_and_script_stay_text():
     assert card["text"].count(HOSTILE) == 3  # name, description, first prompt: shown as text
     assert 'not: <b>"bold"</b>' in card["text"] and 'CLIP score 0.3123 (ViT-B-32 "x")' in card["text"]
     assert "✗ fail" in card["text"] and "not judged" in card["text"] and "sin <tanh>" in card["text"]
+    assert "Style report: fails reactivity" in card["text"]
 
 
 def test_missing_metadata_leaves_blanks_not_errors():

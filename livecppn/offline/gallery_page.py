@@ -115,6 +115,9 @@ def card_html(card: Card, index: int, thresholds: dict[str, float], seconds: flo
         "search": esc(search), "clip": esc(card.clip), "seconds": f"{seconds:g}",
         "description": f'<p class="desc">{esc(card.description)}</p>' if card.description else "",
         "prompts": _prompts(card), "metrics": _metric_rows(card, thresholds),
+        "open": " open" if verdict == "fail" else "",  # a failing style shows why at once
+        "report_summary": esc({"pass": f"passes all {len(thresholds)}", "unknown": "not measured"}.get(
+            verdict, "fails " + ", ".join(f.split()[0] for f in card.failures))),
         "architecture": esc(card.architecture),
     }
     return _fill(_template("card.html"), "card.html", **values)
