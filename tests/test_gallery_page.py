@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from livecppn import paths
+from livecppn.model.bank import load_bank
 from livecppn.model.style import load_style
 from livecppn.offline.gallery import _card, bank_ref
 from livecppn.offline.gallery_page import Card, GalleryError, page_html, write_page
@@ -38,6 +39,8 @@ class Page(HTMLParser):
         if tag == "article":
             self._card = {"attrs": attrs, "text": ""}
             self.cards.append(self._card)
+        if tag == "video" and self._card is not None:
+            self._card["clip"] = attrs.get("src")
 
     def handle_endtag(self, tag):
         if tag == "script":
@@ -126,3 +129,15 @@ def test_bad_input_fails_fast_with_a_clear_message_and_writes_nothing(tmp_path, 
     assert main(["styles", "gallery", *args, "--out", str(out)]) == 1
     assert message in caplog.text
     assert not out.exists()
+
+
+def test_the_shipped_gallery_shows_the_default_bank_within_its_budget():
+    """docs/styles/gallery/ (`livecppn styles gallery --out docs/styles/gallery`): one card per style of the
+    default bank, in slot order, every clip there, the whole page at most 20 MB."""
+    folder = ROOT / "docs" / "styles" / "gallery"
+    page = Page((folder / "index.html").read_text(encoding="utf-8"))
+    bank = load_bank(paths.presets_dir() / "banks" / "default.toml")
+    assert [c["attrs"]["data-name"] for c in page.cards] == [bank.names[k] for k in sorted(bank.slots)]
+    assert [c["attrs"]["data-ref"] for c in page.cards] == [f"styles/{bank.slots[k].name}" for k in sorted(bank.slots)]
+    assert all((folder / c["clip"]).is_file() for c in page.cards)
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) <= 20_000_000
