@@ -124,9 +124,12 @@ def _render_clip(opts: GalleryOptions, track: Path, style_path: Path, out: Path,
 
     partial = out.with_name(f".{out.stem}.partial.mp4")
     try:
-        summary = render_file(RenderOptions(track, partial, style=style_path, size=opts.size, fps=opts.fps,
-                                            seconds=opts.seconds, initial={"autopilot": 0.0},
-                                            encode=CLIP_ENCODE, progress=False), ctx=ctx)
+        # The shipped bank (deck B's style, never shown: the autopilot is off): a user's own default bank,
+        # broken or not, has no say in a clip.
+        summary = render_file(RenderOptions(track, partial, style=style_path, bank=paths.presets_dir() / "banks"
+                                            / "default.toml", size=opts.size, fps=opts.fps, seconds=opts.seconds,
+                                            initial={"autopilot": 0.0}, encode=CLIP_ENCODE, progress=False),
+                              ctx=ctx)
     except RenderError as e:
         partial.unlink(missing_ok=True)
         raise GalleryError(f"{style_path}: rendering its clip failed: {e}") from None
