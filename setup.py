@@ -1,7 +1,7 @@
 """The build step that puts the shipped resources into the wheel (DESIGN §3).
 
-shaders/ and presets/ stay at the repository's top level; building the package
-copies them to livecppn/_data/, where livecppn/paths.py finds them in an
+shaders/, presets/ and web/ stay at the repository's top level; building the
+package copies them to livecppn/_data/, where livecppn/paths.py finds them in an
 installed package. An editable install (`pip install -e .`) copies nothing:
 paths.py then finds the checkout's own folders. Everything else about the
 package is in pyproject.toml.
@@ -12,7 +12,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-RESOURCES = ("shaders", "presets")
+RESOURCES = ("shaders", "presets", "web")
 
 
 class BuildWithResources(build_py):

@@ -68,8 +68,9 @@ def add_analyze_parser(sub) -> argparse.ArgumentParser:
 
 
 def add_styles_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("styles", help="work with style files (report)",
-                       description="Style files: `livecppn styles report` measures them.")
+    p = sub.add_parser("styles", help="work with style files (report, gallery)",
+                       description="Style files: `livecppn styles report` measures them; `livecppn styles gallery` "
+                                   "shows them all moving, on one page.")
     p.set_defaults(styles_help=p.print_help)
     actions = p.add_subparsers(dest="styles_command", metavar="ACTION")
     rep = actions.add_parser(
@@ -84,7 +85,33 @@ def add_styles_parser(sub) -> argparse.ArgumentParser:
                           "shipped; default: the shipped bank's styles)")
     rep.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the report")
     rep.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    add_gallery_parser(actions)
     return p
+
+
+def add_gallery_parser(actions) -> argparse.ArgumentParser:
+    from .offline.gallery_options import DEFAULT_FPS, DEFAULT_SECONDS, DEFAULT_SIZE  # the standard library only
+
+    gal = actions.add_parser(
+        "gallery", help="a page of every style moving to the same music, to compare and pick from",
+        description="Render each style as a short looping H.264 clip (the offline renderer, the same audio for "
+                    "all) and write DIR/index.html, which works opened from disk: the clips play in step on one "
+                    "clock (play/pause and scrub all), each with its name, family, prompts and CLIP score, the "
+                    "style report's metrics against their thresholds and its architecture; filters by family, "
+                    "verdict and text; a compare view of two to four styles side by side; and a bank tray that "
+                    "gives the chosen styles slot numbers and writes the bank's TOML to copy.",
+    )
+    gal.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="style files, folders of them, or style names (default: the shipped bank's styles)")
+    gal.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for index.html and its clips")
+    gal.add_argument("--audio", type=Path, metavar="TRACK",
+                     help="the clips' audio, its first S seconds (default: the built-in 120 BPM beat)")
+    gal.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, metavar="S",
+                     help=f"length of each clip (default {DEFAULT_SECONDS:g}: two bars of the beat)")
+    gal.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
+                     help=f"clip size (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
+    gal.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"clip frame rate (default {DEFAULT_FPS:g})")
+    return gal
 
 
 def add_paths_parser(sub) -> argparse.ArgumentParser:
@@ -277,6 +304,8 @@ def cmd_analyze(args) -> int:
 def cmd_styles(args) -> int:
     import json
 
+    if args.styles_command == "gallery":
+        return cmd_gallery(args)
     if args.styles_command != "report":
         args.styles_help()
         return 2
@@ -294,6 +323,20 @@ def cmd_styles(args) -> int:
     if not args.json:
         print(f"wrote {args.out / 'contact_sheet.png'}, report.json and report.md")
     return 0 if doc["passed"] else 1
+
+
+def cmd_gallery(args) -> int:
+    from .offline.gallery import GalleryError, GalleryOptions, make_gallery
+
+    try:
+        summary = make_gallery(GalleryOptions(paths=list(args.paths), out=args.out, audio=args.audio,
+                                              seconds=args.seconds, size=args.size, fps=args.fps))
+    except GalleryError as e:
+        log.error("%s", e)
+        return 1
+    print(f"wrote {summary['index']}: {summary['styles']} styles ({summary['passed']} pass the report), "
+          f"{summary['seconds']:g} s clips, {summary['bytes'] / 1e6:.1f} MB, in {summary['elapsed_s']:g} s")
+    return 0
 
 
 def cmd_paths(_args) -> int:

@@ -1,9 +1,10 @@
 """Where things live: the shipped resources, and the user's own data (DESIGN §3).
 
-Shipped: shaders/ and presets/ sit at the repository's top level; a wheel carries
-them inside the package as livecppn/_data/ (setup.py's build step). An installed
-package's copy wins, else the source checkout's (an editable install uses the
-checkout's). LIVECPPN_SHADERS and LIVECPPN_PRESETS override both.
+Shipped: shaders/, presets/ and web/ (the style gallery's page templates and
+assets) sit at the repository's top level; a wheel carries them inside the
+package as livecppn/_data/ (setup.py's build step). An installed package's copy
+wins, else the source checkout's (an editable install uses the checkout's).
+LIVECPPN_SHADERS, LIVECPPN_PRESETS and LIVECPPN_WEB override both.
 
 The user's own: styles, banks and mappings in the platform's user data folder
 (platformdirs: ~/.local/share/livecppn, ~/Library/Application Support/livecppn,
@@ -30,7 +31,7 @@ import platformdirs
 APP = "livecppn"
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent  # the source checkout's root, when this is one
-INSTALLED_DATA = PACKAGE / "_data"  # what a wheel carries (setup.py copies shaders/ and presets/ there)
+INSTALLED_DATA = PACKAGE / "_data"  # what a wheel carries (setup.py copies shaders/, presets/ and web/ there)
 
 
 def _shipped(name: str, env: str) -> Path:
@@ -46,6 +47,11 @@ def shaders_dir() -> Path:
 
 def presets_dir() -> Path:
     return _shipped("presets", "LIVECPPN_PRESETS")
+
+
+def web_dir() -> Path:
+    """The style gallery's page template and assets (`livecppn styles gallery`)."""
+    return _shipped("web", "LIVECPPN_WEB")
 
 
 def _home() -> Path | None:

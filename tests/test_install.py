@@ -23,7 +23,7 @@ from realparts import write_wav
 from livecppn.audio.synth import synthetic_beat
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("livecppn", "shaders", "presets", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
+SOURCES = ("livecppn", "shaders", "presets", "web", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
 
 
 def run(cmd, **kw):
@@ -67,10 +67,10 @@ def snapshot(folder: Path) -> dict:
     return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if "__pycache__" not in p.parts}
 
 
-def test_the_wheel_carries_every_shader_and_preset(installed):
+def test_the_wheel_carries_every_shader_preset_and_web_asset(installed):
     *_, package = installed
     data = package / "_data"
-    for name in ("shaders", "presets"):
+    for name in ("shaders", "presets", "web"):
         shipped = sorted(str(p.relative_to(ROOT / name)) for p in (ROOT / name).rglob("*") if p.is_file())
         assert shipped and sorted(str(p.relative_to(data / name)) for p in (data / name).rglob("*")
                                   if p.is_file()) == shipped, name

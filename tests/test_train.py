@@ -301,13 +301,16 @@ prompt = ["frozen crystal lattice", "blue ice"]
 negative = "warm colours"
 seed = 3
 """)
-    proc = train("--batch", str(batch), "--no-progress")
+    proc = train("--batch", str(batch), "--no-progress", "--gallery-seconds", "0.5")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("loading CLIP") == 1  # loaded once for the whole library
     lib = tmp_path / "lib"
     for name in ("organic", "ice"):
         assert load_style(lib / f"{name}.safetensors").name == name
         assert (lib / f"{name}.preview.png").is_file() and (lib / f"{name}.curve.png").is_file()
+    page = (lib / "gallery" / "index.html").read_text()  # the batch's result on one page
+    assert page.count("<article") == 2 and "frozen crystal lattice" in page
+    assert sorted(p.name for p in (lib / "gallery" / "clips").glob("*.mp4")) == ["01-ice.mp4", "02-organic.mp4"]
     ice = load_style(lib / "ice.safetensors").meta
     assert ice["prompts"] == ["frozen crystal lattice", "blue ice"] and ice["negative_prompts"] == ["warm colours"]
     assert ice["training"]["seed"] == 3
@@ -316,7 +319,7 @@ seed = 3
     assert table[1].startswith("organic") and table[1].endswith("trained") and "organic flowing" in table[1]
     assert table[2].startswith("ice") and table[2].endswith("trained")
 
-    again = train("--batch", str(batch), "--no-progress")
+    again = train("--batch", str(batch), "--no-progress", "--gallery-seconds", "0")
     assert again.returncode == 0, again.stderr
     assert "loading CLIP" not in again.stderr
     assert [line.endswith("skipped (done)") for line in again.stdout.splitlines()[1:]] == [True, True]

@@ -32,8 +32,10 @@ apt_runtime=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libportaudio2 portaudio
              libasound2-plugins pulseaudio-utils gcc python3-dev python3-venv)
 # Tests: a virtual X server (and xdotool to type into its windows), a PulseAudio server (null
 # sink), a JACK server (virtual MIDI), fluidsynth and a small General MIDI soundfont (the rendered
-# tempo set, tools/tempo_set.py), and iproute2 (`ip`: the Link tests' private network namespace).
-apt_test=(xvfb xauth xdotool pulseaudio jackd2 libjack-jackd2-dev fluidsynth timgm6mb-soundfont iproute2)
+# tempo set, tools/tempo_set.py), iproute2 (`ip`: the Link tests' private network namespace), and
+# Chromium with its driver (the style gallery's browser test, through Selenium; Debian's build plays H.264).
+apt_test=(xvfb xauth xdotool pulseaudio jackd2 libjack-jackd2-dev fluidsynth timgm6mb-soundfont iproute2
+          chromium chromium-driver)
 packages=("${apt_runtime[@]}")
 (( want_test )) && packages+=("${apt_test[@]}")
 

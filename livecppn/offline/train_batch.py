@@ -16,7 +16,9 @@
 Settings come from [defaults], then the entry, then the command line. Paths
 in the file are relative to it. Every entry is checked before anything is
 trained. A style whose file is already complete is skipped (--force retrains
-it); one that fails is reported and the rest go on. A summary table ends the run.
+it); one that fails is reported and the rest go on. A summary table ends the run,
+and the output folder's style gallery (FOLDER/gallery/index.html) is written or
+refreshed: one page to look at the batch's result.
 """
 
 from __future__ import annotations
@@ -241,6 +243,11 @@ def run_batch(args) -> int:
         interrupted = interrupted or outcome.status.startswith("interrupted")
         outcomes.append(outcome)
     print(summary(outcomes))
+    if not interrupted and args.gallery_seconds > 0:
+        from .gallery import refresh_gallery
+
+        for folder in sorted({o.out.parent for o in outcomes}):
+            refresh_gallery(folder, args.gallery_seconds)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_ERROR if failed else 0

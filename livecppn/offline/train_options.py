@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .cluster_options import add_ray_options
+from .gallery_options import DEFAULT_SECONDS as GALLERY_SECONDS
 
 DEFAULT_ACTIVATIONS = ("sin", "cos", "gaussian", "tanh")
 ACTIVATION_NAMES = ("sin", "cos", "tanh", "gaussian", "sigmoid", "relu", "identity")  # as livecppn.model.cppn
@@ -241,6 +242,10 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
                    help="with --batch: where the styles go (default: the batch file's out_dir, else its folder)")
     g.add_argument("--force", action="store_true", help="with --batch: retrain styles that are already done")
     add_ray_options(p, "the --batch library (one task per style)")
+    g.add_argument("--gallery-seconds", type=float, default=GALLERY_SECONDS, metavar="S",
+                   help="with --batch: at the end, write or refresh the output folder's style gallery "
+                        f"(DIR/gallery/index.html: `livecppn styles gallery`) with S-second clips (default "
+                        f"{GALLERY_SECONDS:g}; 0: no gallery)")
     p.add_argument("--no-progress", action="store_true",
                    help="log lines instead of a progress bar (the default when stderr is not a terminal)")
     return p
