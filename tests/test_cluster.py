@@ -87,10 +87,10 @@ def test_without_ray_the_flag_says_how_to_get_it_or_runs_here(tmp_path):
                      'clip_pretrained = "none"\niterations = 2\npyramid = [32]\neval_every = 2\ndevice = "cpu"\n'
                      '[[style]]\nname = "a"\nprompt = "organic flowing shapes"\n')
     remote = subprocess.run([sys.executable, "-c", code, "train", "--batch", str(batch), "--ray", "auto",
-                             "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                             "--no-progress", "--gallery-seconds", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert remote.returncode == 2 and "pip install 'livecppn[cluster]'" in remote.stderr, remote.stderr
     assert not (tmp_path / "a.safetensors").exists()
-    here = subprocess.run([sys.executable, "-c", code, "train", "--batch", str(batch), "--ray", "--no-progress"],
+    here = subprocess.run([sys.executable, "-c", code, "train", "--batch", str(batch), "--ray", "--no-progress", "--gallery-seconds", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert here.returncode == 0 and "training here instead" in here.stderr, here.stderr
     assert (tmp_path / "a.safetensors").is_file()

@@ -88,7 +88,7 @@ def run(args) -> dict:
     for key, threads in (("local_s", None), ("local_1thread_s", 1)):
         t, _ = cli("render", str(track), str(work / f"{key}.mp4"), *render, threads=threads)
         doc["render"][key] = round(t, 2)
-        t, proc = cli("train", "--batch", str(library(work, key, args.styles)), "--no-progress", threads=threads)
+        t, proc = cli("train", "--batch", str(library(work, key, args.styles)), "--no-progress", "--gallery-seconds", "0", threads=threads)
         doc["batch"][key] = round(t, 2)
         doc["batch"][key.replace("_s", "_train_s")] = [float(s) for s in re.findall(r"(\d+\.\d)s\s+trained",
                                                                                       proc.stdout)]
@@ -107,7 +107,7 @@ def run(args) -> dict:
             entry["render"] = {"wall_s": round(t, 2), "segments": summary["segments"],
                                "segment_seconds": summary["segment_seconds"],
                                "per_segment_overhead_s": round((t * nodes - work_s) / summary["segments"], 2)}
-            t, proc = cli("train", "--batch", str(library(work, f"ray{nodes}", args.styles)), "--no-progress",
+            t, proc = cli("train", "--batch", str(library(work, f"ray{nodes}", args.styles)), "--no-progress", "--gallery-seconds", "0",
                           *address)
             trained = [float(s) for s in re.findall(r"(\d+\.\d)s\s+trained", proc.stdout)]
             entry["batch"] = {"wall_s": round(t, 2), "train_s": trained,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .cluster import EXIT_INTERRUPTED, Board, ClusterError, connect, run_tasks, slots, task_error, task_options
 from .cluster_options import LOCAL, resources
-from .train_batch import already_done, batch_jobs, run_batch, summary
+from .train_batch import already_done, batch_jobs, finish, run_batch
 from .train_job import EXIT_ERROR, EXIT_USAGE, ClipCache, Outcome
 
 log = logging.getLogger("livecppn.train")
@@ -89,7 +89,7 @@ def run_batch_on_ray(args) -> int:
         else:
             todo.append((name, out, cfg))
     if not todo:  # nothing to train: no cluster needed
-        print(summary([outcomes[name] for name, _, _ in jobs]))
+        finish([outcomes[name] for name, _, _ in jobs], args, interrupted=False)
         return 0
     try:
         ray = connect(args.ray)
@@ -125,7 +125,7 @@ def run_batch_on_ray(args) -> int:
     finished = run_tasks(ray, refs, done, board)
     for name, out, cfg in jobs:
         outcomes.setdefault(name, Outcome(name, out, cfg.prompts[0], "interrupted (nothing written)"))
-    print(summary([outcomes[name] for name, _, _ in jobs]))
+    finish([outcomes[name] for name, _, _ in jobs], args, interrupted=not finished)
     if not finished:
         return EXIT_INTERRUPTED
     return EXIT_ERROR if any(o.status.startswith("failed") for o in outcomes.values()) else 0

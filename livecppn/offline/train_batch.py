@@ -242,12 +242,18 @@ def run_batch(args) -> int:
             outcome = Outcome(name, out, cfg.prompts[0], "interrupted before training (nothing written)")
         interrupted = interrupted or outcome.status.startswith("interrupted")
         outcomes.append(outcome)
+    finish(outcomes, args, interrupted)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if failed else 0
+
+
+def finish(outcomes: list[Outcome], args, interrupted: bool) -> None:
+    """The end of a batch, here or on Ray: the summary table, then (unless interrupted) the output
+    folders' style galleries written or refreshed."""
     print(summary(outcomes))
     if not interrupted and args.gallery_seconds > 0:
         from .gallery import refresh_gallery
 
         for folder in sorted({o.out.parent for o in outcomes}):
             refresh_gallery(folder, args.gallery_seconds)
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_ERROR if failed else 0

@@ -112,7 +112,7 @@ def main() -> dict:
     track = write_wav(work / "beat.wav", synthetic_beat(3.0, 48000), 48000, channels=2)
     report: dict = {}
     # The local runs (the reference) while the cluster starts.
-    local = popen("train", "--batch", str(library(work, "local")), "--no-progress")
+    local = popen("train", "--batch", str(library(work, "local")), "--no-progress", "--gallery-seconds", "0")
     local_render = popen("render", str(track), str(work / "local.mp4"), *RENDER)
     local_plain = popen("render", str(track), str(work / "plain.mp4"), *PLAIN)
     cluster, t0 = LocalCluster(workers=1, cpus=1), time.monotonic()
@@ -123,7 +123,7 @@ def main() -> dict:
         address = ["--ray", cluster.address]
         t0 = time.monotonic()
         empty = write_wav(work / "empty.wav", np.zeros(0, np.float32), 48000)
-        trained = cli("train", "--batch", str(library(work, "ray", empty)), "--no-progress", *address)
+        trained = cli("train", "--batch", str(library(work, "ray", empty)), "--no-progress", "--gallery-seconds", "0", *address)
         report["train"] = {"rc": trained.returncode, "seconds": round(time.monotonic() - t0, 1),
                            "table": trained.stdout, "stderr": trained.stderr[-3000:],
                            "workers": sorted(set(re.findall(r"on worker pid (\d+)", trained.stderr))),
@@ -132,7 +132,7 @@ def main() -> dict:
                                     for n in ("organic", "ice", "neon") if (work / "ray" / f"{n}.safetensors").exists()},
                            "files": sorted(p.name for p in (work / "ray").iterdir())}
         t0 = time.monotonic()
-        again = cli("train", "--batch", str(library(work, "ray")), "--no-progress", *address)  # all done
+        again = cli("train", "--batch", str(library(work, "ray")), "--no-progress", "--gallery-seconds", "0", *address)  # all done
         report["train_again"] = {"rc": again.returncode, "table": again.stdout, "seconds": round(time.monotonic() - t0, 1)}
 
         t0 = time.monotonic()
