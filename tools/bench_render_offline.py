@@ -20,14 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from livecppn.audio.analyzer import Analyzer  # noqa: E402
-from livecppn.audio.synth import synthetic_beat  # noqa: E402
+from livecppn.offline.gallery import write_beat  # noqa: E402
 from livecppn.cli import parse_size  # noqa: E402
 from livecppn.model.cppn import coordinate_grid  # noqa: E402
 from livecppn.model.style import load_style  # noqa: E402
@@ -36,19 +35,6 @@ from livecppn.offline.render import RenderOptions, render_file  # noqa: E402
 from livecppn.paths import default_style_path  # noqa: E402
 from benchio import save  # noqa: E402
 
-SR = 48000
-
-
-def write_track(path: Path, seconds: float) -> Path:
-    import wave
-
-    pcm = (np.clip(synthetic_beat(seconds, SR), -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 def eager(track: Path, out: Path, size: tuple[int, int], fps: float, encode: EncodeOptions, device) -> dict:
@@ -97,7 +83,7 @@ def main() -> int:
     encode = EncodeOptions(codec="libx264", crf=18, preset="veryfast")  # the same encoder for both
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        track = write_track(Path(tmp) / "beat.wav", args.seconds)
+        track = write_beat(Path(tmp) / "beat.wav", args.seconds)  # the built-in beat, 48 kHz
         print(f"{'size':>10} {'livecppn fps':>12} {'x real time':>11} {'eager fps':>9} {'x real time':>11} "
               f"{'ratio':>6}", flush=True)
         for text in sizes.split(","):
