@@ -23,9 +23,18 @@ RAY = str(Path(sys.executable).with_name("ray"))
 MB = 1 << 20
 
 
+_home: str | None = None
+
+
 def env() -> dict:
-    e = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "RAY_ADDRESS")}  # workers use EGL
-    e.update(RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT))
+    """The environment of the cluster's processes and of the commands that use it: no display (workers
+    use EGL), no RAY_ADDRESS, and a HOME of its own, so nothing of the user's ~/.ray reaches it (an
+    ~/.ray/auth_token left by another Ray made every worker node's start fail with InvalidAuthToken)."""
+    global _home
+    if _home is None:
+        _home = tempfile.mkdtemp(prefix="livecppn-ray-home-")
+    e = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "RAY_ADDRESS")}
+    e.update(RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT), HOME=_home)
     return e
 
 
