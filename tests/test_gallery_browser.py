@@ -12,6 +12,8 @@ browser is kept off the network (background networking off, a dead local proxy f
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +23,6 @@ from realparts import require
 
 from livecppn.model.bank import load_bank
 from livecppn.model.style import load_style, save_style
-from livecppn.offline.gallery import GalleryOptions, make_gallery
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ROOT / "presets" / "styles"
@@ -47,10 +48,15 @@ def gallery(tmp_path_factory):
                         clip={"model": "ViT-B-32", "score": 0.2871})
     wash = save_style(trained, tmp / "mine" / "wash.safetensors")
     files = {"neon": PRESETS / "neon.safetensors", "mono": PRESETS / "mono.safetensors", "wash": wash}
-    summary = make_gallery(GalleryOptions(paths=list(files.values()), out=tmp / "page", seconds=2.0,
-                                          size=(160, 90), fps=24.0))
-    assert summary["styles"] == 3 and summary["seconds"] == pytest.approx(2.0)
-    return Path(summary["index"]), files
+    # The command, in a process of its own (as `train --batch` runs it): its offline GL context must not
+    # become the current one in this process, where the session's window context serves later tests.
+    out = tmp / "page"
+    made = subprocess.run([sys.executable, "-m", "livecppn", "styles", "gallery", *map(str, files.values()),
+                           "--out", str(out), "--seconds", "2", "--size", "160x90", "--fps", "24"],
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert len(list((out / "clips").glob("*.mp4"))) == 3
+    return out / "index.html", files
 
 
 @pytest.fixture(scope="module")

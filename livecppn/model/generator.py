@@ -162,7 +162,8 @@ class Generator:
         self.kernel = kernel
         if kernel == "fused":
             self._free_layer_buffers()
-        elif getattr(self, "_pixel_part", None) is None or self._pixel_part.shape[0] != self.width * self.height:
+        elif getattr(self, "_pixel_part", None) is None or \
+                self._pixel_part.shape != (self.width * self.height, self.model.config.width):
             self._layer_buffers()
         self._prepare_weights()
 
