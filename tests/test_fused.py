@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -172,3 +173,18 @@ def test_a_full_hd_frame_matches_the_fp32_reference_on_the_gpu():
         assert worst <= max(g_worst, 3) + 1 and mean <= max(g_mean, 0.25) + 0.02, (t, worst, mean, g_worst, g_mean)
     auto = Generator(style, 1920, 1080, device="cuda")
     assert auto.kernel in ("fused", "graph")
+
+
+@pytest.mark.parametrize("kernel", ["eager", "fused"])
+def test_a_deck_load_of_another_width_renders_like_a_fresh_generator(kernel):
+    """set_style from a 4 x 128 style to a 64-wide one at the same size: every buffer follows the width
+    (a buffer left at the old width is resized by torch mid-frame, with a warning, which would also
+    break a captured CUDA graph's addresses)."""
+    config = CPPNConfig(width=64, layers=3, activations=("sin", "tanh", "cos"))
+    narrow = Style(name="narrow", config=config, state=build(config, seed=3).state_dict())
+    gen = Generator(load_style(presets_dir() / "styles" / "default.safetensors"), *SIZE, device=DEVICE, kernel=kernel)
+    gen.set_style(narrow)
+    fresh = Generator(narrow, *SIZE, device=DEVICE, kernel=kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(gen.render(2.0, AUDIO["loud"]).cpu(), fresh.render(2.0, AUDIO["loud"]).cpu())
