@@ -105,7 +105,8 @@ def same_gpu_check(gl_uuids: list[bytes] | None, cuda: dict) -> Check:
     if gl_uuids is None:
         return Check("same-gpu", "info" if not cuda["available"] else "warning",
                      "the GL driver does not report its device UUID (no GL_EXT_memory_object)",
-                     "" if not cuda["available"] else "The interop round trip below decides instead.", data)
+                     "" if not cuda["available"] else "Without it livecppn does not use CUDA-GL interop: frames "
+                     "take the PBO path through host memory.", data)
     if not cuda["available"]:
         return Check("same-gpu", "info", f"GL device UUID {', '.join(gl) or 'none'}; no CUDA device to compare",
                      data=data)
@@ -121,15 +122,16 @@ def same_gpu_check(gl_uuids: list[bytes] | None, cuda: dict) -> Check:
 
 
 def interop_check(ctx, cuda: dict) -> tuple[Check, str | None]:
-    """The one-frame CUDA → GL round trip (cuda_interop.probe); (the check, the problem or None)."""
+    """The show's own interop decision (render/backends.interop_problem: same GPU by device UUID, then a
+    one-frame CUDA → GL round trip); (the check, the problem or None)."""
     if not cuda["available"]:
         return Check("interop", "info", "not tried: no CUDA"), "CUDA is not available"
-    from ..render.cuda_interop import probe
+    from ..render.backends import interop_problem
 
-    problem = probe(ctx)
+    problem = interop_problem(ctx)
     if problem is None:
-        return Check("interop", "ok", "one frame CUDA → GL texture and back: pixels match"), None
-    return Check("interop", "warning", f"CUDA-GL interop fails: {problem}",
+        return Check("interop", "ok", "same GPU; one frame CUDA → GL texture and back: pixels match"), None
+    return Check("interop", "warning", f"CUDA-GL interop not used: {problem}",
                  "The cuda backend falls back to the PBO upload (slower); see same-gpu above.",
                  {"problem": problem}), problem
 

@@ -57,14 +57,14 @@ def interpreting() -> bool:
 
 def available(device: torch.device) -> str | None:
     """None if the fused kernel can run on this device, else why not."""
+    if device.type != "cuda" and not interpreting():  # first: the cheap answer for every CPU generator
+        return "the fused kernel runs on CUDA (or on the CPU under TRITON_INTERPRET=1, for tests)"
     if importlib.util.find_spec("triton") is None:
         return "Triton is not installed (it comes with torch on Linux x86-64)"
     if "triton" not in sys.modules and _mesa_llvm_loaded():
         return ("Mesa's LLVM (a software GL driver) is already loaded in this process, and Triton's own LLVM "
                 "would crash it")
-    if device.type == "cuda" or interpreting():
-        return None
-    return "the fused kernel runs on CUDA (or on the CPU under TRITON_INTERPRET=1, for tests)"
+    return None
 
 
 def _mesa_llvm_loaded() -> bool:

@@ -170,15 +170,18 @@ class Generator:
     def _pick_kernel(self) -> None:
         """The kernel for this network at this size (see the class docstring)."""
         c, cuda = self.model.config, self.device.type == "cuda"
-        unfusable = fused.fusable(self.model) or fused.available(self.device)
-        if self.requested == "eager" or (self.requested == "graph" and not cuda):
+        layered = "graph" if cuda else "eager"  # the layers one by one: a CUDA graph where there is CUDA
+        if self.requested in ("eager", "graph"):
+            return self._use("eager" if self.requested == "eager" else layered)
+        if self.requested == "auto" and not cuda:
             return self._use("eager")
-        if self.requested == "graph" or unfusable or (self.requested == "auto" and not cuda):
-            if self.requested == "fused":
-                log.warning("fused kernel not used for %s: %s; the layers run one by one", self.style.name, unfusable)
-            return self._use("graph" if cuda else "eager")
+        unfusable = fused.fusable(self.model) or fused.available(self.device)
         if self.requested == "fused":
-            return self._use("fused")
+            if unfusable:
+                log.warning("fused kernel not used for %s: %s; the layers run one by one", self.style.name, unfusable)
+            return self._use(layered if unfusable else "fused")
+        if unfusable:
+            return self._use(layered)
         # Layers and palette change little between the two, so a deck change never measures again.
         key = (str(torch.cuda.get_device_name(self.device)), fused.padded_width(c.width), c.n_pixel_inputs,
                self.width * self.height)
